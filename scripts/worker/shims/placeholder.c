@@ -1,0 +1,1 @@
+int floodlight_shim_placeholder(void) { return 0; }

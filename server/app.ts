@@ -1,0 +1,140 @@
+/**
+ * FloodlightServer wires the parts together: worker pool → rooms → socket.io
+ * signaling and the express app on one HTTP server. `create()` returns a
+ * listening server; `close()` tears everything down (idempotent).
+ */
+import http from 'node:http';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import type { AddressInfo } from 'node:net';
+import { Server as IoServer } from 'socket.io';
+import type { Config } from './config/config.js';
+import { createLogger, type Logger } from './observability/logger.js';
+import { WorkerPool } from './media/workerPool.js';
+import { RoomRegistry } from './rooms/roomRegistry.js';
+import { SignalingServer } from './signaling/signalingServer.js';
+import { protocolLimits } from './signaling/protocol.js';
+import { TokenService } from './auth/tokens.js';
+import { createHttpApp } from './http/httpApp.js';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+export class PortInUseError extends Error {
+  override name = 'PortInUseError';
+}
+
+export interface FloodlightServerOptions {
+  logger?: Logger;
+  clientDir?: string;
+}
+
+export class FloodlightServer {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly pool: WorkerPool;
+  readonly rooms: RoomRegistry;
+  readonly tokens: TokenService;
+  readonly signaling: SignalingServer;
+  /** The secret in use (generated when AUTH_SECRET is not set). */
+  readonly authSecret: string;
+  readonly authSecretGenerated: boolean;
+  readonly #http: http.Server;
+  readonly #io: IoServer;
+  #closing: Promise<void> | undefined;
+
+  private constructor(config: Config, log: Logger, pool: WorkerPool, clientDir: string) {
+    this.config = config;
+    this.log = log;
+    this.pool = pool;
+    this.authSecretGenerated = !config.authSecret;
+    this.authSecret = config.authSecret ?? randomBytes(32).toString('base64url');
+    this.tokens = new TokenService(this.authSecret);
+    this.rooms = new RoomRegistry(
+      pool,
+      {
+        maxConsumersPerRouter: config.maxConsumersPerRouter,
+        maxWebRtcViewers: config.maxWebRtcViewers,
+        emptyRoomGraceMs: config.roomGraceMs,
+      },
+      log,
+    );
+    const app = createHttpApp({
+      rooms: this.rooms,
+      pool,
+      clientDir,
+      logger: log,
+      isShuttingDown: () => this.#closing !== undefined,
+    });
+    this.#http = http.createServer(app);
+    this.#io = new IoServer(this.#http, {
+      maxHttpBufferSize: protocolLimits.maxFrameBytes,
+      serveClient: false,
+      // Same-origin pages only by default; the SDK connects to the page's host.
+      cors: { origin: false },
+      pingInterval: 10_000,
+      pingTimeout: 10_000,
+    });
+    this.signaling = new SignalingServer(this.#io, this.rooms, this.tokens, { requireViewerToken: config.requireViewerToken }, log);
+  }
+
+  static async create(config: Config, options: FloodlightServerOptions = {}): Promise<FloodlightServer> {
+    const log = options.logger ?? createLogger(config.logLevel);
+    const pool = await WorkerPool.create({
+      numWorkers: config.numWorkers,
+      rtcMinPort: config.rtcMinPort,
+      rtcMaxPort: config.rtcMaxPort,
+      listenIp: config.listenIp,
+      announcedIp: config.announcedIp,
+      logLevel: config.mediasoupLogLevel,
+      logger: log,
+    });
+    const server = new FloodlightServer(config, log, pool, options.clientDir ?? path.join(repoRoot, 'client', 'dist'));
+    try {
+      await server.#listen();
+    } catch (error) {
+      await server.close();
+      throw error;
+    }
+    return server;
+  }
+
+  get port(): number {
+    return (this.#http.address() as AddressInfo).port;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  #listen(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onError = (error: NodeJS.ErrnoException) => {
+        if (error.code === 'EADDRINUSE') reject(new PortInUseError(`port ${this.config.port} is already in use; stop the other server or set PORT`));
+        else if (error.code === 'EACCES') reject(new PortInUseError(`not allowed to listen on port ${this.config.port}; choose PORT above 1024`));
+        else reject(error);
+      };
+      this.#http.once('error', onError);
+      this.#http.listen(this.config.port, this.config.host, () => {
+        this.#http.off('error', onError);
+        this.log.info({ port: this.port, workers: this.pool.size, announcedIp: this.config.announcedIp }, 'floodlight listening');
+        resolve();
+      });
+    });
+  }
+
+  /** Closes signaling, rooms, workers and the HTTP server. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.log.info('shutting down');
+      this.rooms.close('server shutting down');
+      this.signaling.close();
+      await new Promise<void>((resolve) => this.#io.close(() => resolve()));
+      this.pool.close();
+      this.#http.closeAllConnections();
+      await new Promise<void>((resolve) => this.#http.close(() => resolve()));
+      this.log.info('shut down');
+    })();
+    return this.#closing;
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * Express app: the pages, health probes and the rooms API. Every response
+ * carries security headers (helmet); unknown API paths and errors answer JSON.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import express, { type Request, type Response, type NextFunction } from 'express';
+import helmet from 'helmet';
+import type { Logger } from '../observability/logger.js';
+import type { RoomRegistry } from '../rooms/roomRegistry.js';
+import type { WorkerPool } from '../media/workerPool.js';
+
+export interface HttpAppDeps {
+  rooms: RoomRegistry;
+  pool: WorkerPool;
+  clientDir: string;
+  logger: Logger;
+  isShuttingDown: () => boolean;
+}
+
+const pages: Record<string, string> = {
+  '/': 'index.html',
+  '/broadcast': 'broadcast.html',
+  '/watch': 'watch.html',
+};
+
+export function createHttpApp(deps: HttpAppDeps): express.Express {
+  const { rooms, pool, clientDir, logger, isShuttingDown } = deps;
+  const log = logger.child({ component: 'http' });
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', 'strong');
+  app.use(
+    helmet({
+      contentSecurityPolicy: {
+        directives: {
+          defaultSrc: ["'self'"],
+          scriptSrc: ["'self'"],
+          styleSrc: ["'self'"],
+          imgSrc: ["'self'", 'data:', 'blob:'],
+          mediaSrc: ["'self'", 'blob:'],
+          connectSrc: ["'self'", 'ws:', 'wss:'],
+          workerSrc: ["'self'", 'blob:'],
+          objectSrc: ["'none'"],
+          frameAncestors: ["'none'"],
+          // Pages are often served over plain HTTP on a LAN address; upgrading
+          // their subresources to HTTPS would break them.
+          upgradeInsecureRequests: null,
+        },
+      },
+      // Plain-HTTP deployments are common on a LAN; HSTS belongs to the TLS proxy.
+      strictTransportSecurity: false,
+      crossOriginEmbedderPolicy: false,
+    }),
+  );
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+
+  app.get('/readyz', (_req, res) => {
+    const workers = pool.details().map(({ index, alive }) => ({ index, alive }));
+    const ready = !isShuttingDown() && pool.allAlive;
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', shuttingDown: isShuttingDown(), workers });
+  });
+
+  app.get('/api/rooms', (_req, res) => {
+    res.set('Cache-Control', 'no-store').json({ rooms: rooms.list() });
+  });
+
+  app.use('/api', (_req, res) => {
+    res.status(404).json({ error: { code: 'NOT_FOUND', message: 'no such API endpoint' } });
+  });
+
+  for (const [route, file] of Object.entries(pages)) {
+    app.get(route, (_req, res) => {
+      const filePath = path.join(clientDir, file);
+      if (!fs.existsSync(filePath)) {
+        res.status(503).type('text/plain').send('The client is not built. Run "npm run setup" and restart.\n');
+        return;
+      }
+      res.set('Cache-Control', 'no-cache').sendFile(filePath);
+    });
+  }
+
+  app.use(
+    '/assets',
+    express.static(clientDir, {
+      index: false,
+      fallthrough: true,
+      setHeaders: (res) => res.setHeader('Cache-Control', 'no-cache'),
+    }),
+  );
+
+  app.use((_req, res) => {
+    res.status(404).json({ error: { code: 'NOT_FOUND', message: 'not found' } });
+  });
+
+  app.use((error: Error & { status?: number; type?: string }, _req: Request, res: Response, _next: NextFunction) => {
+    const status = error.status && error.status >= 400 && error.status < 600 ? error.status : 500;
+    if (status >= 500) log.error({ err: error }, 'request failed');
+    res.status(status).json({ error: { code: status >= 500 ? 'INTERNAL' : 'BAD_REQUEST', message: status >= 500 ? 'internal error' : error.message } });
+  });
+
+  return app;
+}

@@ -1,0 +1,33 @@
+/**
+ * A router serving one room, on one worker. The room's first router also
+ * receives the publisher's producers; other routers get them through
+ * `pipeToRouter` and hand them to the viewers placed on them.
+ */
+import type { types as ms } from 'mediasoup';
+
+export class RouterEntry {
+  /** Consumer slots reserved by viewers placed here (see Room.slotsPerViewer). */
+  reserved = 0;
+  /**
+   * Original producer id → promise of the id of the producer on this router.
+   * On the publisher router both ids are equal; on piped routers the pipe
+   * producer keeps the id, except between routers on the same worker, where
+   * mediasoup requires a new id.
+   */
+  readonly localProducerIds = new Map<string, Promise<string>>();
+
+  constructor(
+    readonly router: ms.Router,
+    readonly workerIndex: number,
+    readonly isPublisherRouter: boolean,
+  ) {}
+
+  get id(): string {
+    return this.router.id;
+  }
+
+  close(): void {
+    this.router.close();
+    this.localProducerIds.clear();
+  }
+}

@@ -11,10 +11,12 @@ const bool = z
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
 const port = z.coerce.number().int().min(1).max(65535);
+// PORT may be 0 (an ephemeral port: tests and embedding).
+const httpPort = z.coerce.number().int().min(0).max(65535);
 
 const envSchema = z
   .object({
-    PORT: port.default(3000),
+    PORT: httpPort.default(3000),
     HOST: z.string().min(1).default('0.0.0.0'),
     /** mediasoup workers; default one per CPU core. */
     NUM_WORKERS: z.coerce.number().int().min(1).max(256).default(os.availableParallelism()),

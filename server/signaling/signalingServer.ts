@@ -243,6 +243,11 @@ class SignalingSession {
     );
     try {
       const joined = await room.join(peer);
+      if (this.#closed) {
+        // The connection dropped while joining: don't leave a ghost peer behind.
+        room.leave(peer);
+        throw new SignalingError('UNAVAILABLE', 'connection closed while joining');
+      }
       this.#room = room;
       this.#peer = peer;
       return joined;

@@ -43,7 +43,13 @@ interface RoomProducer {
   source: string | undefined;
 }
 
-type RoomEvents = { empty: []; closed: []; changed: [] };
+type RoomEvents = {
+  empty: [];
+  closed: [];
+  changed: [];
+  /** A producer appeared or went away (the HLS recorder follows this). */
+  producersChanged: [];
+};
 
 export class Room extends EventEmitter<RoomEvents> {
   readonly createdAt = new Date();
@@ -116,6 +122,14 @@ export class Room extends EventEmitter<RoomEvents> {
       publisher: entry.isPublisherRouter,
       viewers: [...this.#peers.values()].filter((p) => p.role === 'viewer' && p.routerEntry === entry).length,
     }));
+  }
+
+  /** The router holding the publisher's producers, and those producers (for the recorder). */
+  publisherMedia(): { router: ms.Router; audio: ms.Producer | undefined; video: ms.Producer | undefined } | undefined {
+    const entry = this.#entries[0];
+    if (!entry?.isPublisherRouter || entry.router.closed) return undefined;
+    const pick = (kind: MediaKind) => [...this.#producers.values()].find((p) => p.kind === kind && !p.producer.closed)?.producer;
+    return { router: entry.router, audio: pick('audio'), video: pick('video') };
   }
 
   newPeerId(): string {
@@ -248,6 +262,7 @@ export class Room extends EventEmitter<RoomEvents> {
     for (const other of this.#peers.values()) if (other.role === 'viewer') other.notify('newProducer', info);
     this.#scheduleStatus();
     this.emit('changed');
+    this.emit('producersChanged');
     return producer.id;
   }
 
@@ -477,6 +492,7 @@ export class Room extends EventEmitter<RoomEvents> {
     for (const other of this.#peers.values()) if (other.role === 'viewer') other.notify('producerClosed', { producerId });
     this.#scheduleStatus();
     this.emit('changed');
+    this.emit('producersChanged');
   }
 
   #entryOf(peer: Peer): RouterEntry {

@@ -3,6 +3,7 @@
  * grace period once empty (a publisher reconnecting within it finds its room
  * and its viewers still there). Forwards worker deaths to the rooms.
  */
+import { EventEmitter } from 'node:events';
 import type { Logger } from '../observability/logger.js';
 import type { WorkerPool } from '../media/workerPool.js';
 import { Room, type RoomOptions, type RoomSummary } from './room.js';
@@ -11,7 +12,9 @@ export interface RoomRegistryOptions extends RoomOptions {
   emptyRoomGraceMs: number;
 }
 
-export class RoomRegistry {
+type RegistryEvents = { roomCreated: [room: Room] };
+
+export class RoomRegistry extends EventEmitter<RegistryEvents> {
   readonly #rooms = new Map<string, Room>();
   readonly #graceTimers = new Map<string, NodeJS.Timeout>();
   readonly #pool: WorkerPool;
@@ -23,6 +26,7 @@ export class RoomRegistry {
   #closed = false;
 
   constructor(pool: WorkerPool, options: RoomRegistryOptions, logger: Logger) {
+    super();
     this.#pool = pool;
     this.#options = options;
     this.#log = logger.child({ component: 'rooms' });
@@ -53,6 +57,7 @@ export class RoomRegistry {
       // A room nobody manages to join (e.g. bad token) must not linger.
       this.#scheduleClose(created);
       this.#log.info({ room: id }, 'room created');
+      this.emit('roomCreated', created);
     }
     return room;
   }

@@ -194,19 +194,13 @@ export class Room extends EventEmitter<RoomEvents> {
     peer.transports.set(transport.id, transport);
     transport.observer.once('close', () => peer.transports.delete(transport.id));
     if (direction === 'send') await transport.setMaxIncomingBitrate(8_000_000).catch(() => undefined);
-    // A transport the client never connects is closed instead of lingering.
-    const connectTimer = setTimeout(() => {
-      if (!transport.closed && transport.dtlsState !== 'connected') {
-        this.#log.warn({ peer: peer.id, transport: transport.id }, 'transport not connected in time; closing it');
-        transport.close();
-      }
-    }, peerLimits.transportConnectTimeoutMs);
-    connectTimer.unref();
-    transport.observer.once('close', () => clearTimeout(connectTimer));
     transport.on('dtlsstatechange', (state) => {
-      if (state === 'connected') clearTimeout(connectTimer);
       if (state === 'failed') this.#log.warn({ peer: peer.id, transport: transport.id }, 'DTLS failed');
     });
+    // A send transport is connected right away by its client; a recv
+    // transport only once something is consumed (a viewer may wait a long
+    // time for the broadcaster), so its clock starts at the first consume.
+    if (direction === 'send') this.#armConnectTimeout(peer, transport);
     return {
       id: transport.id,
       iceParameters: transport.iceParameters,
@@ -315,6 +309,7 @@ export class Room extends EventEmitter<RoomEvents> {
       consumer.close();
       throw new SignalingError('NOT_JOINED', 'left the room while consuming');
     }
+    if (peer.consumers.size === 0) this.#armConnectTimeout(peer, transport);
     peer.consumers.set(consumer.id, consumer);
     const forget = () => peer.consumers.delete(consumer.id);
     consumer.observer.once('close', forget);
@@ -399,6 +394,22 @@ export class Room extends EventEmitter<RoomEvents> {
     this.#log.info({ reason }, 'room closed');
     this.emit('closed');
     this.removeAllListeners();
+  }
+
+  /** A transport that doesn't complete DTLS in time is closed instead of lingering. */
+  #armConnectTimeout(peer: Peer, transport: ms.WebRtcTransport): void {
+    if (transport.dtlsState === 'connected') return;
+    const timer = setTimeout(() => {
+      if (!transport.closed && transport.dtlsState !== 'connected') {
+        this.#log.warn({ peer: peer.id, transport: transport.id }, 'transport not connected in time; closing it');
+        transport.close();
+      }
+    }, peerLimits.transportConnectTimeoutMs);
+    timer.unref();
+    transport.observer.once('close', () => clearTimeout(timer));
+    transport.on('dtlsstatechange', (state) => {
+      if (state === 'connected') clearTimeout(timer);
+    });
   }
 
   #evict(peer: Peer, reason: EvictionReason): void {

@@ -1,0 +1,45 @@
+import type { FloodlightError } from '../sdk/errors';
+import type { TypedEmitter } from '../sdk/typedEmitter';
+import type { Quality } from '../sdk/viewer';
+
+/**
+ * A way of getting the room's media into a <video>. WebRTC is the first;
+ * HLS (for full rooms and unsupported browsers) will be the second. The watch
+ * page only talks to this interface.
+ */
+export type PlaybackTransportName = 'webrtc' | 'hls';
+
+/**
+ * What the transport knows (frame rendering is judged by the page):
+ *   connecting   – setting up / waiting for media
+ *   live         – media is being delivered
+ *   offline      – the room has nothing live
+ *   reconnecting – delivery interrupted, recovering by itself
+ */
+export type PlaybackStatus = 'connecting' | 'live' | 'offline' | 'reconnecting';
+
+export type PlaybackEvents = {
+  status: PlaybackStatus;
+  /** The transport gave up; the page may try another transport. */
+  fatal: FloodlightError;
+  /** Transient problem worth showing ("retrying…"). */
+  notice: string;
+  viewers: number;
+  /** Human label of what is delivered now, e.g. "720p layer" (null when unknown). */
+  qualityLabel: string | null;
+  /** The browser refused to start playback without a user gesture: show a Play button. */
+  autoplayBlocked: null;
+  /** A new source was attached to the element (frame detection restarts). */
+  sourceChanged: { hasVideo: boolean };
+};
+
+export interface Playback extends Pick<TypedEmitter<PlaybackEvents>, 'on' | 'off' | 'once'> {
+  readonly transport: PlaybackTransportName;
+  readonly status: PlaybackStatus;
+  /** Starts delivery into the element given at construction. Rejects on a fatal error. */
+  start(): Promise<void>;
+  setQuality(quality: Quality): void;
+  close(): void;
+  /** What tests and debugging get as window.floodlight. */
+  debugHandle(): Record<string, unknown>;
+}

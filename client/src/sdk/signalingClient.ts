@@ -1,0 +1,205 @@
+import { io, type Socket } from 'socket.io-client';
+import type {
+  Ack,
+  RequestName,
+  RequestPayload,
+  ResponseData,
+  ServerEventName,
+  ServerEvents,
+} from '../../../server/signaling/protocol';
+import { FloodlightError, SignalingError } from './errors';
+import { TypedEmitter } from './typedEmitter';
+
+/** Connection-level events, next to the server's own events from protocol.ts. */
+export interface ConnectionEvents {
+  /** Socket connected; `reconnected` is false only for the very first connection. */
+  connected: { reconnected: boolean };
+  disconnected: { reason: string };
+  /** A connection attempt failed; socket.io keeps retrying unless `willRetry` is false. */
+  connectError: { error: FloodlightError; willRetry: boolean };
+}
+
+export type SignalingEvents = ServerEvents & ConnectionEvents;
+
+export interface SignalingClientOptions {
+  /** Origin of the Floodlight server; defaults to the page's own origin. */
+  serverUrl?: string;
+  /** How long to wait for a request's acknowledgement. */
+  requestTimeoutMs?: number;
+}
+
+const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+/** After the server itself drops the socket, socket.io will not retry on its own. */
+const SERVER_DISCONNECT_RETRY_MS = 2_000;
+
+const SERVER_EVENT_NAMES: readonly ServerEventName[] = [
+  'newProducer',
+  'producerClosed',
+  'consumerClosed',
+  'consumerPaused',
+  'consumerResumed',
+  'consumerLayersChanged',
+  'roomStatus',
+  'roomClosed',
+  'reconnect',
+  'kicked',
+];
+
+interface PendingRequest {
+  /** Rejects the request's promise with a SignalingError and forgets it. */
+  fail: (code: 'TIMEOUT' | 'DISCONNECTED' | 'CLOSED', message: string) => void;
+}
+
+/**
+ * The socket.io connection plus a typed request/response layer over it.
+ *
+ * `request()` is the only way to talk to the server: it resolves with the
+ * ack's `data` or rejects with a SignalingError carrying the server's code
+ * (or TIMEOUT / DISCONNECTED / CLOSED).
+ */
+export class SignalingClient extends TypedEmitter<SignalingEvents> {
+  private socket: Socket | null = null;
+  private readonly pending = new Set<PendingRequest>();
+  private hasConnectedBefore = false;
+  private serverDisconnectTimer: ReturnType<typeof setTimeout> | null = null;
+  private closed = false;
+  private readonly requestTimeoutMs: number;
+
+  constructor(private readonly options: SignalingClientOptions = {}) {
+    super();
+    this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  }
+
+  get connected(): boolean {
+    return this.socket?.connected ?? false;
+  }
+
+  /** The current socket id (changes on every reconnection). */
+  get socketId(): string | undefined {
+    return this.socket?.id;
+  }
+
+  /** Opens the socket (idempotent); socket.io then reconnects by itself with backoff. */
+  connect(): void {
+    if (this.closed) throw new FloodlightError('CLOSED', 'signaling client is closed');
+    if (this.socket) return;
+    const socketOptions = { transports: ['websocket'], autoConnect: false };
+    const socket = this.options.serverUrl ? io(this.options.serverUrl, socketOptions) : io(socketOptions);
+    this.socket = socket;
+
+    socket.on('connect', () => {
+      const reconnected = this.hasConnectedBefore;
+      this.hasConnectedBefore = true;
+      this.emit('connected', { reconnected });
+    });
+    socket.on('disconnect', (reason) => {
+      this.rejectAllPending('DISCONNECTED', `socket disconnected (${reason})`);
+      this.emit('disconnected', { reason });
+      // socket.io only retries by itself when the drop was not the server's decision.
+      // The server also disconnects on restart/shutdown, so we retry after a pause;
+      // owners that must not come back (kicked, closed) close this client first.
+      if (reason === 'io server disconnect' && !this.closed) {
+        this.serverDisconnectTimer = setTimeout(() => {
+          this.serverDisconnectTimer = null;
+          if (!this.closed) socket.connect();
+        }, SERVER_DISCONNECT_RETRY_MS);
+      }
+    });
+    socket.on('connect_error', (error) => {
+      // socket.active is false when a server middleware refused the handshake:
+      // socket.io will not retry that, and neither should we.
+      const willRetry = socket.active;
+      const code = willRetry ? 'DISCONNECTED' : 'CONNECT_REFUSED';
+      this.emit('connectError', { error: new FloodlightError(code, error.message), willRetry });
+    });
+    for (const name of SERVER_EVENT_NAMES) {
+      socket.on(name, (payload: unknown) => {
+        this.emit(name, payload as ServerEvents[typeof name]);
+      });
+    }
+    socket.connect();
+  }
+
+  /** Resolves once connected (immediately if already), rejects if closed meanwhile. */
+  waitForConnection(): Promise<void> {
+    if (this.connected) return Promise.resolve();
+    if (this.closed) return Promise.reject(new FloodlightError('CLOSED', 'signaling client is closed'));
+    return new Promise((resolve, reject) => {
+      const offConnected = this.on('connected', () => {
+        cleanup();
+        resolve();
+      });
+      const offClosed = this.on('disconnected', ({ reason }) => {
+        if (!this.closed) return;
+        cleanup();
+        reject(new FloodlightError('CLOSED', `signaling client is closed (${reason})`));
+      });
+      const cleanup = () => {
+        offConnected();
+        offClosed();
+      };
+    });
+  }
+
+  /** Sends one request and resolves with the ack's data. */
+  request<N extends RequestName>(name: N, payload: RequestPayload<N>): Promise<ResponseData[N]> {
+    const socket = this.socket;
+    if (this.closed) {
+      return Promise.reject(new SignalingError('CLOSED', 'signaling client is closed', name));
+    }
+    // Refuse rather than let socket.io buffer it: a request replayed on a later
+    // connection would act on a server session that no longer exists.
+    if (!socket || !socket.connected) {
+      return Promise.reject(new SignalingError('DISCONNECTED', 'not connected to the server', name));
+    }
+    return new Promise<ResponseData[N]>((resolve, reject) => {
+      const settle = () => {
+        this.pending.delete(entry);
+        clearTimeout(timer);
+      };
+      const entry: PendingRequest = {
+        fail: (code, message) => {
+          settle();
+          reject(new SignalingError(code, message, name));
+        },
+      };
+      const timer = setTimeout(() => {
+        entry.fail('TIMEOUT', `no answer to "${name}" within ${this.requestTimeoutMs} ms`);
+      }, this.requestTimeoutMs);
+      this.pending.add(entry);
+
+      socket.emit(name, payload, (ack: Ack<ResponseData[N]> | undefined) => {
+        if (!this.pending.has(entry)) return; // already timed out or failed
+        settle();
+        if (ack && ack.ok === true) {
+          resolve(ack.data);
+        } else if (ack && ack.ok === false && ack.error) {
+          reject(new SignalingError(ack.error.code, ack.error.message, name));
+        } else {
+          reject(new SignalingError('BAD_RESPONSE', `malformed answer to "${name}"`, name));
+        }
+      });
+    });
+  }
+
+  /** Disconnects for good (idempotent). Pending requests reject with CLOSED. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.serverDisconnectTimer) clearTimeout(this.serverDisconnectTimer);
+    this.rejectAllPending('CLOSED', 'signaling client is closed');
+    const socket = this.socket;
+    this.socket = null;
+    if (socket) {
+      // Detach first so the socket's own 'disconnect' does not schedule a retry.
+      socket.removeAllListeners();
+      socket.disconnect();
+    }
+    this.emit('disconnected', { reason: 'closed' });
+    this.removeAllListeners();
+  }
+
+  private rejectAllPending(code: 'DISCONNECTED' | 'CLOSED', message: string): void {
+    for (const entry of [...this.pending]) entry.fail(code, message);
+  }
+}

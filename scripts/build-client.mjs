@@ -1,0 +1,107 @@
+#!/usr/bin/env node
+/**
+ * Builds the browser client:
+ *   client/src/pages/*.ts  → client/dist/*.js  (ESM bundles, es2020, minified, with source maps)
+ *   client/pages/*         → client/dist/*     (HTML, CSS copied as-is)
+ * The server serves HTML at /, /broadcast, /watch and everything here under /assets/.
+ *
+ * Usage: node scripts/build-client.mjs [--watch]
+ * Idempotent: client/dist is rebuilt from scratch each run. Exits non-zero on any error.
+ */
+import { copyFile, mkdir, readdir, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as esbuild from 'esbuild';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const entryDir = path.join(root, 'client/src/pages');
+const staticDir = path.join(root, 'client/pages');
+const outDir = path.join(root, 'client/dist');
+const watch = process.argv.includes('--watch');
+
+async function listFiles(dir, filter = () => true) {
+  const entries = await readdir(dir, { withFileTypes: true });
+  return entries
+    .filter((entry) => entry.isFile() && filter(entry.name))
+    .map((entry) => path.join(dir, entry.name))
+    .sort();
+}
+
+function formatSize(bytes) {
+  return bytes >= 1024 ? `${(bytes / 1024).toFixed(1)} KiB` : `${bytes} B`;
+}
+
+async function copyStatic() {
+  const files = await listFiles(staticDir, (name) => !name.startsWith('.'));
+  for (const file of files) await copyFile(file, path.join(outDir, path.basename(file)));
+  return files.map((file) => path.join(outDir, path.basename(file)));
+}
+
+async function report(files) {
+  for (const file of files) {
+    const { size } = await stat(file);
+    console.log(`  ${path.relative(root, file).padEnd(34)} ${formatSize(size).padStart(10)}`);
+  }
+}
+
+async function main() {
+  const started = performance.now();
+  const entryPoints = await listFiles(entryDir, (name) => name.endsWith('.ts') && !name.endsWith('.d.ts'));
+  if (entryPoints.length === 0) throw new Error(`no page scripts found in ${path.relative(root, entryDir)}`);
+
+  await rm(outDir, { recursive: true, force: true });
+  await mkdir(outDir, { recursive: true });
+
+  /** @type {import('esbuild').BuildOptions} */
+  const options = {
+    entryPoints,
+    outdir: outDir,
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2020',
+    minify: true,
+    sourcemap: true,
+    metafile: true,
+    legalComments: 'linked',
+    logLevel: 'warning',
+    // Some dependencies (debug) look at process.env; there is no process in a browser.
+    define: { 'process.env.NODE_ENV': '"production"' },
+  };
+
+  if (watch) {
+    const context = await esbuild.context({
+      ...options,
+      plugins: [
+        {
+          name: 'copy-static',
+          setup(build) {
+            build.onEnd(async (result) => {
+              if (result.errors.length === 0) await copyStatic();
+              console.log(`[build-client] rebuilt (${result.errors.length} errors)`);
+            });
+          },
+        },
+      ],
+    });
+    await context.watch();
+    console.log('[build-client] watching client/src and client/pages …');
+    return;
+  }
+
+  const result = await esbuild.build(options);
+  const built = Object.keys(result.metafile.outputs).map((file) => path.resolve(root, file));
+  const copied = await copyStatic();
+
+  console.log(`[build-client] bundled ${entryPoints.length} page script(s):`);
+  await report(built.filter((file) => !file.endsWith('.map')));
+  console.log(`[build-client] copied ${copied.length} static file(s):`);
+  await report(copied);
+  console.log(`[build-client] done in ${Math.round(performance.now() - started)} ms → ${path.relative(root, outDir)}/`);
+}
+
+main().catch((error) => {
+  // esbuild has already printed its diagnostics; keep the summary short.
+  console.error(`[build-client] failed: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+});

@@ -17,6 +17,7 @@ import { SignalingServer } from './signaling/signalingServer.js';
 import { protocolLimits } from './signaling/protocol.js';
 import { TokenService } from './auth/tokens.js';
 import { createHttpApp } from './http/httpApp.js';
+import { HlsService } from './hls/hlsService.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -36,6 +37,8 @@ export class FloodlightServer {
   readonly rooms: RoomRegistry;
   readonly tokens: TokenService;
   readonly signaling: SignalingServer;
+  /** Undefined when HLS_ENABLED=false. */
+  readonly hls: HlsService | undefined;
   /** The secret in use (generated when AUTH_SECRET is not set). */
   readonly authSecret: string;
   readonly authSecretGenerated: boolean;
@@ -43,23 +46,17 @@ export class FloodlightServer {
   readonly #io: IoServer;
   #closing: Promise<void> | undefined;
 
-  private constructor(config: Config, log: Logger, pool: WorkerPool, clientDir: string) {
+  private constructor(config: Config, log: Logger, pool: WorkerPool, rooms: RoomRegistry, hls: HlsService | undefined, clientDir: string) {
     this.config = config;
     this.log = log;
     this.pool = pool;
     this.authSecretGenerated = !config.authSecret;
     this.authSecret = config.authSecret ?? randomBytes(32).toString('base64url');
     this.tokens = new TokenService(this.authSecret);
-    this.rooms = new RoomRegistry(
-      pool,
-      {
-        maxConsumersPerRouter: config.maxConsumersPerRouter,
-        maxWebRtcViewers: config.maxWebRtcViewers,
-        emptyRoomGraceMs: config.roomGraceMs,
-      },
-      log,
-    );
+    this.rooms = rooms;
+    this.hls = hls;
     const app = createHttpApp({
+      hls,
       rooms: this.rooms,
       pool,
       clientDir,
@@ -89,7 +86,28 @@ export class FloodlightServer {
       logLevel: config.mediasoupLogLevel,
       logger: log,
     });
-    const server = new FloodlightServer(config, log, pool, options.clientDir ?? path.join(repoRoot, 'client', 'dist'));
+    const rooms = new RoomRegistry(
+      pool,
+      {
+        maxConsumersPerRouter: config.maxConsumersPerRouter,
+        maxWebRtcViewers: config.maxWebRtcViewers,
+        emptyRoomGraceMs: config.roomGraceMs,
+      },
+      log,
+    );
+    const hls = config.hls.enabled
+      ? await HlsService.create({
+          rooms,
+          root: config.hls.dir,
+          renditions: config.hls.renditions,
+          dvrSeconds: config.hls.dvrSeconds,
+          retainMs: config.hls.retainMs,
+          ffmpegPath: config.hls.ffmpegPath,
+          rtcPortRange: { min: config.rtcMinPort, max: config.rtcMaxPort },
+          logger: log,
+        })
+      : undefined;
+    const server = new FloodlightServer(config, log, pool, rooms, hls, options.clientDir ?? path.join(repoRoot, 'client', 'dist'));
     try {
       await server.#listen();
     } catch (error) {
@@ -127,6 +145,8 @@ export class FloodlightServer {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       this.log.info('shutting down');
+      // HLS first: recorders stop and playlists get ENDLIST before rooms close.
+      await this.hls?.close();
       this.rooms.close('server shutting down');
       this.signaling.close();
       await new Promise<void>((resolve) => this.#io.close(() => resolve()));

@@ -4,7 +4,9 @@
  * it as one line and exits (never a stack trace).
  */
 import os from 'node:os';
+import path from 'node:path';
 import { z } from 'zod';
+import { parseLadder, type RenditionSpec } from '../hls/recorderLadder.js';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
@@ -40,6 +42,26 @@ const envSchema = z
     ROOM_GRACE_SECONDS: z.coerce.number().min(0).max(3600).default(10),
     /** Public base URL printed in links (default http://<announced ip>:<port>). */
     PUBLIC_URL: z.url().optional(),
+    /** Record live rooms to HLS (needs ffmpeg). */
+    HLS_ENABLED: bool.default(true),
+    /** Where playlists and segments are written (served under /hls). */
+    HLS_DIR: z.string().min(1).default(path.join(os.tmpdir(), 'floodlight-hls')),
+    /** ABR ladder as heights, highest first after sorting; never above the source. */
+    HLS_RENDITIONS: z
+      .string()
+      .default('720,480,240')
+      .superRefine((value, ctx) => {
+        try {
+          parseLadder(value);
+        } catch (error) {
+          ctx.addIssue({ code: 'custom', message: (error as Error).message });
+        }
+      }),
+    /** Seconds of past stream kept in the playlists (0 = a short live window). */
+    HLS_DVR_SECONDS: z.coerce.number().int().min(0).max(24 * 3600).default(0),
+    /** After a room ends, its HLS files stay this long (ENDLIST playlists), then go. */
+    HLS_RETAIN_SECONDS: z.coerce.number().min(0).max(7 * 24 * 3600).default(60),
+    FFMPEG_PATH: z.string().min(1).default('ffmpeg'),
     /** Log level of the mediasoup workers themselves. */
     MEDIASOUP_LOG_LEVEL: z.enum(['debug', 'warn', 'error', 'none']).default('warn'),
   })
@@ -64,6 +86,14 @@ export interface Config {
   roomGraceMs: number;
   publicUrl: string | undefined;
   mediasoupLogLevel: 'debug' | 'warn' | 'error' | 'none';
+  hls: {
+    enabled: boolean;
+    dir: string;
+    renditions: RenditionSpec[];
+    dvrSeconds: number;
+    retainMs: number;
+    ffmpegPath: string;
+  };
 }
 
 export class ConfigError extends Error {
@@ -117,5 +147,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     roomGraceMs: c.ROOM_GRACE_SECONDS * 1000,
     publicUrl: c.PUBLIC_URL?.replace(/\/$/, ''),
     mediasoupLogLevel: c.MEDIASOUP_LOG_LEVEL,
+    hls: {
+      enabled: c.HLS_ENABLED,
+      dir: path.resolve(c.HLS_DIR),
+      renditions: parseLadder(c.HLS_RENDITIONS),
+      dvrSeconds: c.HLS_DVR_SECONDS,
+      retainMs: c.HLS_RETAIN_SECONDS * 1000,
+      ffmpegPath: c.FFMPEG_PATH,
+    },
   };
 }

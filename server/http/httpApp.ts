@@ -9,6 +9,9 @@ import helmet from 'helmet';
 import type { Logger } from '../observability/logger.js';
 import type { RoomRegistry } from '../rooms/roomRegistry.js';
 import type { WorkerPool } from '../media/workerPool.js';
+import type { HlsService } from '../hls/hlsService.js';
+import { createHlsRouter } from '../hls/hlsRoutes.js';
+import { roomIdSchema } from '../signaling/protocol.js';
 
 export interface HttpAppDeps {
   rooms: RoomRegistry;
@@ -16,6 +19,8 @@ export interface HttpAppDeps {
   clientDir: string;
   logger: Logger;
   isShuttingDown: () => boolean;
+  /** Absent when HLS is disabled. */
+  hls: HlsService | undefined;
 }
 
 const pages: Record<string, string> = {
@@ -25,7 +30,7 @@ const pages: Record<string, string> = {
 };
 
 export function createHttpApp(deps: HttpAppDeps): express.Express {
-  const { rooms, pool, clientDir, logger, isShuttingDown } = deps;
+  const { rooms, pool, clientDir, logger, isShuttingDown, hls } = deps;
   const log = logger.child({ component: 'http' });
   const app = express();
   app.disable('x-powered-by');
@@ -65,8 +70,35 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
   });
 
   app.get('/api/rooms', (_req, res) => {
-    res.set('Cache-Control', 'no-store').json({ rooms: rooms.list() });
+    const list = rooms.list().map((room) => {
+      const status = hls?.status(room.id);
+      return {
+        ...room,
+        hls: status ? { available: status.available, url: status.url } : { available: false, url: null },
+        thumbnail: hls?.thumbnailPath(room.id) ? `/api/rooms/${room.id}/thumbnail.jpg` : null,
+      };
+    });
+    res.set('Cache-Control', 'no-store').json({ rooms: list, hls: { enabled: !!hls?.enabled, reason: hls?.disabledReason ?? null } });
   });
+
+  app.get('/api/rooms/:room/thumbnail.jpg', (req, res) => {
+    const room = roomIdSchema.safeParse(req.params['room']);
+    if (!room.success) {
+      res.status(400).json({ error: { code: 'BAD_REQUEST', message: 'invalid room name' } });
+      return;
+    }
+    const file = hls?.thumbnailPath(room.data);
+    if (!file) {
+      res.status(404).json({ error: { code: 'NOT_FOUND', message: 'no thumbnail for this room' } });
+      return;
+    }
+    // Refreshed every few seconds by the recorder.
+    res.set('Cache-Control', 'public, max-age=2').type('image/jpeg').sendFile(file, { dotfiles: 'allow' }, (error) => {
+      if (error && !res.headersSent) res.status(404).end();
+    });
+  });
+
+  if (hls) app.use('/hls', createHlsRouter({ root: hls.root, lookup: (room) => hls.lookup(room) }));
 
   app.use('/api', (_req, res) => {
     res.status(404).json({ error: { code: 'NOT_FOUND', message: 'no such API endpoint' } });

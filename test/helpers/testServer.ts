@@ -2,11 +2,18 @@
  * Starts a real Floodlight server in this process (real mediasoup workers,
  * real socket.io and HTTP on an ephemeral port) for integration tests.
  */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { loadConfig } from '../../server/config/config.js';
 import { FloodlightServer } from '../../server/app.js';
 import { createLogger } from '../../server/observability/logger.js';
 
 export const TEST_AUTH_SECRET = 'test-secret-test-secret-test-secret';
+
+/** HLS output of every test server of this process, removed at exit. */
+const hlsRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'floodlight-test-hls-'));
+process.once('exit', () => fs.rmSync(hlsRoot, { recursive: true, force: true }));
 
 /** Each server gets its own RTC port range so parallel servers never collide. */
 let nextPortBlock = 0;
@@ -25,6 +32,8 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     AUTH_SECRET: TEST_AUTH_SECRET,
     ROOM_GRACE_SECONDS: '1',
     LOG_LEVEL: process.env['TEST_LOG_LEVEL'] ?? 'warn',
+    HLS_DIR: fs.mkdtempSync(path.join(hlsRoot, 'server-')),
+    HLS_RETAIN_SECONDS: '2',
     ...env,
   });
   return FloodlightServer.create(config, { logger: createLogger(config.logLevel) });

@@ -1,0 +1,271 @@
+/**
+ * Follows the rooms and gives every live room an HLS stream: a Recorder
+ * (mediasoup → ffmpeg) feeding an HlsRoomPackager (LL-HLS parts, segments,
+ * playlists) under `<HLS_DIR>/<room>/`.
+ *
+ * - The stream of a room outlives publisher reconnects: the recorder is
+ *   replaced and the packagers mark a discontinuity, the URL stays the same.
+ * - When the room closes, playlists get ENDLIST and the files stay for
+ *   HLS_RETAIN_SECONDS (DVR keeps them), then go.
+ * - An HLS directory that can't be written disables HLS with a clear error;
+ *   WebRTC is unaffected.
+ */
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { Logger } from '../observability/logger.js';
+import type { Room } from '../rooms/room.js';
+import type { RoomRegistry } from '../rooms/roomRegistry.js';
+import { Recorder } from './recorder.js';
+import type { RenditionSpec } from './recorderLadder.js';
+import { FRAGMENT_MICROSECONDS, OUTPUT_FPS } from './recorderFfmpegArgs.js';
+import { HlsRoomPackager, type RenditionPackagers } from './roomPackager.js';
+import { FfmpegReaper } from './ffmpegReaper.js';
+
+export interface HlsServiceOptions {
+  rooms: RoomRegistry;
+  root: string;
+  renditions: readonly RenditionSpec[];
+  dvrSeconds: number;
+  retainMs: number;
+  ffmpegPath: string;
+  rtcPortRange: { min: number; max: number };
+  logger: Logger;
+}
+
+export interface RoomHlsStatus {
+  /** A playable master playlist exists. */
+  available: boolean;
+  recording: boolean;
+  ffmpegRestarts: number;
+  url: string;
+}
+
+/** One room's HLS output and the recorder currently feeding it. */
+interface RoomStream {
+  roomId: string;
+  packager: HlsRoomPackager;
+  recorder: Recorder | undefined;
+  /** Producer ids the recorder records, to notice a new publisher. */
+  recordingKey: string;
+  ffmpegRestarts: number;
+  /** Serializes recorder start/stop for this room. */
+  chain: Promise<void>;
+  debounce: NodeJS.Timeout | undefined;
+  cleanup: NodeJS.Timeout | undefined;
+}
+
+/** Parts are whole frames: 0.25 s at 30 fps is 8 frames = 0.267 s. */
+const PART_TARGET_SEC = Math.ceil((Math.ceil((FRAGMENT_MICROSECONDS / 1e6) * OUTPUT_FPS) / OUTPUT_FPS) * 1000) / 1000;
+
+export class HlsService {
+  readonly #options: HlsServiceOptions;
+  readonly #log: Logger;
+  readonly #streams = new Map<string, RoomStream>();
+  readonly #reaper: FfmpegReaper;
+  readonly #onRoomCreated = (room: Room) => this.#follow(room);
+  #disabledReason: string | undefined;
+  #closed = false;
+
+  private constructor(options: HlsServiceOptions) {
+    this.#options = options;
+    this.#log = options.logger.child({ component: 'hls' });
+    this.#reaper = new FfmpegReaper(path.join(options.root, '.pids'), this.#log);
+  }
+
+  /** Never throws for disk problems: HLS is disabled with a logged reason instead. */
+  static async create(options: HlsServiceOptions): Promise<HlsService> {
+    const service = new HlsService(options);
+    try {
+      await fsp.mkdir(options.root, { recursive: true });
+      const probe = path.join(options.root, `.write-test-${process.pid}`);
+      await fsp.writeFile(probe, 'ok');
+      await fsp.rm(probe);
+      await fsp.mkdir(service.#thumbnailDir(), { recursive: true });
+      await service.#reaper.reapOrphans();
+    } catch (error) {
+      service.#disabledReason = `HLS directory ${options.root} is not writable (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); HLS is disabled, WebRTC keeps working. Set HLS_DIR to a writable directory.`;
+      service.#log.error({ dir: options.root }, service.#disabledReason);
+      return service;
+    }
+    options.rooms.on('roomCreated', service.#onRoomCreated);
+    for (const room of options.rooms.rooms()) service.#follow(room);
+    return service;
+  }
+
+  get enabled(): boolean {
+    return this.#disabledReason === undefined && !this.#closed;
+  }
+
+  get disabledReason(): string | undefined {
+    return this.#disabledReason;
+  }
+
+  get root(): string {
+    return this.#options.root;
+  }
+
+  /** For the /hls routes: the live packagers of a room. */
+  lookup(roomId: string): RenditionPackagers | undefined {
+    return this.#streams.get(roomId)?.packager.renditions;
+  }
+
+  status(roomId: string): RoomHlsStatus | undefined {
+    const stream = this.#streams.get(roomId);
+    if (!stream) return undefined;
+    return {
+      available: stream.packager.masterPlaylist() !== undefined,
+      recording: stream.recorder !== undefined,
+      ffmpegRestarts: stream.ffmpegRestarts + (stream.recorder?.restarts ?? 0),
+      url: `/hls/${roomId}/index.m3u8`,
+    };
+  }
+
+  /** The room's latest poster frame, if one was written. */
+  thumbnailPath(roomId: string): string | undefined {
+    const file = path.join(this.#thumbnailDir(), `${roomId}.jpg`);
+    return fs.existsSync(file) ? file : undefined;
+  }
+
+  /** The running ffmpeg's pid (tests and drills kill it). */
+  ffmpegPid(roomId: string): number | undefined {
+    return this.#streams.get(roomId)?.recorder?.ffmpegPid;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#options.rooms.off('roomCreated', this.#onRoomCreated);
+    await Promise.all(
+      [...this.#streams.values()].map(async (stream) => {
+        clearTimeout(stream.debounce);
+        clearTimeout(stream.cleanup);
+        await stream.chain;
+        this.#stopRecorder(stream, 'server shutting down');
+        await stream.packager.end().catch(() => undefined);
+        await stream.packager.close({ removeFiles: this.#options.dvrSeconds === 0 }).catch(() => undefined);
+        await fsp.rm(path.join(this.#thumbnailDir(), `${stream.roomId}.jpg`), { force: true });
+      }),
+    );
+    this.#streams.clear();
+    this.#reaper.close();
+  }
+
+  #thumbnailDir(): string {
+    return path.join(this.#options.root, '.thumbnails');
+  }
+
+  #follow(room: Room): void {
+    const onChange = () => this.#scheduleSync(room);
+    room.on('producersChanged', onChange);
+    room.once('closed', () => this.#onRoomClosed(room.id));
+    if (room.live) onChange();
+  }
+
+  #streamFor(roomId: string): RoomStream {
+    let stream = this.#streams.get(roomId);
+    if (stream && stream.cleanup) {
+      // The room came back while the old stream's files were retained: start over.
+      clearTimeout(stream.cleanup);
+      void stream.packager.close().catch(() => undefined);
+      this.#streams.delete(roomId);
+      stream = undefined;
+    }
+    if (!stream) {
+      const packager = new HlsRoomPackager({
+        root: this.#options.root,
+        room: roomId,
+        renditions: this.#options.renditions,
+        dvrWindowSec: this.#options.dvrSeconds,
+        partTargetSec: PART_TARGET_SEC,
+        logger: this.#log,
+      });
+      for (const [name, rendition] of Object.entries(packager.renditions)) {
+        rendition.on('error', (error) => this.#log.error({ room: roomId, rendition: name, err: error.message }, 'HLS packaging error'));
+      }
+      stream = { roomId, packager, recorder: undefined, recordingKey: '', ffmpegRestarts: 0, chain: Promise.resolve(), debounce: undefined, cleanup: undefined };
+      this.#streams.set(roomId, stream);
+    }
+    return stream;
+  }
+
+  /** Producers arrive as a burst (audio, then video): act once it settles. */
+  #scheduleSync(room: Room): void {
+    if (this.#closed || room.closed) return;
+    const stream = this.#streamFor(room.id);
+    clearTimeout(stream.debounce);
+    stream.debounce = setTimeout(() => {
+      stream.chain = stream.chain.then(() => this.#sync(room, stream)).catch((error: Error) => {
+        this.#log.error({ room: room.id, err: error.message }, 'could not start HLS recording');
+      });
+    }, 150);
+    stream.debounce.unref();
+  }
+
+  async #sync(room: Room, stream: RoomStream): Promise<void> {
+    if (this.#closed || room.closed || this.#streams.get(room.id) !== stream) return;
+    const media = room.publisherMedia();
+    const key = media?.video ? `${media.video.id}/${media.audio?.id ?? '-'}` : '';
+    if (key === stream.recordingKey) return;
+    if (stream.recorder) {
+      this.#stopRecorder(stream, 'publisher media changed');
+      stream.packager.restart();
+    }
+    if (!media?.video) return;
+    const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fl-rec-'));
+    const recorder = await Recorder.start({
+      roomId: room.id,
+      router: media.router,
+      videoProducer: media.video,
+      audioProducer: media.audio,
+      renditions: this.#options.renditions,
+      sinks: new Map(Object.entries(stream.packager.renditions)),
+      workDir,
+      thumbnailPath: path.join(this.#thumbnailDir(), `${room.id}.jpg`),
+      rtcPortRange: this.#options.rtcPortRange,
+      logger: this.#log,
+      ffmpegPath: this.#options.ffmpegPath,
+    });
+    if (this.#closed || room.closed || this.#streams.get(room.id) !== stream) {
+      recorder.close();
+      return;
+    }
+    recorder.on('ffmpegStarted', (pid) => this.#reaper.track(pid));
+    const pid = recorder.ffmpegPid;
+    if (pid) this.#reaper.track(pid);
+    recorder.on('restarted', (count) => this.#log.warn({ room: room.id, restarts: count }, 'HLS recorder restarted ffmpeg'));
+    stream.recorder = recorder;
+    stream.recordingKey = key;
+    this.#log.info({ room: room.id, renditions: this.#options.renditions.map((r) => r.name) }, 'HLS recording started');
+  }
+
+  #stopRecorder(stream: RoomStream, reason: string): void {
+    const recorder = stream.recorder;
+    if (!recorder) return;
+    stream.ffmpegRestarts += recorder.restarts;
+    const pid = recorder.ffmpegPid;
+    recorder.close();
+    if (pid) this.#reaper.untrack(pid);
+    stream.recorder = undefined;
+    stream.recordingKey = '';
+    this.#log.info({ room: stream.roomId, reason }, 'HLS recording stopped');
+  }
+
+  #onRoomClosed(roomId: string): void {
+    const stream = this.#streams.get(roomId);
+    if (!stream || this.#closed) return;
+    clearTimeout(stream.debounce);
+    stream.chain = stream.chain.then(async () => {
+      this.#stopRecorder(stream, 'room closed');
+      await stream.packager.end().catch(() => undefined);
+      await fsp.rm(path.join(this.#thumbnailDir(), `${roomId}.jpg`), { force: true });
+      stream.cleanup = setTimeout(() => {
+        if (this.#streams.get(roomId) !== stream) return;
+        this.#streams.delete(roomId);
+        void stream.packager.close({ removeFiles: this.#options.dvrSeconds === 0 }).catch(() => undefined);
+      }, this.#options.retainMs);
+      stream.cleanup.unref();
+    });
+  }
+}

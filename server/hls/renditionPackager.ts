@@ -1,0 +1,966 @@
+/**
+ * One rendition's LL-HLS output: fMP4 bytes in, files on disk out.
+ *
+ *   packager.write(chunk)      bytes of the rendition's fMP4 stream (any chunking)
+ *   packager.restart()         the producer restarted: next init = discontinuity
+ *   await packager.end()       final segment + EXT-X-ENDLIST
+ *   await packager.waitFor(msn, part, timeoutMs)   blocking playlist reload
+ *   await packager.close()     idempotent
+ *
+ * Files in `dir` (every write is atomic: temp file in the same directory, then
+ * rename, so nobody ever reads half a file; files are on disk before any
+ * playlist names them):
+ *   index.m3u8                     media playlist
+ *   init-<sid>-<d>.mp4             init section of discontinuity d
+ *   part-<sid>-<n>.m4s             part n (stream-wide counter; see below)
+ *   seg-<sid>-<msn>.m4s            whole segment (its parts concatenated)
+ * `<sid>` is a random id per packager instance: URLs of a new stream in the
+ * same room never collide with files a CDN cached as immutable from an earlier
+ * one. Parts are numbered stream-wide, not per segment, because when the
+ * preload hint is written nobody knows whether the next fragment will start a
+ * new segment (that depends on whether it starts with a keyframe); a global
+ * number makes the hinted URI always the one that is published next.
+ *
+ * Old files are deleted behind the playlist window, after a grace period
+ * (clients holding an older playlist may still fetch them): segments
+ * `retainSegments` after they left the playlist, part files once their segment
+ * is well outside the part window.
+ *
+ * Disk errors never throw into `write()`: they are emitted as `'error'` events
+ * (`HlsDiskError`, throttled per operation and code); a part or segment that
+ * could not be stored is published with GAP=YES / EXT-X-GAP so the numbering
+ * stays intact. A malformed byte stream is reported as an `'error'`
+ * (`Mp4ParseError`) and the rest of it ignored until `restart()`.
+ */
+import { EventEmitter } from 'node:events';
+import { randomBytes } from 'node:crypto';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import type { Logger } from 'pino';
+import { BoxReader, Mp4ParseError } from './mp4Boxes.js';
+import { CmafSegmenter, type CmafPart, type CmafSegment, type InitSection, type SegmenterEvent } from './cmafSegmenter.js';
+import {
+  buildMediaPlaylist,
+  ceilMs,
+  type PlaylistPart,
+  type PlaylistSegment,
+  type RenditionReport,
+} from './llHlsPlaylist.js';
+
+export const PLAYLIST_FILE = 'index.m3u8';
+
+/** Every file name a packager writes (and the only ones the routes serve). */
+export const PACKAGER_FILE_PATTERN =
+  /^(?:index\.m3u8|init-[a-z0-9]{1,16}-\d{1,9}\.mp4|part-[a-z0-9]{1,16}-\d{1,12}\.m4s|seg-[a-z0-9]{1,16}-\d{1,12}\.m4s)$/;
+const CLEANUP_PATTERN = /^(?:index\.m3u8|init-.+\.mp4|part-.+\.m4s|seg-.+\.m4s|\..+\.tmp)$/;
+const PART_FILE = /^part-([a-z0-9]{1,16})-(\d{1,12})\.m4s$/;
+
+export class HlsDiskError extends Error {
+  constructor(
+    readonly op: string,
+    readonly path: string,
+    readonly code: string,
+    cause: unknown,
+    /** Identical errors suppressed since the last report. */
+    readonly suppressed = 0,
+  ) {
+    const detail = cause instanceof Error ? cause.message : String(cause);
+    super(`HLS packager could not ${op} ${path} (${code}): ${detail}${suppressed > 0 ? ` [${suppressed} similar suppressed]` : ''}`, {
+      cause,
+    });
+    this.name = 'HlsDiskError';
+  }
+}
+
+/** File operations the packager uses; replaceable for tests. */
+export interface PackagerFs {
+  mkdir(dir: string): Promise<unknown>;
+  readdir(dir: string): Promise<string[]>;
+  writeFile(file: string, data: Uint8Array | string): Promise<void>;
+  rename(from: string, to: string): Promise<void>;
+  unlink(file: string): Promise<void>;
+  rmdir(dir: string): Promise<void>;
+}
+
+const nodeFs: PackagerFs = {
+  mkdir: (dir) => fsp.mkdir(dir, { recursive: true }),
+  readdir: (dir) => fsp.readdir(dir),
+  writeFile: (file, data) => fsp.writeFile(file, data),
+  rename: (from, to) => fsp.rename(from, to),
+  unlink: (file) => fsp.unlink(file),
+  rmdir: (dir) => fsp.rmdir(dir),
+};
+
+export interface RenditionPackagerOptions {
+  /** Output directory (created). Files of an earlier packager in it are removed. */
+  dir: string;
+  /** Rendition name, for logs and rendition reports. Default: basename of dir. */
+  name?: string;
+  /** Segment target duration, seconds. Default 1. */
+  segmentTargetSec?: number;
+  /** EXT-X-TARGETDURATION. Default max(1, round(segmentTargetSec)); raised (never lowered) if a segment needs more. */
+  targetDuration?: number;
+  /**
+   * PART-TARGET, seconds. Default: measured — the longest part of the first
+   * segment rounded up to the millisecond (the first playlist is then written
+   * when the first segment is complete). Raised if a later part is longer.
+   */
+  partTargetSec?: number;
+  /**
+   * PART-HOLD-BACK, seconds: how far behind the live edge LL clients play.
+   * Default (and minimum) 3 × PART-TARGET, as Apple requires.
+   */
+  partHoldBackSec?: number;
+  /** Segments listed in a live playlist. Default 6. */
+  liveWindowSegments?: number;
+  /**
+   * DVR: list this many seconds of segments (at least liveWindowSegments).
+   * Infinity keeps everything (EXT-X-PLAYLIST-TYPE:EVENT). Default 0 (off).
+   */
+  dvrWindowSec?: number;
+  /** Segment files kept after leaving the playlist. Default: 3 target durations' worth, at least 2. */
+  retainSegments?: number;
+  /** Write EXT-X-PROGRAM-DATE-TIME. Default true. */
+  programDateTime?: boolean;
+  /** Declared peak bits/s for the master playlist (measured value used if higher). */
+  bandwidth?: number;
+  /** Clock (ms since epoch). Default Date.now. */
+  now?: () => number;
+  logger?: Logger;
+  /** For tests: the file operations. */
+  fs?: Partial<PackagerFs>;
+  /** Random per instance by default; [a-z0-9]{1,16}. */
+  sessionId?: string;
+}
+
+export interface PublishInfo {
+  lastMsn: number;
+  lastPart: number;
+  /** ms from the arrival of the oldest fragment in the batch to the playlist rename. */
+  latencyMs: number;
+  parts: number;
+}
+
+export interface RenditionStatus {
+  name: string;
+  sessionId: string;
+  /** A playlist has been written. */
+  ready: boolean;
+  ended: boolean;
+  closed: boolean;
+  /** Last published part: msn and index within its segment (-1 / -1 before any). */
+  lastMsn: number;
+  lastPart: number;
+  /** msn of the last complete segment (-1 before any). */
+  lastCompleteMsn: number;
+  targetDuration: number;
+  partTarget: number | undefined;
+  mediaSequence: number;
+  /** Number of the part the preload hint points to. */
+  nextPartNumber: number;
+}
+
+export interface RenditionInfo {
+  codecs: string[];
+  width?: number;
+  height?: number;
+  frameRate?: number;
+  /** Peak segment bitrate (or declared, if higher), bits/s. */
+  bandwidth: number;
+  averageBandwidth: number;
+}
+
+export interface PackagerStats {
+  parts: number;
+  segments: number;
+  publishes: number;
+  lastLatencyMs: number;
+  maxLatencyMs: number;
+  meanLatencyMs: number;
+  diskErrors: number;
+}
+
+export interface RenditionPackagerEvents {
+  error: [Error];
+  warning: [string];
+  published: [PublishInfo];
+  ended: [];
+}
+
+interface PublishedSegment {
+  msn: number;
+  uri: string;
+  duration: number;
+  mapUri: string;
+  discontinuity: boolean;
+  /** Discontinuity sequence number (tags up to and including this segment's). */
+  dsn: number;
+  programDateTime: number | undefined;
+  parts: PlaylistPart[];
+  partFiles: string[];
+  gap: boolean;
+  bytes: number;
+  videoSamples: number;
+}
+
+interface InProgress {
+  msn: number;
+  mapUri: string;
+  discontinuity: boolean;
+  dsn: number;
+  programDateTime: number | undefined;
+  parts: PlaylistPart[];
+  partFiles: string[];
+  videoSamples: number;
+}
+
+type QueuedEvent = SegmenterEvent | { type: 'end' };
+
+interface Waiter {
+  msn: number;
+  /** undefined: the whole segment. */
+  part: number | undefined;
+  resolve: (ok: boolean) => void;
+  timer: NodeJS.Timeout;
+}
+
+interface FileWaiter {
+  partNumber: number;
+  resolve: (ok: boolean) => void;
+  timer: NodeJS.Timeout;
+}
+
+const ERROR_THROTTLE_MS = 5_000;
+
+export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
+  readonly dir: string;
+  readonly name: string;
+  readonly sessionId: string;
+  readonly segmentTargetSec: number;
+  readonly liveWindowSegments: number;
+  readonly dvrWindowSec: number;
+
+  readonly #fs: PackagerFs;
+  readonly #now: () => number;
+  readonly #log: Logger | undefined;
+  readonly #programDateTime: boolean;
+  readonly #declaredBandwidth: number;
+  readonly #retainSegmentsOption: number | undefined;
+  readonly #partHoldBackOption: number | undefined;
+  readonly #reader = new BoxReader();
+  readonly #segmenter: CmafSegmenter;
+
+  #targetDuration: number;
+  #partTarget: number | undefined;
+  #partTargetFixed: boolean;
+  #init: InitSection | undefined;
+  #mapUri: string | undefined;
+  #writtenInits: string[] = [];
+  /** PDT anchor of the current init: wall ms at timing-track tick `ticks`. */
+  #anchor: { wallMs: number; ticks: number; timescale: number } | undefined;
+  #segments: PublishedSegment[] = [];
+  #retired: PublishedSegment[] = [];
+  /** Segments (in order) whose part files still exist. */
+  #withPartFiles: PublishedSegment[] = [];
+  #inProgress: InProgress | undefined;
+  #dsn = 0;
+  /** Typical video frame duration of the latest part (timing-track ticks). */
+  #frameDurationTicks = 0;
+  /** Number of the part after the last one in the model (the preload hint). */
+  #nextPartNumber = 0;
+  #published = { lastMsn: -1, lastPart: -1, lastCompleteMsn: -1, nextPartNumber: 0 };
+  #playlist: string | undefined;
+  #readySince: number | undefined;
+  #ended = false;
+  #endRequested = false;
+  #closed = false;
+  #parseFailed = false;
+  #renditionReports: (() => readonly RenditionReport[]) | undefined;
+
+  #queue: { events: QueuedEvent[]; arrivalMs: number }[] = [];
+  #running = false;
+  #idle: Promise<void> = Promise.resolve();
+  #prepared = false;
+
+  #waiters = new Set<Waiter>();
+  #fileWaiters = new Set<FileWaiter>();
+  #errorThrottle = new Map<string, { at: number; suppressed: number }>();
+  #stats = { parts: 0, segments: 0, publishes: 0, lastLatencyMs: 0, maxLatencyMs: 0, totalLatencyMs: 0, diskErrors: 0 };
+
+  constructor(options: RenditionPackagerOptions) {
+    super();
+    this.dir = path.resolve(options.dir);
+    this.name = options.name ?? path.basename(this.dir);
+    this.sessionId = options.sessionId ?? randomBytes(6).readUIntBE(0, 6).toString(36).padStart(10, '0');
+    if (!/^[a-z0-9]{1,16}$/.test(this.sessionId)) throw new RangeError('sessionId must match [a-z0-9]{1,16}');
+    this.segmentTargetSec = options.segmentTargetSec ?? 1;
+    this.liveWindowSegments = Math.max(1, Math.floor(options.liveWindowSegments ?? 6));
+    this.dvrWindowSec = options.dvrWindowSec ?? 0;
+    this.#targetDuration = Math.max(1, Math.round(options.targetDuration ?? this.segmentTargetSec));
+    this.#partTarget = options.partTargetSec;
+    this.#partTargetFixed = options.partTargetSec !== undefined;
+    this.#retainSegmentsOption = options.retainSegments;
+    this.#partHoldBackOption = options.partHoldBackSec;
+    this.#programDateTime = options.programDateTime ?? true;
+    this.#declaredBandwidth = options.bandwidth ?? 0;
+    this.#now = options.now ?? Date.now;
+    this.#log = options.logger?.child({ component: 'hls', rendition: this.name });
+    this.#fs = { ...nodeFs, ...options.fs };
+    this.#segmenter = new CmafSegmenter({ segmentTargetSec: this.segmentTargetSec });
+    this.#schedule();
+  }
+
+  // ----- input ------------------------------------------------------------
+
+  /** Feeds bytes of the fMP4 stream. Never throws; problems become 'error' events. */
+  write(chunk: Uint8Array): void {
+    if (this.#closed || this.#endRequested || this.#parseFailed) return;
+    const arrivalMs = this.#now();
+    const events: QueuedEvent[] = [];
+    try {
+      for (const box of this.#reader.push(chunk)) events.push(...this.#segmenter.push(box));
+    } catch (error) {
+      // Mp4ParseError for a malformed stream; anything else would be a bug. Either
+      // way the rest of this stream cannot be trusted: ignored until restart().
+      this.#parseFailed = true;
+      this.#report(error instanceof Error ? error : new Mp4ParseError(String(error)));
+    }
+    if (events.length > 0) this.#enqueue(events, arrivalMs);
+  }
+
+  /**
+   * The producer restarted (ffmpeg died, publisher reconnected): the open
+   * segment is closed, a half-received box dropped, and the next init section
+   * starts a discontinuity. The playlist URL stays the same.
+   */
+  restart(): void {
+    if (this.#closed || this.#endRequested) return;
+    this.#reader.reset();
+    this.#parseFailed = false;
+    const events = this.#segmenter.restart();
+    if (events.length > 0) this.#enqueue(events, this.#now());
+  }
+
+  /** End of stream: the open segment is completed and EXT-X-ENDLIST written. */
+  async end(): Promise<void> {
+    if (this.#closed) return;
+    if (!this.#endRequested) {
+      this.#endRequested = true;
+      this.#enqueue([...this.#segmenter.flush(), { type: 'end' }], this.#now());
+    }
+    await this.idle();
+  }
+
+  /** A Writable to pipe the byte stream into; applies back-pressure while the disk lags. */
+  createWritable(): Writable {
+    return new Writable({
+      write: (chunk: Buffer, _encoding, callback) => {
+        this.write(chunk);
+        if (this.#queue.length > 8) this.idle().then(() => callback(), callback);
+        else callback();
+      },
+    });
+  }
+
+  /** Links EXT-X-RENDITION-REPORT tags (the other renditions of the room). */
+  setRenditionReportSource(source: (() => readonly RenditionReport[]) | undefined): void {
+    this.#renditionReports = source;
+  }
+
+  // ----- state ------------------------------------------------------------
+
+  get playlist(): string | undefined {
+    return this.#playlist;
+  }
+
+  /** When the first playlist was written (ms since epoch), if it was. */
+  get readySince(): number | undefined {
+    return this.#readySince;
+  }
+
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  status(): RenditionStatus {
+    const first = this.#segments[0] ?? this.#inProgress;
+    return {
+      name: this.name,
+      sessionId: this.sessionId,
+      ready: this.#playlist !== undefined,
+      ended: this.#ended,
+      closed: this.#closed,
+      lastMsn: this.#published.lastMsn,
+      lastPart: this.#published.lastPart,
+      lastCompleteMsn: this.#published.lastCompleteMsn,
+      targetDuration: this.#targetDuration,
+      partTarget: this.#partTarget,
+      mediaSequence: first?.msn ?? 0,
+      nextPartNumber: this.#published.nextPartNumber,
+    };
+  }
+
+  /** What the master playlist needs; undefined until the init and one segment are in. */
+  info(): RenditionInfo | undefined {
+    const init = this.#init;
+    const segments = [...this.#retired.slice(-6), ...this.#segments].filter((s) => !s.gap && s.duration > 0);
+    if (!init || segments.length === 0) return undefined;
+    const codecs = init.moov.tracks.filter((t) => t.handler === 'vide' || t.handler === 'soun').map((t) => t.codec);
+    const video = init.moov.tracks.find((t) => t.handler === 'vide');
+    let peak = 0;
+    let bits = 0;
+    let seconds = 0;
+    for (const s of segments) {
+      peak = Math.max(peak, (s.bytes * 8) / s.duration);
+      bits += s.bytes * 8;
+      seconds += s.duration;
+    }
+    const info: RenditionInfo = {
+      codecs,
+      bandwidth: Math.max(peak, this.#declaredBandwidth),
+      averageBandwidth: bits / seconds,
+    };
+    if (video?.width) info.width = video.width;
+    if (video?.height) info.height = video.height;
+    if (video && this.#frameDurationTicks > 0) {
+      info.frameRate = Math.round((init.timescale / this.#frameDurationTicks) * 1000) / 1000;
+    }
+    return info;
+  }
+
+  /** Where this rendition is, for other renditions' EXT-X-RENDITION-REPORT. */
+  renditionReport(relativeUri: string): RenditionReport | undefined {
+    if (this.#published.lastMsn < 0) return undefined;
+    return { uri: relativeUri, lastMsn: this.#published.lastMsn, lastPart: this.#published.lastPart };
+  }
+
+  stats(): PackagerStats {
+    const s = this.#stats;
+    return {
+      parts: s.parts,
+      segments: s.segments,
+      publishes: s.publishes,
+      lastLatencyMs: s.lastLatencyMs,
+      maxLatencyMs: s.maxLatencyMs,
+      meanLatencyMs: s.publishes > 0 ? s.totalLatencyMs / s.publishes : 0,
+      diskErrors: s.diskErrors,
+    };
+  }
+
+  /** Resolves when everything received so far is on disk (or failed). */
+  async idle(): Promise<void> {
+    while (this.#running) await this.#idle;
+  }
+
+  /**
+   * Blocking playlist reload: resolves true once the playlist contains part
+   * `part` of segment `msn` — or a later one; a part index past the end of
+   * that segment means part 0 of the next segment (RFC 8216bis §6.2.5.2) —
+   * or, without `part`, the complete segment `msn` or later. Also true once
+   * the playlist has ended. False on timeout or close.
+   */
+  waitFor(msn: number, part: number | undefined, timeoutMs: number): Promise<boolean> {
+    if (this.#ended || this.#satisfies(msn, part)) return Promise.resolve(true);
+    if (this.#closed) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const waiter: Waiter = {
+        msn,
+        part,
+        resolve,
+        timer: setTimeout(() => {
+          this.#waiters.delete(waiter);
+          resolve(false);
+        }, timeoutMs),
+      };
+      this.#waiters.add(waiter);
+    });
+  }
+
+  /**
+   * For a request of a part file that does not exist yet: if it is the hinted
+   * next part (or the one after), waits until it is published. Resolves true
+   * when the file should now exist, false if it is not an upcoming part of
+   * this stream, on timeout or on close.
+   */
+  waitForFile(fileName: string, timeoutMs: number): Promise<boolean> {
+    const match = PART_FILE.exec(fileName);
+    if (!match || match[1] !== this.sessionId || this.#closed || this.#ended) return Promise.resolve(false);
+    const partNumber = Number(match[2]);
+    const next = this.#published.nextPartNumber;
+    if (partNumber < next) return Promise.resolve(true);
+    if (partNumber > next + 1) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const waiter: FileWaiter = {
+        partNumber,
+        resolve,
+        timer: setTimeout(() => {
+          this.#fileWaiters.delete(waiter);
+          resolve(false);
+        }, timeoutMs),
+      };
+      this.#fileWaiters.add(waiter);
+    });
+  }
+
+  /** Stops; pending waits resolve false. `removeFiles` deletes everything this packager wrote. */
+  async close(options: { removeFiles?: boolean } = {}): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#wakeAll(false);
+    }
+    await this.idle();
+    if (options.removeFiles) {
+      const files = new Set<string>([PLAYLIST_FILE, ...this.#writtenInits]);
+      for (const s of [...this.#retired, ...this.#segments]) {
+        files.add(s.uri);
+        for (const f of s.partFiles) files.add(f);
+      }
+      for (const f of this.#inProgress?.partFiles ?? []) files.add(f);
+      this.#retired = [];
+      this.#segments = [];
+      this.#withPartFiles = [];
+      this.#inProgress = undefined;
+      this.#writtenInits = [];
+      await Promise.all([...files].map((f) => this.#unlink(f)));
+      await this.#fs.rmdir(this.dir).catch(() => undefined);
+    }
+  }
+
+  // ----- processing -------------------------------------------------------
+
+  #enqueue(events: QueuedEvent[], arrivalMs: number): void {
+    this.#queue.push({ events, arrivalMs });
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (this.#running) return;
+    this.#running = true;
+    this.#idle = (async () => {
+      try {
+        if (!this.#prepared) {
+          this.#prepared = true;
+          await this.#prepare();
+        }
+        while (this.#queue.length > 0 && !this.#closed) {
+          const batch = this.#queue.splice(0);
+          const events = batch.flatMap((b) => b.events);
+          await this.#process(events, batch[0]!.arrivalMs);
+        }
+      } catch (error) {
+        // Bugs only: disk errors are handled where they happen.
+        this.#report(error instanceof Error ? error : new Error(String(error)));
+      } finally {
+        this.#running = false;
+      }
+    })();
+  }
+
+  /** Creates the directory and removes files of an earlier packager. */
+  async #prepare(): Promise<void> {
+    try {
+      await this.#fs.mkdir(this.dir);
+    } catch (error) {
+      this.#diskError('create directory', this.dir, error);
+      return;
+    }
+    let names: string[] = [];
+    try {
+      names = await this.#fs.readdir(this.dir);
+    } catch (error) {
+      this.#diskError('list', this.dir, error);
+    }
+    await Promise.all(names.filter((n) => CLEANUP_PATTERN.test(n)).map((n) => this.#unlink(n)));
+  }
+
+  async #process(events: QueuedEvent[], arrivalMs: number): Promise<void> {
+    // 1. Store every file the batch produced (in parallel), remembering failures.
+    const failed = new Set<object>();
+    const writes: Promise<void>[] = [];
+    for (const event of events) {
+      if (event.type === 'init') {
+        const file = `init-${this.sessionId}-${event.init.discontinuity}.mp4`;
+        writes.push(this.#writeAtomic(file, event.init.data).then((ok) => void (ok ? this.#writtenInits.push(file) : failed.add(event))));
+      } else if (event.type === 'part') {
+        writes.push(this.#writeAtomic(this.#partFile(event.part), event.part.data).then((ok) => void (ok || failed.add(event))));
+      } else if (event.type === 'segment') {
+        const data = Buffer.concat(event.segment.parts.map((p) => p.data));
+        writes.push(this.#writeAtomic(this.#segmentFile(event.segment.msn), data).then((ok) => void (ok || failed.add(event))));
+      }
+    }
+    await Promise.all(writes);
+
+    // 2. Update the model in stream order.
+    let newParts = 0;
+    let ending = false;
+    for (const event of events) {
+      switch (event.type) {
+        case 'init':
+          this.#onInit(event.init);
+          break;
+        case 'part':
+          this.#onPart(event.part, event.segmentStart, event.startsDiscontinuity, failed.has(event), arrivalMs);
+          newParts += 1;
+          break;
+        case 'segment':
+          this.#onSegment(event.segment, failed.has(event));
+          break;
+        case 'warning':
+          this.#warn(event.message);
+          break;
+        case 'end':
+          ending = true;
+          break;
+      }
+    }
+    if (ending) this.#ended = true;
+    this.#trimWindow();
+
+    // 3. Publish the playlist, then wake blocked requests.
+    const published = await this.#publish();
+    if (published) {
+      const latencyMs = this.#now() - arrivalMs;
+      if (newParts > 0) {
+        const s = this.#stats;
+        s.publishes += 1;
+        s.lastLatencyMs = latencyMs;
+        s.maxLatencyMs = Math.max(s.maxLatencyMs, latencyMs);
+        s.totalLatencyMs += latencyMs;
+      }
+      this.#wake();
+      this.emit('published', {
+        lastMsn: this.#published.lastMsn,
+        lastPart: this.#published.lastPart,
+        latencyMs,
+        parts: newParts,
+      });
+    }
+    if (ending) {
+      this.#wakeAll(true);
+      this.emit('ended');
+    }
+
+    // 4. Delete what no playlist names any more (after the grace period).
+    await this.#deleteExpired();
+  }
+
+  #onInit(init: InitSection): void {
+    this.#init = init;
+    this.#mapUri = `init-${this.sessionId}-${init.discontinuity}.mp4`;
+    this.#anchor = undefined;
+  }
+
+  #onPart(part: CmafPart, segmentStart: boolean, startsDiscontinuity: boolean, failed: boolean, arrivalMs: number): void {
+    const init = this.#init!;
+    if (!this.#anchor) {
+      // The fragment is complete now, so its first sample is about one part
+      // old; after a restart, never before the end of what came earlier.
+      const wallMs = Math.max(arrivalMs - part.duration * 1000, this.#programDateTimeEnd() ?? -Infinity);
+      this.#anchor = { wallMs, ticks: part.startTicks, timescale: init.timescale };
+    }
+    if (segmentStart || !this.#inProgress) {
+      if (startsDiscontinuity) this.#dsn += 1;
+      const anchor = this.#anchor;
+      this.#inProgress = {
+        msn: part.msn,
+        mapUri: this.#mapUri!,
+        discontinuity: startsDiscontinuity,
+        dsn: this.#dsn,
+        programDateTime: this.#programDateTime
+          ? Math.round(anchor.wallMs + ((part.startTicks - anchor.ticks) / anchor.timescale) * 1000)
+          : undefined,
+        parts: [],
+        partFiles: [],
+        videoSamples: 0,
+      };
+    }
+    const open = this.#inProgress;
+    const file = this.#partFile(part);
+    open.parts.push({ uri: file, duration: part.duration, independent: part.independent, gap: failed });
+    open.partFiles.push(file);
+    open.videoSamples += part.videoSamples;
+    if (part.frameDurationTicks > 0) this.#frameDurationTicks = part.frameDurationTicks;
+    this.#nextPartNumber = part.partNumber + 1;
+    this.#stats.parts += 1;
+
+    if (this.#partTarget !== undefined && part.duration > this.#partTarget + 1e-9) {
+      const raised = ceilMs(part.duration);
+      if (this.#partTargetFixed || this.#published.lastMsn >= 0) {
+        this.#warn(`part of ${part.duration.toFixed(3)} s exceeds PART-TARGET ${this.#partTarget}; raising it to ${raised}`);
+      }
+      this.#partTarget = raised;
+    }
+  }
+
+  /** Wall-clock end of the media published so far (ms), if known. */
+  #programDateTimeEnd(): number | undefined {
+    const open = this.#inProgress;
+    if (open?.programDateTime !== undefined) {
+      return open.programDateTime + open.parts.reduce((sum, p) => sum + p.duration, 0) * 1000;
+    }
+    const last = this.#segments[this.#segments.length - 1];
+    return last?.programDateTime !== undefined ? last.programDateTime + last.duration * 1000 : undefined;
+  }
+
+  #onSegment(segment: CmafSegment, failed: boolean): void {
+    const open = this.#inProgress;
+    if (!open || open.msn !== segment.msn) {
+      this.#warn(`segment ${segment.msn} closed without its parts being tracked`);
+      return;
+    }
+    this.#inProgress = undefined;
+    const published: PublishedSegment = {
+      msn: segment.msn,
+      uri: this.#segmentFile(segment.msn),
+      duration: segment.duration,
+      mapUri: open.mapUri,
+      discontinuity: open.discontinuity,
+      dsn: open.dsn,
+      programDateTime: open.programDateTime,
+      parts: open.parts,
+      partFiles: open.partFiles,
+      gap: failed,
+      bytes: segment.bytes,
+      videoSamples: open.videoSamples,
+    };
+    this.#segments.push(published);
+    this.#withPartFiles.push(published);
+    this.#stats.segments += 1;
+
+    if (this.#partTarget === undefined) {
+      // Auto part target: the longest part of the first complete segment.
+      this.#partTarget = ceilMs(Math.max(...segment.parts.map((p) => p.duration)));
+    }
+    const rounded = Math.round(segment.duration);
+    if (rounded > this.#targetDuration) {
+      this.#warn(
+        `segment ${segment.msn} lasts ${segment.duration.toFixed(3)} s; raising EXT-X-TARGETDURATION from ${this.#targetDuration} to ${rounded} (check the encoder's GOP)`,
+      );
+      this.#targetDuration = rounded;
+    }
+  }
+
+  /** Moves segments that left the playlist window to the retired list. */
+  #trimWindow(): void {
+    if (this.dvrWindowSec === Infinity) return;
+    const minDuration = 3 * this.#targetDuration;
+    let total = this.#segments.reduce((sum, s) => sum + s.duration, 0);
+    while (this.#segments.length > this.liveWindowSegments) {
+      const first = this.#segments[0]!;
+      if (this.dvrWindowSec > 0 && total - first.duration < this.dvrWindowSec) break;
+      // Never shrink a live playlist below three target durations (RFC 8216bis §6.2.2).
+      if (total - first.duration < minDuration) break;
+      this.#segments.shift();
+      this.#retired.push(first);
+      total -= first.duration;
+    }
+  }
+
+  #retainSegments(): number {
+    return this.#retainSegmentsOption ?? Math.max(2, Math.ceil((3 * this.#targetDuration) / this.segmentTargetSec));
+  }
+
+  async #deleteExpired(): Promise<void> {
+    const doomed: string[] = [];
+    // Segment files: `retain` segments after they left the playlist.
+    const retain = this.#retainSegments();
+    while (this.#retired.length > retain) {
+      const seg = this.#retired.shift()!;
+      doomed.push(seg.uri, ...seg.partFiles);
+      seg.partFiles = [];
+    }
+    // Part files: the part window (3 target durations) plus as long again, plus one.
+    const partSegments = 2 * Math.ceil((3 * this.#targetDuration) / this.segmentTargetSec) + 1;
+    while (this.#withPartFiles.length > partSegments) {
+      const seg = this.#withPartFiles.shift()!;
+      doomed.push(...seg.partFiles);
+      seg.partFiles = [];
+      // Far outside the part window: never listed again (keeps long DVR windows light).
+      seg.parts = [];
+    }
+    // Init sections no segment needs any more.
+    if (doomed.length > 0) {
+      const used = new Set<string>([...this.#retired, ...this.#segments].map((s) => s.mapUri));
+      if (this.#inProgress) used.add(this.#inProgress.mapUri);
+      if (this.#mapUri) used.add(this.#mapUri);
+      const unused = this.#writtenInits.filter((f) => !used.has(f));
+      this.#writtenInits = this.#writtenInits.filter((f) => used.has(f));
+      doomed.push(...unused);
+    }
+    await Promise.all(doomed.map((f) => this.#unlink(f)));
+  }
+
+  #render(): string {
+    const segments: PlaylistSegment[] = this.#segments.map((s) => ({
+      uri: s.uri,
+      duration: s.duration,
+      mapUri: s.mapUri,
+      discontinuity: s.discontinuity,
+      programDateTime: s.programDateTime,
+      parts: s.parts,
+      gap: s.gap,
+    }));
+    const first = this.#segments[0] ?? this.#inProgress;
+    const discontinuitySequence = first ? first.dsn - (first.discontinuity ? 1 : 0) : this.#dsn;
+    const open = this.#inProgress;
+    return buildMediaPlaylist({
+      targetDuration: this.#targetDuration,
+      partTarget: this.#partTarget,
+      partHoldBack: Math.max(this.#partHoldBackOption ?? 0, ceilMs(3 * this.#partTarget!)),
+      mediaSequence: first?.msn ?? 0,
+      discontinuitySequence,
+      segments,
+      inProgress: open
+        ? { mapUri: open.mapUri, discontinuity: open.discontinuity, programDateTime: open.programDateTime, parts: open.parts }
+        : undefined,
+      preloadHintUri: this.#ended ? undefined : `part-${this.sessionId}-${this.#nextPartNumber}.m4s`,
+      ended: this.#ended,
+      playlistType: this.dvrWindowSec === Infinity ? 'EVENT' : undefined,
+      renditionReports: this.#ended ? undefined : this.#safeReports(),
+    });
+  }
+
+  #safeReports(): readonly RenditionReport[] | undefined {
+    try {
+      return this.#renditionReports?.();
+    } catch (error) {
+      this.#warn(`rendition report source failed: ${String(error)}`);
+      return undefined;
+    }
+  }
+
+  /** Writes the playlist if there is something to publish. */
+  async #publish(): Promise<boolean> {
+    if (this.#partTarget === undefined || !this.#init) return false;
+    if (this.#segments.length === 0 && !this.#inProgress) {
+      if (!this.#ended || this.#playlist === undefined) return false;
+    }
+    const text = this.#render();
+    const ok = await this.#writeAtomic(PLAYLIST_FILE, text);
+    if (!ok) return false;
+    this.#playlist = text;
+    this.#readySince ??= this.#now();
+    const open = this.#inProgress;
+    const last = this.#segments[this.#segments.length - 1];
+    if (open && open.parts.length > 0) {
+      this.#published.lastMsn = open.msn;
+      this.#published.lastPart = open.parts.length - 1;
+    } else if (last) {
+      this.#published.lastMsn = last.msn;
+      this.#published.lastPart = last.parts.length - 1;
+    }
+    if (last) this.#published.lastCompleteMsn = last.msn;
+    this.#published.nextPartNumber = this.#nextPartNumber;
+    return true;
+  }
+
+  #satisfies(msn: number, part: number | undefined): boolean {
+    const p = this.#published;
+    if (part === undefined) return p.lastCompleteMsn >= msn;
+    return p.lastMsn > msn || (p.lastMsn === msn && p.lastPart >= part);
+  }
+
+  #wake(): void {
+    for (const waiter of this.#waiters) {
+      if (this.#satisfies(waiter.msn, waiter.part)) {
+        clearTimeout(waiter.timer);
+        this.#waiters.delete(waiter);
+        waiter.resolve(true);
+      }
+    }
+    for (const waiter of this.#fileWaiters) {
+      if (waiter.partNumber < this.#published.nextPartNumber) {
+        clearTimeout(waiter.timer);
+        this.#fileWaiters.delete(waiter);
+        waiter.resolve(true);
+      }
+    }
+  }
+
+  #wakeAll(result: boolean): void {
+    for (const waiter of this.#waiters) {
+      clearTimeout(waiter.timer);
+      waiter.resolve(result);
+    }
+    this.#waiters.clear();
+    for (const waiter of this.#fileWaiters) {
+      clearTimeout(waiter.timer);
+      waiter.resolve(false);
+    }
+    this.#fileWaiters.clear();
+  }
+
+  // ----- files ------------------------------------------------------------
+
+  #partFile(part: CmafPart): string {
+    return `part-${this.sessionId}-${part.partNumber}.m4s`;
+  }
+
+  #segmentFile(msn: number): string {
+    return `seg-${this.sessionId}-${msn}.m4s`;
+  }
+
+  #tmpCounter = 0;
+
+  /** Temp file + rename. Returns false (and reports) on failure. */
+  async #writeAtomic(name: string, data: Uint8Array | string): Promise<boolean> {
+    const file = path.join(this.dir, name);
+    const tmp = path.join(this.dir, `.${name}.${process.pid}.${++this.#tmpCounter}.tmp`);
+    try {
+      await this.#fs.writeFile(tmp, data);
+    } catch (error) {
+      this.#diskError('write', tmp, error);
+      await this.#fs.unlink(tmp).catch(() => undefined);
+      return false;
+    }
+    try {
+      await this.#fs.rename(tmp, file);
+      return true;
+    } catch (error) {
+      this.#diskError('rename', file, error);
+      await this.#fs.unlink(tmp).catch(() => undefined);
+      return false;
+    }
+  }
+
+  async #unlink(name: string): Promise<void> {
+    const file = path.join(this.dir, name);
+    try {
+      await this.#fs.unlink(file);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException)?.code !== 'ENOENT') this.#diskError('delete', file, error);
+    }
+  }
+
+  // ----- reporting ----------------------------------------------------------
+
+  #diskError(op: string, file: string, error: unknown): void {
+    this.#stats.diskErrors += 1;
+    const code = (error as NodeJS.ErrnoException)?.code ?? 'EUNKNOWN';
+    const key = `${op}:${code}`;
+    const now = this.#now();
+    const seen = this.#errorThrottle.get(key);
+    if (seen && now - seen.at < ERROR_THROTTLE_MS) {
+      seen.suppressed += 1;
+      return;
+    }
+    this.#errorThrottle.set(key, { at: now, suppressed: 0 });
+    this.#report(new HlsDiskError(op, file, code, error, seen?.suppressed ?? 0));
+  }
+
+  #report(error: Error): void {
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+    else if (this.#log) this.#log.error({ err: error }, error.message);
+    else console.error(`[hls ${this.name}] ${error.message}`);
+  }
+
+  #warn(message: string): void {
+    this.#log?.warn(message);
+    this.emit('warning', message);
+  }
+}

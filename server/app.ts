@@ -148,6 +148,9 @@ export class FloodlightServer {
       // HLS first: recorders stop and playlists get ENDLIST before rooms close.
       await this.hls?.close();
       this.rooms.close('server shutting down');
+      // Let the roomClosed events reach clients before their sockets go:
+      // clients that miss it would think this is a crash and rejoin.
+      await new Promise((resolve) => setTimeout(resolve, 150));
       this.signaling.close();
       await new Promise<void>((resolve) => this.#io.close(() => resolve()));
       this.pool.close();

@@ -479,8 +479,10 @@ export class Room extends EventEmitter<RoomEvents> {
       const { pipeProducer } = await publisherEntry.router.pipeToRouter({
         producerId,
         router: entry.router,
-        // mediasoup keeps ids only across workers.
-        keepId: publisherEntry.workerIndex !== entry.workerIndex,
+        // Fresh ids always: a worker can't hold two producers with one id, and
+        // a room may have several consumer routers on one worker. The entry
+        // maps the publisher's id to the local one.
+        keepId: false,
         enableSctp: false,
         listenInfo: this.#pool.pipeListenInfo(),
       });

@@ -10,9 +10,9 @@ export class RouterEntry {
   reserved = 0;
   /**
    * Original producer id → promise of the id of the producer on this router.
-   * On the publisher router both ids are equal; on piped routers the pipe
-   * producer keeps the id, except between routers on the same worker, where
-   * mediasoup requires a new id.
+   * On the publisher router both ids are equal; piped routers get a new id
+   * (a worker can't hold two producers with the same id, and a room may put
+   * several consumer routers on one worker).
    */
   readonly localProducerIds = new Map<string, Promise<string>>();
 

@@ -225,7 +225,15 @@ function listenUnix(socketPath: string, sink: RenditionSink): Promise<net.Server
   });
 }
 
-/** An even UDP port whose successor (RTCP) is free too. */
+function closeQuietly(socket: dgram.Socket): void {
+  try {
+    socket.close();
+  } catch {
+    // never bound or already closed
+  }
+}
+
+/** A UDP port whose successor (RTCP) is free too. */
 async function findFreeUdpPortPair(): Promise<number> {
   for (let attempt = 0; attempt < 20; attempt++) {
     const first = dgram.createSocket('udp4');
@@ -238,8 +246,9 @@ async function findFreeUdpPortPair(): Promise<number> {
       second.once('error', () => resolve(false));
       second.bind(port + 1, '127.0.0.1', () => resolve(true));
     });
-    first.close();
-    if (ok) second.close();
+    closeQuietly(first);
+    // A socket whose bind failed still holds a handle: close it too.
+    closeQuietly(second);
     if (ok && port < 65535) return port;
   }
   throw new Error('no free UDP port pair for the recorder');
@@ -254,7 +263,9 @@ async function waitUntilUdpPortBound(port: number, timeoutMs: number): Promise<v
       probe.once('error', () => resolve(true));
       probe.bind(port, '127.0.0.1', () => resolve(false));
     });
-    if (!bound) probe.close();
+    // Close even after a failed bind (that failure is the signal we want),
+    // or every probe would leak a UDP handle.
+    closeQuietly(probe);
     if (bound) return;
     await new Promise((resolve) => setTimeout(resolve, 25));
   }

@@ -9,8 +9,27 @@
  * Also a guard that refuses to send media to anything but this machine.
  */
 import os from 'node:os';
+import { createRequire, syncBuiltinESMExports } from 'node:module';
 import type { types as ms } from 'mediasoup';
 import { RTCPeerConnection, RTCRtpCodecParameters, RTCRtpHeaderExtensionParameters } from 'werift';
+
+// werift 0.23 leaves one ICE UDP socket open per peer connection after
+// close() (created while gathering, never added to the list it closes).
+// Unref every UDP socket of this (test) process once bound, so such a
+// socket can never keep a test file's process from exiting. Server-side
+// code closes its own sockets; this only changes whether they hold the loop.
+const dgram = createRequire(import.meta.url)('node:dgram') as typeof import('node:dgram');
+const originalCreateSocket = dgram.createSocket;
+(dgram as { createSocket: typeof dgram.createSocket }).createSocket = function createUnrefSocket(
+  this: unknown,
+  ...args: Parameters<typeof dgram.createSocket>
+) {
+  const socket = originalCreateSocket.apply(dgram, args);
+  socket.once('listening', () => socket.unref());
+  return socket;
+} as typeof dgram.createSocket;
+// werift's ESM build imports createSocket by name: make that binding see the wrapper.
+syncBuiltinESMExports();
 
 export interface WeriftPeerOptions {
   /** Gather only a 127.0.0.1 host candidate. Default true. */

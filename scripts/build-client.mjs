@@ -2,7 +2,11 @@
 /**
  * Builds the browser client:
  *   client/src/pages/*.ts  → client/dist/*.js  (ESM bundles, es2020, minified, with source maps)
+ *                            client/dist/chunks/*.js (code split off: shared modules and what
+ *                            pages load on demand with import(), e.g. hls.js for the watch page)
  *   client/pages/*         → client/dist/*     (HTML, CSS copied as-is)
+ *   hls.js's worker        → client/dist/hls.worker.js (its ESM build cannot inline the worker;
+ *                            served from 'self' it also satisfies the CSP's worker-src)
  * The server serves HTML at /, /broadcast, /watch and everything here under /assets/.
  *
  * Usage: node scripts/build-client.mjs [--watch]
@@ -31,16 +35,20 @@ function formatSize(bytes) {
   return bytes >= 1024 ? `${(bytes / 1024).toFixed(1)} KiB` : `${bytes} B`;
 }
 
+/** Files from node_modules served as-is (source → name in dist). */
+const vendorFiles = [[path.join(root, 'node_modules/hls.js/dist/hls.worker.js'), 'hls.worker.js']];
+
 async function copyStatic() {
   const files = await listFiles(staticDir, (name) => !name.startsWith('.'));
-  for (const file of files) await copyFile(file, path.join(outDir, path.basename(file)));
-  return files.map((file) => path.join(outDir, path.basename(file)));
+  const copies = [...files.map((file) => [file, path.basename(file)]), ...vendorFiles];
+  for (const [from, name] of copies) await copyFile(from, path.join(outDir, name));
+  return copies.map(([, name]) => path.join(outDir, name));
 }
 
 async function report(files) {
   for (const file of files) {
     const { size } = await stat(file);
-    console.log(`  ${path.relative(root, file).padEnd(34)} ${formatSize(size).padStart(10)}`);
+    console.log(`  ${path.relative(root, file).padEnd(44)} ${formatSize(size).padStart(10)}`);
   }
 }
 
@@ -58,6 +66,8 @@ async function main() {
     outdir: outDir,
     bundle: true,
     format: 'esm',
+    splitting: true,
+    chunkNames: 'chunks/[name]-[hash]',
     platform: 'browser',
     target: 'es2020',
     minify: true,
@@ -93,7 +103,7 @@ async function main() {
   const built = Object.keys(result.metafile.outputs).map((file) => path.resolve(root, file));
   const copied = await copyStatic();
 
-  console.log(`[build-client] bundled ${entryPoints.length} page script(s):`);
+  console.log(`[build-client] bundled ${entryPoints.length} page script(s) and their chunks:`);
   await report(built.filter((file) => !file.endsWith('.map')));
   console.log(`[build-client] copied ${copied.length} static file(s):`);
   await report(copied);

@@ -1,61 +1,113 @@
-/** / — the live rooms, from GET /api/rooms, refreshed every 5 s. */
-import { byId, el, formatViewers, isValidRoomId, setVisible } from '../ui/dom';
-
-interface RoomSummary {
-  id: string;
-  live: boolean;
-  viewers: number;
-  workers: number[];
-}
+/**
+ * / — the live rooms, from GET /api/rooms, refreshed every 5 s. Each card
+ * shows the room's poster frame (refreshed every few seconds) once the server
+ * has one, the room's initial on a gradient until then.
+ */
+import { fetchRooms, type RoomSummary } from '../api/rooms';
+import { byId, el, formatViewers, setVisible } from '../ui/dom';
 
 const REFRESH_MS = 5_000;
-const REQUEST_TIMEOUT_MS = 4_000;
+/** The server rewrites the JPEG every 3 s. */
+const THUMBNAIL_REFRESH_MS = 3_000;
 
 const roomList = byId('rooms', HTMLUListElement);
 const emptyState = byId('rooms-empty', HTMLDivElement);
 const errorBox = byId('rooms-error', HTMLParagraphElement);
 const updatedText = byId('rooms-updated', HTMLSpanElement);
 
+/** A rendered card, kept across refreshes so images do not reload or flicker. */
+interface Card {
+  item: HTMLLIElement;
+  thumb: HTMLAnchorElement;
+  viewers: HTMLSpanElement;
+  /** Thumbnail path from the API (no query), null when the room has none. */
+  thumbnailPath: string | null;
+  image: HTMLImageElement | null;
+  /** A newer frame being fetched off-screen. */
+  loading: HTMLImageElement | null;
+}
+
+const cards = new Map<string, Card>();
 let refreshTimer: ReturnType<typeof setTimeout> | null = null;
 let loading = false;
 
-function isRoomSummary(value: unknown): value is RoomSummary {
-  if (!value || typeof value !== 'object') return false;
-  const room = value as Record<string, unknown>;
-  return typeof room['id'] === 'string' && typeof room['live'] === 'boolean' && typeof room['viewers'] === 'number';
-}
-
-async function fetchRooms(): Promise<RoomSummary[]> {
-  const response = await fetch('/api/rooms', {
-    cache: 'no-store',
-    headers: { accept: 'application/json' },
-    signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-  });
-  if (!response.ok) throw new Error(`server answered ${response.status}`);
-  const body: unknown = await response.json();
-  const rooms = body && typeof body === 'object' ? (body as { rooms?: unknown }).rooms : undefined;
-  if (!Array.isArray(rooms)) throw new Error('unexpected answer from /api/rooms');
-  return rooms.filter(isRoomSummary).filter((room) => isValidRoomId(room.id));
-}
-
-function roomCard(room: RoomSummary): HTMLLIElement {
+function createCard(room: RoomSummary): Card {
   const href = `/watch?room=${encodeURIComponent(room.id)}`;
-  // Placeholder until thumbnails exist: the room's initial on a gradient.
-  const thumbnail = el('a', { className: 'thumb', attrs: { href, tabindex: '-1', 'aria-hidden': 'true' } }, [
+  const viewers = el('span', { className: 'badge badge-viewers' });
+  const thumb = el('a', { className: 'thumb', attrs: { href, tabindex: '-1', 'aria-hidden': 'true' } }, [
     el('span', { className: 'thumb-initial', text: room.id.charAt(0).toUpperCase() }),
     el('span', { className: 'badge badge-live', text: 'LIVE' }),
-    el('span', { className: 'badge badge-viewers', text: formatViewers(room.viewers) }),
+    viewers,
   ]);
   const body = el('div', { className: 'card-body' }, [
     el('h2', { className: 'card-title', text: room.id }),
     el('a', { className: 'btn btn-primary', text: 'Watch', attrs: { href, 'data-watch': room.id } }),
   ]);
-  return el('li', { className: 'card', attrs: { 'data-room': room.id } }, [thumbnail, body]);
+  const item = el('li', { className: 'card', attrs: { 'data-room': room.id } }, [thumb, body]);
+  return { item, thumb, viewers, thumbnailPath: null, image: null, loading: null };
+}
+
+function updateCard(card: Card, room: RoomSummary): void {
+  card.viewers.textContent = formatViewers(room.viewers);
+  if (room.thumbnail === card.thumbnailPath) return;
+  card.thumbnailPath = room.thumbnail;
+  if (room.thumbnail) loadThumbnail(card);
+  else dropThumbnail(card);
+}
+
+/**
+ * Fetches the current frame off-screen (cache-busting query: the URL never
+ * changes) and swaps it in once decoded, so the picture never blanks.
+ */
+function loadThumbnail(card: Card): void {
+  const path = card.thumbnailPath;
+  if (!path || card.loading) return;
+  const next = el('img', { className: 'thumb-image', attrs: { alt: '', decoding: 'async' } });
+  card.loading = next;
+  next.addEventListener('load', () => {
+    if (card.loading !== next) return;
+    card.loading = null;
+    if (card.thumbnailPath !== path) return;
+    if (card.image) card.image.replaceWith(next);
+    else card.thumb.prepend(next);
+    card.image = next;
+    card.thumb.classList.add('has-image');
+  });
+  next.addEventListener('error', () => {
+    // Keep the last good frame (or the placeholder); the next round tries again.
+    if (card.loading === next) card.loading = null;
+  });
+  next.src = `${path}?t=${Date.now()}`;
+}
+
+function dropThumbnail(card: Card): void {
+  card.loading = null;
+  card.image?.remove();
+  card.image = null;
+  card.thumb.classList.remove('has-image');
+}
+
+function refreshThumbnails(): void {
+  if (document.hidden) return;
+  for (const card of cards.values()) loadThumbnail(card);
 }
 
 function renderRooms(rooms: RoomSummary[]): void {
   const live = rooms.filter((room) => room.live).sort((a, b) => b.viewers - a.viewers || a.id.localeCompare(b.id));
-  roomList.replaceChildren(...live.map(roomCard));
+  const seen = new Set<string>();
+  const items = live.map((room) => {
+    seen.add(room.id);
+    let card = cards.get(room.id);
+    if (!card) {
+      card = createCard(room);
+      cards.set(room.id, card);
+    }
+    updateCard(card, room);
+    return card.item;
+  });
+  for (const id of [...cards.keys()]) if (!seen.has(id)) cards.delete(id);
+  // Moving existing nodes keeps their images; only new rooms are built.
+  roomList.replaceChildren(...items);
   setVisible(roomList, live.length > 0);
   setVisible(emptyState, live.length === 0);
   updatedText.textContent = `Updated ${new Date().toLocaleTimeString()}`;
@@ -65,7 +117,7 @@ async function refresh(): Promise<void> {
   if (loading) return;
   loading = true;
   try {
-    renderRooms(await fetchRooms());
+    renderRooms((await fetchRooms()).rooms);
     setVisible(errorBox, false);
   } catch (error) {
     // Keep the last list on screen; just say it may be stale.
@@ -87,4 +139,5 @@ document.addEventListener('visibilitychange', () => {
   if (!document.hidden) void refresh();
 });
 
+setInterval(refreshThumbnails, THUMBNAIL_REFRESH_MS);
 void refresh();

@@ -1,13 +1,25 @@
 /**
- * /watch?room=R — plays a room. The page drives a Playback (WebRTC today, HLS
- * later) and owns everything element-side: the CONTRACT attributes on <video>
- * (data-state, data-transport), unmute, quality, status.
+ * /watch?room=R[&transport=webrtc|hls] — plays a room. The page drives a
+ * Playback (WebRTC, or LL-HLS loaded on demand) chosen by the rules in
+ * player/transportSelector.ts, and owns everything element-side: the CONTRACT
+ * attributes on <video> (data-state, data-transport), unmute, quality, status,
+ * the transport badge.
  */
-import type { Playback, PlaybackStatus } from '../player/playback';
+import { fetchRooms } from '../api/rooms';
+import type { Playback, PlaybackStatus, PlaybackTransportName } from '../player/playback';
 import { RenderMonitor } from '../player/renderMonitor';
+import {
+  FALLBACK_REASON_TEXT,
+  SeatProbe,
+  WebRtcWatchdog,
+  browserCanPlayHls,
+  fallbackReasonForError,
+  transportPreference,
+  type FallbackReason,
+} from '../player/transportSelector';
 import { WebRtcPlayback } from '../player/webrtcPlayback';
 import type { FloodlightError } from '../sdk/errors';
-import type { Quality } from '../sdk/viewer';
+import type { Quality, Viewer } from '../sdk/viewer';
 import { byId, describeError, formatViewers, isValidRoomId, setVisible } from '../ui/dom';
 
 declare global {
@@ -28,6 +40,7 @@ const QUALITIES: readonly Quality[] = ['auto', 'high', 'medium', 'low'];
 const params = new URLSearchParams(location.search);
 const room = params.get('room');
 const token = params.get('token') ?? undefined;
+const preference = transportPreference(params.get('transport'));
 
 const pageRoot = byId('app', HTMLElement);
 const player = byId('player', HTMLDivElement);
@@ -37,6 +50,7 @@ const unmuteButton = byId('unmute', HTMLButtonElement);
 const playButton = byId('play', HTMLButtonElement);
 const qualitySelect = byId('quality', HTMLSelectElement);
 const qualityBadge = byId('quality-badge', HTMLSpanElement);
+const transportBadge = byId('transport-badge', HTMLSpanElement);
 const fullscreenButton = byId('fullscreen', HTMLButtonElement);
 const statusText = byId('status', HTMLParagraphElement);
 const viewersText = byId('viewers', HTMLSpanElement);
@@ -44,12 +58,22 @@ const roomTitle = byId('room-title', HTMLHeadingElement);
 const roomForm = byId('room-form', HTMLFormElement);
 const watchArea = byId('watch-area', HTMLElement);
 
+/** How often the transport badge's latency figure is refreshed. */
+const BADGE_REFRESH_MS = 1_000;
+
 let playback: Playback | null = null;
 let fatalMessage: string | null = null;
 let notice: string | null = null;
+/** Between giving up on WebRTC and HLS taking over (hls.js is being fetched). */
+let switching = false;
+/** Why the page is on HLS although WebRTC was preferred (null: it was asked for, or on WebRTC). */
+let fallbackReason: FallbackReason | null = null;
+let watchdog: WebRtcWatchdog | null = null;
+let seatProbe: SeatProbe | null = null;
 const monitor = new RenderMonitor(video, () => render());
 
 function currentVideoState(status: PlaybackStatus | null): VideoState {
+  if (switching && fatalMessage === null) return 'connecting';
   if (fatalMessage !== null || status === null || status === 'offline') return 'offline';
   if (status === 'live') return monitor.rendering ? 'playing' : 'connecting';
   if (status === 'reconnecting') return monitor.renderedWithin(STILL_RENDERING_MS) ? 'playing' : 'connecting';
@@ -70,12 +94,50 @@ function render(): void {
   pageRoot.dataset['state'] = state;
 
   let text = STATUS_TEXT[state];
+  if (state === 'playing' && fallbackReason !== null) text = `Live over HLS (${FALLBACK_REASON_TEXT[fallbackReason]})`;
   if (fatalMessage !== null) text = fatalMessage;
   else if (status === 'reconnecting') text = 'Reconnecting…';
   else if (state === 'connecting' && notice) text = `Connecting… (${notice})`;
   statusText.textContent = text;
   overlayText.textContent = state === 'playing' ? '' : text;
   setVisible(unmuteButton, video.muted && state === 'playing');
+  renderTransportBadge();
+}
+
+/**
+ * HLS latency for the badge: smoothed, rounded up to half seconds (the
+ * measured distance to the playlist's live edge leaves out the ~0.5 s the
+ * server's transcoder adds), and only changed when clearly past a step.
+ */
+const latencyShown = { smoothed: null as number | null, step: null as number | null };
+
+function updateLatency(latency: number | null): void {
+  if (latency === null) {
+    latencyShown.smoothed = latencyShown.step = null;
+    return;
+  }
+  const smoothed = latencyShown.smoothed === null ? latency : latencyShown.smoothed * 0.7 + latency * 0.3;
+  latencyShown.smoothed = smoothed;
+  const step = Math.max(0.5, Math.ceil(smoothed * 2) / 2);
+  const current = latencyShown.step;
+  // Hysteresis: 0.1 s past the step's bounds before the figure changes.
+  if (current === null || smoothed > current + 0.1 || smoothed < current - 0.6) latencyShown.step = step;
+}
+
+/** "WebRTC · sub-second" / "HLS · ~1.5 s" (from the measured latency once known, else the typical ~2 s). */
+function transportLabel(transport: PlaybackTransportName): string {
+  if (transport === 'webrtc') return 'WebRTC · sub-second';
+  const step = latencyShown.step;
+  return step === null ? 'HLS · ~2 s' : `HLS · ~${step.toFixed(1)} s`;
+}
+
+function renderTransportBadge(): void {
+  const current = playback;
+  const shown = current !== null && !switching;
+  setVisible(transportBadge, shown);
+  if (!current || !shown) return;
+  transportBadge.textContent = transportLabel(current.transport);
+  transportBadge.dataset['transport'] = current.transport;
 }
 
 function describeFatal(error: FloodlightError): string {
@@ -85,48 +147,142 @@ function describeFatal(error: FloodlightError): string {
     case 'ROOM_FULL':
       return 'This room is full right now. Try again in a moment.';
     case 'UNSUPPORTED':
-      return 'This browser cannot play WebRTC streams.';
+      return preference === 'hls' ? 'This browser cannot play HLS streams.' : 'This browser cannot play WebRTC streams.';
+    case 'UNAVAILABLE':
+      return `${error.message}.`;
     default:
       return describeError(error);
   }
 }
 
-/** The one place that decides the transport; the HLS fallback will slot in here. */
-function createPlayback(roomId: string): Playback {
-  return new WebRtcPlayback(video, { room: roomId, ...(token ? { token } : {}), quality: savedQuality() });
-}
-
-function startPlayback(roomId: string): void {
-  const next = createPlayback(roomId);
+/** Wires a playback to the page and starts it; the previous one (if any) is closed first. */
+function usePlayback(next: Playback): void {
+  watchdog?.close();
+  watchdog = null;
+  playback?.close();
   playback = next;
+  fatalMessage = null;
+  notice = null;
+  // Frames seen so far belong to the previous transport.
+  monitor.reset(true);
+  updateLatency(null);
   video.dataset['transport'] = next.transport;
   window.floodlight = next.debugHandle();
+  qualityBadge.textContent = '';
+  setVisible(qualityBadge, false);
 
+  // Events of a replaced playback are ignored (close() also drops its listeners).
+  const current = (): boolean => playback === next;
   next.on('status', () => {
+    if (!current()) return;
     if (next.status !== 'connecting') notice = null;
+    if (next.status === 'offline') updateLatency(null);
     render();
   });
   next.on('sourceChanged', ({ hasVideo }) => {
+    if (!current()) return;
     monitor.reset(hasVideo);
     render();
   });
   next.on('notice', (message) => {
+    if (!current()) return;
     notice = message;
     render();
   });
-  next.on('autoplayBlocked', () => setVisible(playButton, true));
-  next.on('viewers', (count) => (viewersText.textContent = formatViewers(count)));
+  next.on('autoplayBlocked', () => current() && setVisible(playButton, true));
+  next.on('viewers', (count) => current() && (viewersText.textContent = formatViewers(count)));
   next.on('qualityLabel', (label) => {
+    if (!current()) return;
     qualityBadge.textContent = label ?? '';
     setVisible(qualityBadge, label !== null);
   });
   next.on('fatal', (error) => {
-    // Later: on ROOM_FULL / UNSUPPORTED, switch to HLS here instead of giving up.
+    if (!current()) return;
+    const reason = preference === 'auto' && next.transport === 'webrtc' ? fallbackReasonForError(error) : null;
+    if (reason) {
+      void fallBackToHls(reason, error);
+      return;
+    }
     fatalMessage = describeFatal(error);
     render();
   });
   next.start().catch(() => undefined); // failures arrive as 'fatal'
   render();
+}
+
+function startWebRtc(roomId: string, adopt?: Viewer): void {
+  const next = new WebRtcPlayback(video, { room: roomId, ...(token ? { token } : {}), quality: savedQuality(), ...(adopt ? { viewer: adopt } : {}) });
+  usePlayback(next);
+  if (adopt) next.attachCurrentStream();
+  if (preference === 'auto') {
+    watchdog = new WebRtcWatchdog(next, monitor, (reason) => void fallBackToHls(reason));
+  }
+}
+
+async function startHls(roomId: string): Promise<void> {
+  // hls.js is a separate chunk: WebRTC viewers never download it.
+  const { HlsPlayback } = await import('../player/hlsPlayback');
+  usePlayback(new HlsPlayback(video, { room: roomId, quality: savedQuality() }));
+}
+
+/** Whether the server produces HLS (an unreachable server: assume yes, HLS retries by itself). */
+async function serverHasHls(): Promise<boolean> {
+  try {
+    return (await fetchRooms()).hlsEnabled;
+  } catch {
+    return true;
+  }
+}
+
+/** Gives up on WebRTC for HLS (auto mode), unless HLS cannot help here. */
+async function fallBackToHls(reason: FallbackReason, error?: FloodlightError): Promise<void> {
+  if (switching || !room || playback?.transport !== 'webrtc') return;
+  switching = true;
+  render();
+  try {
+    const hlsPossible = browserCanPlayHls(video) && (await serverHasHls());
+    if (!hlsPossible) {
+      // Stay on WebRTC: a failing connection keeps retrying by itself; a refusal is shown.
+      console.warn(`[floodlight] WebRTC trouble (${reason}) but HLS is not available here`);
+      watchdog?.close();
+      watchdog = null;
+      if (error) fatalMessage = describeFatal(error);
+      return;
+    }
+    console.info(`[floodlight] switching to HLS: ${reason}`);
+    fallbackReason = reason;
+    await startHls(room);
+    if (reason === 'room-full') {
+      seatProbe?.stop();
+      seatProbe = new SeatProbe({ room, ...(token ? { token } : {}) }, (viewer) => {
+        // A WebRTC seat is free again: back to sub-second.
+        console.info('[floodlight] a WebRTC seat is free again: switching back from HLS');
+        seatProbe = null;
+        fallbackReason = null;
+        startWebRtc(room, viewer);
+      });
+    }
+  } catch (failure) {
+    fatalMessage = describeError(failure);
+  } finally {
+    switching = false;
+    render();
+  }
+}
+
+function startPlayback(roomId: string): void {
+  video.dataset['transport'] = preference === 'hls' ? 'hls' : 'webrtc';
+  if (preference === 'hls') void startHls(roomId).catch((failure: unknown) => {
+    fatalMessage = describeError(failure);
+    render();
+  });
+  else startWebRtc(roomId);
+  setInterval(() => {
+    // Only while frames render: before that the playhead is not at its live position yet.
+    const latency = video.dataset['state'] === 'playing' ? (playback?.latency() ?? null) : null;
+    if (latency !== null) updateLatency(latency);
+    renderTransportBadge();
+  }, BADGE_REFRESH_MS);
 }
 
 function savedQuality(): Quality {
@@ -158,7 +314,11 @@ function bindControls(): void {
   });
   // Double-click the picture for fullscreen, as on every other player.
   video.addEventListener('dblclick', () => fullscreenButton.click());
-  window.addEventListener('pagehide', () => playback?.close());
+  window.addEventListener('pagehide', () => {
+    seatProbe?.stop();
+    watchdog?.close();
+    playback?.close();
+  });
   // Back/forward cache restores a page whose session was closed on pagehide: start fresh.
   window.addEventListener('pageshow', (event) => {
     if (event.persisted) location.reload();

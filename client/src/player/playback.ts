@@ -3,9 +3,10 @@ import type { TypedEmitter } from '../sdk/typedEmitter';
 import type { Quality } from '../sdk/viewer';
 
 /**
- * A way of getting the room's media into a <video>. WebRTC is the first;
- * HLS (for full rooms and unsupported browsers) will be the second. The watch
- * page only talks to this interface.
+ * A way of getting the room's media into a <video>: WebRTC (sub-second, the
+ * default) or LL-HLS (full rooms, networks or browsers where WebRTC fails).
+ * The watch page only talks to this interface; `transportSelector.ts` decides
+ * which one runs.
  */
 export type PlaybackTransportName = 'webrtc' | 'hls';
 
@@ -39,6 +40,9 @@ export interface Playback extends Pick<TypedEmitter<PlaybackEvents>, 'on' | 'off
   /** Starts delivery into the element given at construction. Rejects on a fatal error. */
   start(): Promise<void>;
   setQuality(quality: Quality): void;
+  /** Seconds the playhead is behind the live edge, when the transport can tell (null: unknown). */
+  latency(): number | null;
+  /** Stops delivery and detaches from the element. Idempotent; no events after it. */
   close(): void;
   /** What tests and debugging get as window.floodlight. */
   debugHandle(): Record<string, unknown>;

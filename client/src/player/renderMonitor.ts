@@ -39,6 +39,11 @@ export class RenderMonitor {
     return this.sawFrameSinceReset && performance.now() - this.lastFrameAt <= ms;
   }
 
+  /** Milliseconds since the last presented frame (Infinity when none since the last reset). */
+  msSinceLastFrame(): number {
+    return this.sawFrameSinceReset ? performance.now() - this.lastFrameAt : Infinity;
+  }
+
   close(): void {
     this.closed = true;
     if (this.frameCallbackId !== null) this.video.cancelVideoFrameCallback(this.frameCallbackId);

@@ -17,18 +17,28 @@ export class WebRtcPlayback extends TypedEmitter<PlaybackEvents> implements Play
   readonly transport = 'webrtc' as const;
   readonly viewer: Viewer;
   private statusValue: PlaybackStatus = 'connecting';
+  private videoPausedValue = false;
+  private closed = false;
 
   constructor(
     private readonly video: HTMLVideoElement,
-    options: { room: string; token?: string; quality?: Quality },
+    options: { room: string; token?: string; quality?: Quality; viewer?: Viewer },
   ) {
     super();
-    this.viewer = new Viewer({
-      room: options.room,
-      ...(options.token ? { token: options.token } : {}),
-      videoElement: video,
-      quality: options.quality ?? 'auto',
-    });
+    // An already joined Viewer can be adopted (the watch page's "seat free again?" probe).
+    this.viewer =
+      options.viewer ??
+      new Viewer({
+        room: options.room,
+        ...(options.token ? { token: options.token } : {}),
+        videoElement: video,
+        quality: options.quality ?? 'auto',
+      });
+    if (options.viewer) {
+      this.viewer.setVideoElement(video);
+      if (options.quality) this.viewer.setQuality(options.quality);
+    }
+    this.statusValue = STATUS_FOR_VIEWER_STATE[this.viewer.state];
     this.viewer.on('state', ({ state }) => {
       this.statusValue = STATUS_FOR_VIEWER_STATE[state];
       this.emit('status', this.statusValue);
@@ -43,6 +53,24 @@ export class WebRtcPlayback extends TypedEmitter<PlaybackEvents> implements Play
     this.viewer.on('layers', ({ spatialLayer }) => {
       this.emit('qualityLabel', spatialLayer === null ? null : (LAYER_LABELS[spatialLayer] ?? `layer ${spatialLayer}`));
     });
+    this.viewer.on('mediaPaused', ({ kind, paused }) => {
+      if (kind === 'video') this.videoPausedValue = paused;
+    });
+    this.viewer.on('stream', (stream) => {
+      // A new set of tracks: the broadcaster's pause state is announced again if it applies.
+      if (!stream) this.videoPausedValue = false;
+    });
+  }
+
+  /** Emits the adopted viewer's current stream (call after subscribing). */
+  attachCurrentStream(): void {
+    const stream = this.viewer.stream;
+    if (stream) this.attach(stream);
+  }
+
+  /** The broadcaster paused their video: no frames is expected, not a failure. */
+  get videoPaused(): boolean {
+    return this.videoPausedValue;
   }
 
   get status(): PlaybackStatus {
@@ -57,7 +85,15 @@ export class WebRtcPlayback extends TypedEmitter<PlaybackEvents> implements Play
     this.viewer.setQuality(quality);
   }
 
+  /** WebRTC is sub-second by construction; not measured. */
+  latency(): number | null {
+    return null;
+  }
+
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.removeAllListeners();
     this.viewer.close();
     this.attach(null);
   }
@@ -68,6 +104,7 @@ export class WebRtcPlayback extends TypedEmitter<PlaybackEvents> implements Play
 
   private attach(stream: MediaStream | null): void {
     if (this.video.srcObject === stream) return;
+    if (this.closed && stream) return;
     this.video.srcObject = stream;
     this.emit('sourceChanged', { hasVideo: (stream?.getVideoTracks().length ?? 0) > 0 });
     if (!stream) return;

@@ -1,0 +1,408 @@
+/**
+ * LL-HLS playback of `/hls/<room>/index.m3u8` with hls.js (or the browser's
+ * own HLS where there is no MediaSource, e.g. older iOS Safari). Used when
+ * WebRTC cannot be (room full, WebRTC blocked or failing) or when asked for
+ * with ?transport=hls.
+ *
+ * Lifecycle: ask /api/rooms whether the room is live and its HLS ready
+ * (offline / "stream starting" otherwise, polling), then hand the master
+ * playlist to hls.js. While attached the room is polled every few seconds for
+ * the viewer count and to notice the broadcast ending. Playback errors are
+ * recovered in place (media errors) or by starting over with backoff
+ * (network and anything else fatal); nothing here gives up for good except a
+ * server without HLS or a browser that cannot play it.
+ *
+ * Loaded on demand (dynamic import) so WebRTC viewers never download hls.js.
+ */
+import Hls, { ErrorDetails, ErrorTypes, Events, type ErrorData, type HlsConfig } from 'hls.js/light';
+import { fetchRooms, hlsMasterUrl } from '../api/rooms';
+import { FloodlightError } from '../sdk/errors';
+import { TypedEmitter } from '../sdk/typedEmitter';
+import type { Quality } from '../sdk/viewer';
+import type { Playback, PlaybackEvents, PlaybackStatus } from './playback';
+
+/** hls.js's transmuxer worker, copied next to the bundles by scripts/build-client.mjs (CSP: worker-src 'self'). */
+export const HLS_WORKER_PATH = '/assets/hls.worker.js';
+
+const retry = (maxNumRetry: number, retryDelayMs: number, maxRetryDelayMs: number) => ({ maxNumRetry, retryDelayMs, maxRetryDelayMs });
+
+/**
+ * hls.js settings for Floodlight's LL-HLS (parts ≈ 0.267 s, PART-HOLD-BACK
+ * 0.8 s, blocking playlist reload, 1 s segments). Latency notes in
+ * client/README.md ("HLS playback").
+ */
+export const HLS_CONFIG: Partial<HlsConfig> = {
+  lowLatencyMode: true,
+  // Target latency. hls.js's LL default is the playlist's PART-HOLD-BACK (0.8 s), but it only
+  // speeds up to reach the target while > 1 s is buffered ahead, so playback settles at ~1.2 s
+  // whatever lower target is set (measured), with the rate flapping 1.0↔1.1. 1.2 s: same latency, steady rate.
+  liveSyncDuration: 1.2,
+  // Further behind than this (after a stall, a background tab…): jump back to the target.
+  liveMaxLatencyDuration: 3,
+  // Between the two, catch up by playing up to 10 % faster (inaudible on speech).
+  maxLiveSyncPlaybackRate: 1.1,
+  // Each stall adds this much to the target (up to one target duration): fewer repeat stalls.
+  liveSyncOnStallIncrease: 0.3,
+  // Live: what is behind the playhead is never watched again; keep a little for seeking noise.
+  backBufferLength: 4,
+  maxBufferLength: 4,
+  // Auto quality never fetches more pixels than the element shows (like WebRTC's 'auto').
+  capLevelToPlayerSize: true,
+  startLevel: -1,
+  startFragPrefetch: true,
+  // ABR: our parts are tiny; start from a LAN-ish estimate instead of 500 kbps.
+  abrEwmaDefaultEstimate: 2_000_000,
+  enableWorker: true,
+  workerPath: HLS_WORKER_PATH,
+  // The master answers 503 (Retry-After: 1) for a second or two while renditions start.
+  manifestLoadPolicy: {
+    default: {
+      maxTimeToFirstByteMs: 8_000,
+      maxLoadTimeMs: 10_000,
+      timeoutRetry: retry(2, 0, 0),
+      errorRetry: retry(8, 500, 2_000),
+    },
+  },
+  // Blocking reloads are held by the server up to 3 target durations, then 503.
+  playlistLoadPolicy: {
+    default: {
+      maxTimeToFirstByteMs: 8_000,
+      maxLoadTimeMs: 10_000,
+      timeoutRetry: retry(3, 0, 0),
+      errorRetry: retry(6, 500, 2_000),
+    },
+  },
+  fragLoadPolicy: {
+    default: {
+      maxTimeToFirstByteMs: 8_000,
+      maxLoadTimeMs: 20_000,
+      timeoutRetry: retry(3, 0, 0),
+      errorRetry: retry(6, 500, 2_000),
+    },
+  },
+};
+
+/** Room polling: while waiting for the stream / while attached. */
+const WAIT_POLL_MS = 1_000;
+const OFFLINE_POLL_MS = 2_000;
+const LIVE_POLL_MS = 5_000;
+/** Starting over after a fatal error: 1 s, 2 s, 4 s … 10 s; reset once media flows again. */
+const RESTART_INITIAL_MS = 1_000;
+const RESTART_MAX_MS = 10_000;
+/** More media-error recoveries than this within the window: start over instead. */
+const MEDIA_RECOVERY_LIMIT = 2;
+const MEDIA_RECOVERY_WINDOW_MS = 10_000;
+
+type Engine = { kind: 'hls.js'; hls: Hls } | { kind: 'native'; detach: () => void };
+
+function canPlayNatively(video: HTMLVideoElement): boolean {
+  return video.canPlayType('application/vnd.apple.mpegurl') !== '';
+}
+
+export class HlsPlayback extends TypedEmitter<PlaybackEvents> implements Playback {
+  readonly transport = 'hls' as const;
+  readonly url: string;
+  private statusValue: PlaybackStatus = 'connecting';
+  private engine: Engine | null = null;
+  private closed = false;
+  private startPromise: Promise<void> | null = null;
+  private pollTimer: ReturnType<typeof setTimeout> | null = null;
+  private polling = false;
+  private restartDelayMs = RESTART_INITIAL_MS;
+  private everLive = false;
+  private mediaRecoveries: number[] = [];
+  private quality: Quality;
+
+  /** hls.js (MediaSource) where possible, the browser's own HLS otherwise. */
+  static isSupported(video: HTMLVideoElement): boolean {
+    return Hls.isSupported() || canPlayNatively(video);
+  }
+
+  constructor(
+    private readonly video: HTMLVideoElement,
+    private readonly options: { room: string; quality?: Quality },
+  ) {
+    super();
+    this.url = hlsMasterUrl(options.room);
+    this.quality = options.quality ?? 'auto';
+  }
+
+  get status(): PlaybackStatus {
+    return this.statusValue;
+  }
+
+  /** The current hls.js instance (null while waiting or with native HLS). */
+  get hls(): Hls | null {
+    return this.engine?.kind === 'hls.js' ? this.engine.hls : null;
+  }
+
+  /** Resolves once polling started; rejects (and emits 'fatal') only if this browser cannot play HLS. */
+  start(): Promise<void> {
+    if (this.closed) return Promise.reject(new FloodlightError('CLOSED', 'playback is closed'));
+    if (this.startPromise) return this.startPromise;
+    if (!HlsPlayback.isSupported(this.video)) {
+      const error = new FloodlightError('UNSUPPORTED', 'this browser can play neither WebRTC nor HLS');
+      this.startPromise = Promise.reject(error);
+      queueMicrotask(() => this.emit('fatal', error));
+      return this.startPromise;
+    }
+    this.startPromise = Promise.resolve();
+    void this.poll();
+    return this.startPromise;
+  }
+
+  setQuality(quality: Quality): void {
+    this.quality = quality;
+    this.applyQuality();
+  }
+
+  latency(): number | null {
+    const engine = this.engine;
+    // Before the first frame the playhead has not been moved to the live position yet.
+    if (!engine || !this.everLive || this.statusValue === 'offline' || this.video.seeking || this.video.readyState < HTMLMediaElement.HAVE_CURRENT_DATA) return null;
+    if (engine.kind === 'hls.js') {
+      // 0 until the first playlist and playhead are known.
+      const latency = engine.hls.latency;
+      return latency > 0 ? latency : null;
+    }
+    const { seekable, currentTime } = this.video;
+    return seekable.length > 0 ? Math.max(0, seekable.end(seekable.length - 1) - currentTime) : null;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.removeAllListeners();
+    if (this.pollTimer) clearTimeout(this.pollTimer);
+    this.pollTimer = null;
+    this.detach();
+  }
+
+  debugHandle(): Record<string, unknown> {
+    // Getters: the hls.js instance is replaced when playback starts over.
+    const self = this;
+    return {
+      transport: 'hls',
+      playback: this,
+      get hls() {
+        return self.hls;
+      },
+      get latency() {
+        return self.latency();
+      },
+    };
+  }
+
+  // ---------------------------------------------------------------- room polling
+
+  private schedulePoll(delayMs: number): void {
+    if (this.closed) return;
+    if (this.pollTimer) clearTimeout(this.pollTimer);
+    this.pollTimer = setTimeout(() => {
+      this.pollTimer = null;
+      void this.poll();
+    }, delayMs);
+  }
+
+  /** One look at /api/rooms: attach when the room's HLS is ready, detach when it went offline. */
+  private async poll(): Promise<void> {
+    if (this.closed || this.polling) return;
+    this.polling = true;
+    let next: number | null = LIVE_POLL_MS;
+    try {
+      const { rooms, hlsEnabled } = await fetchRooms();
+      if (this.closed) return;
+      if (!hlsEnabled) {
+        this.detach();
+        this.setStatus('offline');
+        this.emit('fatal', new FloodlightError('UNAVAILABLE', 'this server does not provide HLS'));
+        next = null; // for good
+        return;
+      }
+      const room = rooms.find((candidate) => candidate.id === this.options.room);
+      if (room) this.emit('viewers', room.viewers);
+      if (!room?.live) {
+        // Nothing live: drop what plays (the playlists would just stall) and wait.
+        this.detach();
+        this.setStatus('offline');
+        next = OFFLINE_POLL_MS;
+      } else if (!this.engine) {
+        if (room.hls.available) {
+          this.attach();
+        } else {
+          this.setStatus('connecting');
+          this.emit('notice', 'stream starting');
+          next = WAIT_POLL_MS;
+        }
+      }
+    } catch (error) {
+      if (this.closed) return;
+      if (!this.engine) {
+        this.emit('notice', `cannot reach the server (${error instanceof Error ? error.message : String(error)}), retrying`);
+        next = OFFLINE_POLL_MS;
+      }
+    } finally {
+      this.polling = false;
+      if (next !== null && !this.closed && !this.pollTimer) this.schedulePoll(next);
+    }
+  }
+
+  // ---------------------------------------------------------------- engine
+
+  private attach(): void {
+    if (this.closed || this.engine) return;
+    // Still 'reconnecting' when starting over after an error; a fresh start is 'connecting'.
+    if (this.statusValue !== 'reconnecting') this.setStatus('connecting');
+    this.emit('sourceChanged', { hasVideo: true });
+    if (Hls.isSupported()) this.attachHlsJs();
+    else this.attachNative();
+  }
+
+  private attachHlsJs(): void {
+    const hls = new Hls(HLS_CONFIG);
+    const engine: Engine = { kind: 'hls.js', hls };
+    this.engine = engine;
+    const current = () => this.engine === engine;
+
+    hls.on(Events.MANIFEST_PARSED, () => {
+      if (!current()) return;
+      this.applyQuality();
+      this.play();
+    });
+    hls.on(Events.LEVEL_UPDATED, (_event, { details }) => {
+      // EXT-X-ENDLIST: the broadcast ended (a retained recording is not what /watch is for).
+      if (current() && !details.live) this.ended();
+    });
+    hls.on(Events.FRAG_BUFFERED, () => {
+      if (!current()) return;
+      this.everLive = true;
+      this.restartDelayMs = RESTART_INITIAL_MS;
+      this.setStatus('live');
+    });
+    hls.on(Events.LEVEL_SWITCHED, (_event, { level }) => {
+      if (!current()) return;
+      const height = hls.levels[level]?.height;
+      this.emit('qualityLabel', height ? `${height}p` : null);
+    });
+    hls.on(Events.ERROR, (_event, data) => {
+      if (current()) this.onError(hls, data);
+    });
+    hls.loadSource(this.url);
+    hls.attachMedia(this.video);
+  }
+
+  private attachNative(): void {
+    const video = this.video;
+    const onPlaying = () => {
+      this.everLive = true;
+      this.restartDelayMs = RESTART_INITIAL_MS;
+      this.setStatus('live');
+    };
+    const onWaiting = () => {
+      if (this.statusValue === 'live') this.setStatus('reconnecting');
+    };
+    const onError = () => this.restart(`media error ${video.error?.code ?? '?'}`);
+    const onEnded = () => this.ended();
+    video.addEventListener('playing', onPlaying);
+    video.addEventListener('waiting', onWaiting);
+    video.addEventListener('error', onError);
+    video.addEventListener('ended', onEnded);
+    this.engine = {
+      kind: 'native',
+      detach: () => {
+        video.removeEventListener('playing', onPlaying);
+        video.removeEventListener('waiting', onWaiting);
+        video.removeEventListener('error', onError);
+        video.removeEventListener('ended', onEnded);
+        video.removeAttribute('src');
+        video.load();
+      },
+    };
+    video.src = this.url;
+    this.play();
+  }
+
+  private detach(): void {
+    const engine = this.engine;
+    if (!engine) return;
+    this.engine = null;
+    if (engine.kind === 'hls.js') engine.hls.destroy(); // detaches the element too
+    else engine.detach();
+    this.emit('qualityLabel', null);
+  }
+
+  private play(): void {
+    this.video.play().catch((error: unknown) => {
+      // AbortError: a new source replaced this one before it started; harmless.
+      if (error instanceof DOMException && error.name === 'AbortError') return;
+      this.emit('autoplayBlocked', null);
+    });
+  }
+
+  private onError(hls: Hls, data: ErrorData): void {
+    if (!data.fatal) {
+      // hls.js retries loads by itself; a stall means the picture froze.
+      if (data.details === ErrorDetails.BUFFER_STALLED_ERROR && this.statusValue === 'live') this.setStatus('reconnecting');
+      return;
+    }
+    if (data.type === ErrorTypes.MEDIA_ERROR) {
+      const now = performance.now();
+      this.mediaRecoveries = this.mediaRecoveries.filter((at) => now - at < MEDIA_RECOVERY_WINDOW_MS);
+      if (this.mediaRecoveries.length < MEDIA_RECOVERY_LIMIT) {
+        // The usual hls.js recipe: recover; if that did not help, swap the audio codec and recover again.
+        if (this.mediaRecoveries.length === 1) hls.swapAudioCodec();
+        this.mediaRecoveries.push(now);
+        this.setStatus(this.everLive ? 'reconnecting' : 'connecting');
+        this.emit('notice', `${data.details}: recovering`);
+        hls.recoverMediaError();
+        return;
+      }
+    }
+    this.restart(`${data.type} ${data.details}`);
+  }
+
+  /** Drop the engine and go through the room poll again after the backoff delay. */
+  private restart(reason: string): void {
+    if (this.closed) return;
+    console.warn(`[floodlight] HLS playback starting over (${reason}) in ${this.restartDelayMs} ms`);
+    this.detach();
+    this.setStatus(this.everLive ? 'reconnecting' : 'connecting');
+    this.emit('notice', `${reason}: retrying in ${Math.ceil(this.restartDelayMs / 1000)} s`);
+    this.schedulePoll(this.restartDelayMs);
+    this.restartDelayMs = Math.min(this.restartDelayMs * 2, RESTART_MAX_MS);
+  }
+
+  /** The playlist ended: offline until the room is live again. */
+  private ended(): void {
+    this.detach();
+    this.setStatus('offline');
+    this.schedulePoll(OFFLINE_POLL_MS);
+  }
+
+  /**
+   * auto → ABR (capped to the element's size); high/medium/low → the top
+   * rendition, the best one up to 480p, the bottom one (renditions are
+   * 720p/480p/240p, never above the source).
+   */
+  private applyQuality(): void {
+    const hls = this.hls;
+    if (!hls || hls.levels.length === 0) return;
+    const quality = this.quality;
+    if (quality === 'auto') {
+      hls.loadLevel = -1;
+      return;
+    }
+    const byHeight = hls.levels.map((level, index) => ({ index, height: level.height || 0, bitrate: level.bitrate })).sort((a, b) => a.height - b.height || a.bitrate - b.bitrate);
+    let pick = byHeight[byHeight.length - 1]!;
+    if (quality === 'low') pick = byHeight[0]!;
+    if (quality === 'medium') pick = [...byHeight].reverse().find((level) => level.height > 0 && level.height <= 480) ?? byHeight[0]!;
+    // loadLevel: switches from the next part on, without flushing what is buffered.
+    hls.loadLevel = pick.index;
+  }
+
+  private setStatus(status: PlaybackStatus): void {
+    if (status === this.statusValue) return;
+    this.statusValue = status;
+    this.emit('status', status);
+  }
+}

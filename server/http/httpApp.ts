@@ -27,6 +27,8 @@ const pages: Record<string, string> = {
   '/': 'index.html',
   '/broadcast': 'broadcast.html',
   '/watch': 'watch.html',
+  // The page itself is public; its data comes from admin-only APIs.
+  '/dashboard': 'dashboard.html',
 };
 
 export function createHttpApp(deps: HttpAppDeps): express.Express {
@@ -128,7 +130,13 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
     res.status(404).json({ error: { code: 'NOT_FOUND', message: 'not found' } });
   });
 
-  app.use((error: Error & { status?: number; type?: string }, _req: Request, res: Response, _next: NextFunction) => {
+  app.use((error: Error & { status?: number; type?: string; code?: string }, req: Request, res: Response, _next: NextFunction) => {
+    // A client that went away (hls.js cancelling a request, a closed tab) is not a server error.
+    if (req.destroyed || error.code === 'ECONNABORTED' || error.code === 'ECONNRESET' || error.code === 'EPIPE') {
+      if (!res.headersSent) res.status(499).end();
+      return;
+    }
+    if (res.headersSent) return;
     const status = error.status && error.status >= 400 && error.status < 600 ? error.status : 500;
     if (status >= 500) log.error({ err: error }, 'request failed');
     res.status(status).json({ error: { code: status >= 500 ? 'INTERNAL' : 'BAD_REQUEST', message: status >= 500 ? 'internal error' : error.message } });

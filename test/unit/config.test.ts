@@ -34,6 +34,14 @@ test('values are parsed and typed', () => {
   assert.equal(config.roomGraceMs, 2500);
 });
 
+test('HLS settings', () => {
+  const config = loadConfig({ HLS_RENDITIONS: '480,240', HLS_DVR_SECONDS: '7200', HLS_DIR: '/srv/hls' });
+  assert.deepEqual(config.hls.renditions.map((r) => r.name), ['480p', '240p']);
+  assert.equal(config.hls.dvrSeconds, 7200);
+  assert.equal(config.hls.dir, '/srv/hls');
+  assert.equal(loadConfig({}).hls.enabled, true);
+});
+
 test('empty strings fall back to defaults', () => {
   assert.equal(loadConfig({ PORT: '' }).port, 3000);
 });
@@ -52,6 +60,9 @@ const bad: Array<[Record<string, string>, string]> = [
   [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
   [{ REQUIRE_VIEWER_TOKEN: 'maybe' }, 'REQUIRE_VIEWER_TOKEN'],
   [{ MAX_CONSUMERS_PER_ROUTER: '1' }, 'MAX_CONSUMERS_PER_ROUTER'],
+  [{ HLS_RENDITIONS: '720,banana' }, 'HLS_RENDITIONS'],
+  [{ HLS_ENABLED: 'sometimes' }, 'HLS_ENABLED'],
+  [{ HLS_DVR_SECONDS: '-5' }, 'HLS_DVR_SECONDS'],
 ];
 for (const [env, variable] of bad) {
   test(`invalid ${variable} (${JSON.stringify(env)}) names the variable`, () => {

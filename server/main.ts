@@ -37,12 +37,40 @@ async function main(): Promise<void> {
   const { FloodlightServer, PortInUseError } = await import('./app.js');
   const { WorkerStartError } = await import('./media/workerPool.js');
 
-  let server: Awaited<ReturnType<typeof FloodlightServer.create>>;
+  // Signals are handled from the start: a SIGTERM during startup (or right
+  // after the banner) must still shut down cleanly with exit code 0.
+  let server: Awaited<ReturnType<typeof FloodlightServer.create>> | undefined;
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    if (!server) return; // startup notices `stopping` and closes what it made
+    server.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        log.error({ err: error }, 'error while stopping');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  // A 24/7 server logs stray promise rejections instead of dying on them.
+  process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'unhandled promise rejection'));
+
   try {
     server = await FloodlightServer.create(config, { logger: log });
   } catch (error) {
     if (error instanceof PortInUseError || error instanceof WorkerStartError) die((error as Error).message);
     throw error;
+  }
+  if (stopping) {
+    await server.close();
+    process.exit(0);
   }
 
   const local = config.publicUrl ?? `http://localhost:${server.port}`;
@@ -60,27 +88,6 @@ async function main(): Promise<void> {
     '',
   ];
   process.stdout.write(lines.join('\n') + '\n');
-
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) {
-      log.warn({ signal }, 'second signal: exiting now');
-      process.exit(1);
-    }
-    stopping = true;
-    log.info({ signal }, 'stopping');
-    server.close().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        log.error({ err: error }, 'error while stopping');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-  // A 24/7 server logs stray promise rejections instead of dying on them.
-  process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'unhandled promise rejection'));
 }
 
 main().catch((error: unknown) => {

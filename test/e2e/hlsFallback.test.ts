@@ -87,7 +87,11 @@ async function sample(page: Page): Promise<MediaSample> {
   });
 }
 
-/** Watches `seconds` of wall time and asserts the HLS playback really advanced. */
+/**
+ * Samples once a second until playback advanced `minPlayed` seconds (at most
+ * `seconds` of wall time: a loaded machine may stall briefly) and asserts it
+ * really advanced.
+ */
 async function assertHlsAdvances(page: Page, label: string, seconds: number, minPlayed: number): Promise<void> {
   const first = await sample(page);
   let last = first;
@@ -96,6 +100,7 @@ async function assertHlsAdvances(page: Page, label: string, seconds: number, min
     last = await sample(page);
     const latency = last.latency === null ? 'n/a' : `${last.latency.toFixed(2)} s`;
     console.log(`# ${label}: t+${i} s currentTime ${last.currentTime.toFixed(2)} frames ${last.decodedFrames} latency ${latency} badge "${last.badge}"`);
+    if (last.currentTime - first.currentTime >= minPlayed + 0.5 && i >= minPlayed) break;
   }
   const played = last.currentTime - first.currentTime;
   const decoded = last.decodedFrames - first.decodedFrames;
@@ -124,7 +129,7 @@ test('(a) /watch?transport=hls plays the room over LL-HLS', { timeout: 120_000 }
   });
   assert.deepEqual(handle, { transport: 'hls', lowLatency: true });
 
-  await assertHlsAdvances(watch, 'hls watcher', 7, 5);
+  await assertHlsAdvances(watch, 'hls watcher', 20, 5);
 
   // The broadcast ending takes the HLS watcher offline too.
   await broadcast.click('#stop');
@@ -150,7 +155,7 @@ test('(b) a full room sends the second watcher to HLS by itself', { timeout: 120
   const status = await second.textContent('#status');
   assert.match(status ?? '', /HLS/);
 
-  await assertHlsAdvances(second, 'fallback watcher', 6, 4);
+  await assertHlsAdvances(second, 'fallback watcher', 20, 4);
 
   // The first watcher kept its WebRTC seat the whole time.
   const firstNow = await sample(first);

@@ -27,7 +27,7 @@ test('ladder: parsed highest first, with bitrates; bad ladders are refused', () 
   assert.deepEqual(ladder.map((r) => r.name), ['720p', '480p', '240p']);
   assert.ok(ladder[0]!.videoBitrate > ladder[1]!.videoBitrate && ladder[1]!.videoBitrate > ladder[2]!.videoBitrate);
   for (const bad of ['', '721', '100', '720,720', '4320', 'hd', '1080,720,480,360,240,144']) {
-    assert.throws(() => parseLadder(bad), undefined, bad);
+    assert.throws(() => parseLadder(bad), Error, bad);
   }
 });
 

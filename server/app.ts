@@ -18,6 +18,9 @@ import { protocolLimits } from './signaling/protocol.js';
 import { TokenService } from './auth/tokens.js';
 import { createHttpApp } from './http/httpApp.js';
 import { HlsService } from './hls/hlsService.js';
+import { Observability } from './observability/observability.js';
+import { createObservabilityRouter } from './http/observabilityRoutes.js';
+import type { AlertsView } from './alerts/alertManager.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -42,6 +45,8 @@ export class FloodlightServer {
   /** The secret in use (generated when AUTH_SECRET is not set). */
   readonly authSecret: string;
   readonly authSecretGenerated: boolean;
+  /** Metrics, stats, QoE, alerts, webhooks and the admin feed. */
+  readonly observability: Observability;
   readonly #http: http.Server;
   readonly #io: IoServer;
   #closing: Promise<void> | undefined;
@@ -55,6 +60,16 @@ export class FloodlightServer {
     this.tokens = new TokenService(this.authSecret);
     this.rooms = rooms;
     this.hls = hls;
+    this.observability = new Observability({
+      config,
+      pool,
+      rooms,
+      hls,
+      tokens: this.tokens,
+      // Signaling starts below; metrics read it at scrape time.
+      signalingStats: () => this.signaling?.stats,
+      logger: log,
+    });
     const app = createHttpApp({
       hls,
       rooms: this.rooms,
@@ -62,6 +77,15 @@ export class FloodlightServer {
       clientDir,
       logger: log,
       isShuttingDown: () => this.#closing !== undefined,
+      observability: {
+        routes: createObservabilityRouter({
+          observability: this.observability,
+          tokens: this.tokens,
+          rooms,
+          metricsRequireAdmin: config.observability.metricsRequireAdmin,
+        }),
+        hlsRequestHook: this.observability.hlsAudience.middleware,
+      },
     });
     this.#http = http.createServer(app);
     this.#io = new IoServer(this.#http, {
@@ -73,6 +97,12 @@ export class FloodlightServer {
       pingTimeout: 10_000,
     });
     this.signaling = new SignalingServer(this.#io, this.rooms, this.tokens, { requireViewerToken: config.requireViewerToken }, log);
+    this.observability.attachIo(this.#io);
+  }
+
+  /** Alert state, read-only (drills and tests). */
+  get alerts(): AlertsView {
+    return this.observability.alerts;
   }
 
   static async create(config: Config, options: FloodlightServerOptions = {}): Promise<FloodlightServer> {
@@ -145,7 +175,9 @@ export class FloodlightServer {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       this.log.info('shutting down');
-      // HLS first: recorders stop and playlists get ENDLIST before rooms close.
+      // Observability first: no sampling, alerts or webhooks about the shutdown itself.
+      this.observability.close();
+      // Then HLS: recorders stop and playlists get ENDLIST before rooms close.
       await this.hls?.close();
       this.rooms.close('server shutting down');
       // Let the roomClosed events reach clients before their sockets go:

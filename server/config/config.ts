@@ -64,10 +64,44 @@ const envSchema = z
     FFMPEG_PATH: z.string().min(1).default('ffmpeg'),
     /** Log level of the mediasoup workers themselves. */
     MEDIASOUP_LOG_LEVEL: z.enum(['debug', 'warn', 'error', 'none']).default('warn'),
+    /** How often per-room media stats are sampled (producer/consumer getStats). */
+    STATS_INTERVAL_SECONDS: z.coerce.number().min(0.5).max(10).default(2),
+    /** GET /metrics needs an admin token. */
+    METRICS_REQUIRE_ADMIN: bool.default(false),
+    /** stream_stalled: a producing publisher sent no video bytes for this long. */
+    ALERT_STALL_SECONDS: z.coerce.number().min(1).max(600).default(5),
+    /** low_bitrate: video below this for ALERT_WINDOW_SECONDS. */
+    ALERT_MIN_BITRATE_KBPS: z.coerce.number().min(0).max(1_000_000).default(150),
+    /** high_loss: ingest packet loss above this for ALERT_WINDOW_SECONDS. */
+    ALERT_MAX_LOSS_PERCENT: z.coerce.number().min(0).max(100).default(5),
+    /** hls_stale: no media playlist update for this long while the room is live. */
+    ALERT_HLS_STALE_SECONDS: z.coerce.number().min(1).max(600).default(6),
+    /** viewer_drop: the audience fell by at least this share within ALERT_WINDOW_SECONDS. */
+    ALERT_VIEWER_DROP_PERCENT: z.coerce.number().min(1).max(100).default(50),
+    /** How long low_bitrate/high_loss must hold (and clear), and the viewer_drop window. */
+    ALERT_WINDOW_SECONDS: z.coerce.number().min(1).max(600).default(10),
+    /** Comma-separated http(s) URLs that receive alert events. */
+    WEBHOOK_URLS: z
+      .string()
+      .transform((value) => value.split(',').map((url) => url.trim()).filter((url) => url.length > 0))
+      .pipe(
+        z
+          .array(z.url({ protocol: /^https?$/, error: 'each webhook URL must be an http(s) URL' }))
+          .max(10, 'at most 10 webhook URLs'),
+      )
+      .default([]),
+    /** HMAC-SHA256 key for X-Floodlight-Signature. */
+    WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+    /** Pending events per webhook endpoint; the oldest are dropped beyond it. */
+    WEBHOOK_QUEUE_SIZE: z.coerce.number().int().min(1).max(10_000).default(100),
   })
   .refine((c) => c.RTC_MIN_PORT < c.RTC_MAX_PORT, {
     message: 'RTC_MIN_PORT must be lower than RTC_MAX_PORT',
     path: ['RTC_MIN_PORT'],
+  })
+  .refine((c) => c.WEBHOOK_URLS.length === 0 || c.WEBHOOK_SECRET !== undefined, {
+    message: 'required when WEBHOOK_URLS is set (deliveries are signed)',
+    path: ['WEBHOOK_SECRET'],
   });
 
 export interface Config {
@@ -94,6 +128,22 @@ export interface Config {
     retainMs: number;
     ffmpegPath: string;
   };
+  observability: {
+    statsIntervalMs: number;
+    metricsRequireAdmin: boolean;
+    alerts: AlertThresholds;
+    webhooks: { urls: string[]; secret: string | undefined; queueSize: number };
+  };
+}
+
+/** Alert rule thresholds (see docs/operations.md). */
+export interface AlertThresholds {
+  stallSeconds: number;
+  minBitrateKbps: number;
+  maxLossPercent: number;
+  hlsStaleSeconds: number;
+  viewerDropPercent: number;
+  windowSeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -154,6 +204,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       dvrSeconds: c.HLS_DVR_SECONDS,
       retainMs: c.HLS_RETAIN_SECONDS * 1000,
       ffmpegPath: c.FFMPEG_PATH,
+    },
+    observability: {
+      statsIntervalMs: Math.round(c.STATS_INTERVAL_SECONDS * 1000),
+      metricsRequireAdmin: c.METRICS_REQUIRE_ADMIN,
+      alerts: {
+        stallSeconds: c.ALERT_STALL_SECONDS,
+        minBitrateKbps: c.ALERT_MIN_BITRATE_KBPS,
+        maxLossPercent: c.ALERT_MAX_LOSS_PERCENT,
+        hlsStaleSeconds: c.ALERT_HLS_STALE_SECONDS,
+        viewerDropPercent: c.ALERT_VIEWER_DROP_PERCENT,
+        windowSeconds: c.ALERT_WINDOW_SECONDS,
+      },
+      webhooks: { urls: c.WEBHOOK_URLS, secret: c.WEBHOOK_SECRET, queueSize: c.WEBHOOK_QUEUE_SIZE },
     },
   };
 }

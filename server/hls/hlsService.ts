@@ -40,6 +40,10 @@ export interface RoomHlsStatus {
   recording: boolean;
   ffmpegRestarts: number;
   url: string;
+  /** When a media playlist of the room was last (re)written, ms since epoch. */
+  playlistUpdatedAt: number | undefined;
+  /** When the current recorder started, ms since epoch. */
+  recordingSince: number | undefined;
 }
 
 /** One room's HLS output and the recorder currently feeding it. */
@@ -50,6 +54,8 @@ interface RoomStream {
   /** Producer ids the recorder records, to notice a new publisher. */
   recordingKey: string;
   ffmpegRestarts: number;
+  playlistUpdatedAt: number | undefined;
+  recordingSince: number | undefined;
   /** Serializes recorder start/stop for this room. */
   chain: Promise<void>;
   debounce: NodeJS.Timeout | undefined;
@@ -66,6 +72,7 @@ export class HlsService {
   readonly #reaper: FfmpegReaper;
   readonly #onRoomCreated = (room: Room) => this.#follow(room);
   #disabledReason: string | undefined;
+  #ffmpegRestartsTotal = 0;
   #closed = false;
 
   private constructor(options: HlsServiceOptions) {
@@ -119,7 +126,28 @@ export class HlsService {
       recording: stream.recorder !== undefined,
       ffmpegRestarts: stream.ffmpegRestarts + (stream.recorder?.restarts ?? 0),
       url: `/hls/${roomId}/index.m3u8`,
+      playlistUpdatedAt: stream.playlistUpdatedAt,
+      recordingSince: stream.recordingSince,
     };
+  }
+
+  /** ffmpeg restarts of all recorders since start (a counter for metrics). */
+  get ffmpegRestartsTotal(): number {
+    return this.#ffmpegRestartsTotal;
+  }
+
+  /** Size and frame rate of the room's top rendition (≤ the source), once it has a segment. */
+  videoInfo(roomId: string): { width: number | undefined; height: number | undefined; frameRate: number | undefined } | undefined {
+    const stream = this.#streams.get(roomId);
+    if (!stream || !stream.recorder) return undefined;
+    let best: { width: number | undefined; height: number | undefined; frameRate: number | undefined } | undefined;
+    for (const packager of Object.values(stream.packager.renditions)) {
+      const info = packager.closed ? undefined : packager.info();
+      if (info?.height !== undefined && (best?.height === undefined || info.height > best.height)) {
+        best = { width: info.width, height: info.height, frameRate: info.frameRate };
+      }
+    }
+    return best;
   }
 
   /** The room's latest poster frame, if one was written. */
@@ -181,10 +209,25 @@ export class HlsService {
         partTargetSec: PART_TARGET_SEC,
         logger: this.#log,
       });
+      stream = {
+        roomId,
+        packager,
+        recorder: undefined,
+        recordingKey: '',
+        ffmpegRestarts: 0,
+        playlistUpdatedAt: undefined,
+        recordingSince: undefined,
+        chain: Promise.resolve(),
+        debounce: undefined,
+        cleanup: undefined,
+      };
+      const created = stream;
       for (const [name, rendition] of Object.entries(packager.renditions)) {
         rendition.on('error', (error) => this.#log.error({ room: roomId, rendition: name, err: error.message }, 'HLS packaging error'));
+        rendition.on('published', () => {
+          created.playlistUpdatedAt = Date.now();
+        });
       }
-      stream = { roomId, packager, recorder: undefined, recordingKey: '', ffmpegRestarts: 0, chain: Promise.resolve(), debounce: undefined, cleanup: undefined };
       this.#streams.set(roomId, stream);
     }
     return stream;
@@ -234,8 +277,12 @@ export class HlsService {
     recorder.on('ffmpegStarted', (pid) => this.#reaper.track(pid));
     const pid = recorder.ffmpegPid;
     if (pid) this.#reaper.track(pid);
-    recorder.on('restarted', (count) => this.#log.warn({ room: room.id, restarts: count }, 'HLS recorder restarted ffmpeg'));
+    recorder.on('restarted', (count) => {
+      this.#ffmpegRestartsTotal++;
+      this.#log.warn({ room: room.id, restarts: count }, 'HLS recorder restarted ffmpeg');
+    });
     stream.recorder = recorder;
+    stream.recordingSince = Date.now();
     stream.recordingKey = key;
     this.#log.info({ room: room.id, renditions: this.#options.renditions.map((r) => r.name) }, 'HLS recording started');
   }
@@ -248,6 +295,7 @@ export class HlsService {
     recorder.close();
     if (pid) this.#reaper.untrack(pid);
     stream.recorder = undefined;
+    stream.recordingSince = undefined;
     stream.recordingKey = '';
     this.#log.info({ room: stream.roomId, reason }, 'HLS recording stopped');
   }

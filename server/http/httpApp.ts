@@ -21,6 +21,8 @@ export interface HttpAppDeps {
   isShuttingDown: () => boolean;
   /** Absent when HLS is disabled. */
   hls: HlsService | undefined;
+  /** Operator routes (/metrics, admin and stats APIs) and a hook that sees /hls requests. */
+  observability?: { routes: express.Router; hlsRequestHook: express.RequestHandler };
 }
 
 const pages: Record<string, string> = {
@@ -100,7 +102,12 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
     });
   });
 
-  if (hls) app.use('/hls', createHlsRouter({ root: hls.root, lookup: (room) => hls.lookup(room) }));
+  if (deps.observability) app.use(deps.observability.routes);
+
+  if (hls) {
+    const hooks = deps.observability ? [deps.observability.hlsRequestHook] : [];
+    app.use('/hls', ...hooks, createHlsRouter({ root: hls.root, lookup: (room) => hls.lookup(room) }));
+  }
 
   app.use('/api', (_req, res) => {
     res.status(404).json({ error: { code: 'NOT_FOUND', message: 'no such API endpoint' } });

@@ -41,6 +41,8 @@ interface WorkerSlot {
   webRtcServer: ms.WebRtcServer | undefined;
   counts: MediaObjectCounts;
   cpu: number;
+  /** Peak resident memory (ru_maxrss) of the current worker process, bytes. */
+  memoryBytes: number;
   lastCpuMs: number | undefined;
   lastCpuAt: number;
   restarts: number;
@@ -79,6 +81,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
           webRtcServer: undefined,
           counts: { routers: 0, transports: 0, producers: 0, consumers: 0 },
           cpu: 0,
+          memoryBytes: 0,
           lastCpuMs: undefined,
           lastCpuAt: Date.now(),
           restarts: 0,
@@ -117,7 +120,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     return this.#slots.map((s) => ({ index: s.index, alive: this.isAlive(s.index), ...s.counts, cpu: s.cpu }));
   }
 
-  details(): Array<WorkerLoadSnapshot & { pid: number | undefined; restarts: number; generation: number }> {
+  details(): Array<WorkerLoadSnapshot & { transports: number; pid: number | undefined; restarts: number; generation: number; memoryBytes: number }> {
     return this.#slots.map((s) => ({
       index: s.index,
       alive: this.isAlive(s.index),
@@ -126,6 +129,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       pid: s.worker?.pid,
       restarts: s.restarts,
       generation: s.generation,
+      memoryBytes: s.memoryBytes,
     }));
   }
 
@@ -203,6 +207,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     slot.worker = worker;
     slot.lastCpuMs = undefined;
     slot.cpu = 0;
+    slot.memoryBytes = 0;
     worker.on('died', (error) => this.#onDied(slot, worker, error));
     this.#log.info({ worker: slot.index, pid: worker.pid, generation: slot.generation }, 'mediasoup worker started');
   }
@@ -274,6 +279,8 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
           }
           slot.lastCpuMs = cpuMs;
           slot.lastCpuAt = now;
+          // ru_maxrss is in kilobytes on Linux.
+          slot.memoryBytes = usage.ru_maxrss * 1024;
         } catch {
           // Worker closing or dying; the died handler deals with it.
         }

@@ -49,6 +49,9 @@ type RoomEvents = {
   changed: [];
   /** A producer appeared or went away (the HLS recorder follows this). */
   producersChanged: [];
+  /** A peer joined / left (for whatever reason): the stats sampler counts these. */
+  peerJoined: [peer: Peer];
+  peerLeft: [peer: Peer];
 };
 
 export class Room extends EventEmitter<RoomEvents> {
@@ -132,6 +135,13 @@ export class Room extends EventEmitter<RoomEvents> {
     return { router: entry.router, audio: pick('audio'), video: pick('video') };
   }
 
+  /** Read-only view for the stats sampler: the publisher's producers and each viewer's consumers. */
+  mediaSnapshot(): { producers: Array<{ producer: ms.Producer; kind: MediaKind; source: string | undefined }>; viewers: ms.Consumer[][] } {
+    const viewers: ms.Consumer[][] = [];
+    for (const peer of this.#peers.values()) if (peer.role === 'viewer') viewers.push([...peer.consumers.values()]);
+    return { producers: [...this.#producers.values()], viewers };
+  }
+
   newPeerId(): string {
     return randomUUID();
   }
@@ -157,6 +167,7 @@ export class Room extends EventEmitter<RoomEvents> {
     this.#peers.set(peer.id, peer);
     this.#log.info({ peer: peer.id, role: peer.role, worker: entry.workerIndex, router: entry.id }, 'peer joined');
     this.#scheduleStatus();
+    this.emit('peerJoined', peer);
     this.emit('changed');
     return {
       peerId: peer.id,
@@ -424,6 +435,7 @@ export class Room extends EventEmitter<RoomEvents> {
     peer.routerEntry = undefined;
     this.#log.info({ peer: peer.id, role: peer.role }, 'peer left');
     this.#scheduleStatus();
+    this.emit('peerLeft', peer);
     this.emit('changed');
     if (this.#peers.size === 0) this.emit('empty');
   }

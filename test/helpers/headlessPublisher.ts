@@ -83,6 +83,8 @@ export class HeadlessPublisher extends RejoiningPeer {
   #pli = 0;
   #firstSentAt: number | undefined;
   #session: SendSession | undefined;
+  /** Kinds whose packets are dropped instead of sent (pauseMedia). */
+  readonly #pausedKinds = new Set<'audio' | 'video'>();
 
   constructor(options: HeadlessPublisherOptions) {
     super(options, 'publisher');
@@ -103,6 +105,19 @@ export class HeadlessPublisher extends RejoiningPeer {
   /** Starts ffmpeg, joins and produces. Same as join(). */
   publish(): Promise<void> {
     return this.join();
+  }
+
+  /**
+   * Stops sending media of these kinds (default both) while staying joined and
+   * producing: ffmpeg keeps running, its packets are dropped. To the SFU this
+   * looks like a stalled encoder/uplink. resumeMedia() sends again.
+   */
+  pauseMedia(kinds: ReadonlyArray<'audio' | 'video'> = ['audio', 'video']): void {
+    for (const kind of kinds) this.#pausedKinds.add(kind);
+  }
+
+  resumeMedia(kinds: ReadonlyArray<'audio' | 'video'> = ['audio', 'video']): void {
+    for (const kind of kinds) this.#pausedKinds.delete(kind);
   }
 
   stats(): PublisherStats {
@@ -190,7 +205,7 @@ export class HeadlessPublisher extends RejoiningPeer {
     // Media flows as soon as DTLS is up; the producers just need to exist by then.
     this.source.onRtp = (kind, packet) => {
       const track = session.tracks[kind];
-      if (!track || pc.connectionState !== 'connected') return;
+      if (!track || pc.connectionState !== 'connected' || this.#pausedKinds.has(kind)) return;
       this.#firstSentAt ??= performance.now();
       if (kind === 'video') this.#sent.videoPackets++;
       else this.#sent.audioPackets++;

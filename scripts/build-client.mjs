@@ -7,7 +7,8 @@
  *   client/pages/*         → client/dist/*     (HTML, CSS copied as-is)
  *   hls.js's worker        → client/dist/hls.worker.js (its ESM build cannot inline the worker;
  *                            served from 'self' it also satisfies the CSP's worker-src)
- * The server serves HTML at /, /broadcast, /watch and everything here under /assets/.
+ *   uPlot's stylesheet     → client/dist/uplot.css (the dashboard's charts)
+ * The server serves HTML at /, /broadcast, /watch, /dashboard and everything here under /assets/.
  *
  * Usage: node scripts/build-client.mjs [--watch]
  * Idempotent: client/dist is rebuilt from scratch each run. Exits non-zero on any error.
@@ -36,7 +37,11 @@ function formatSize(bytes) {
 }
 
 /** Files from node_modules served as-is (source → name in dist). */
-const vendorFiles = [[path.join(root, 'node_modules/hls.js/dist/hls.worker.js'), 'hls.worker.js']];
+const vendorFiles = [
+  [path.join(root, 'node_modules/hls.js/dist/hls.worker.js'), 'hls.worker.js'],
+  // uPlot's stylesheet, linked by the dashboard (a file: style-src 'self').
+  [path.join(root, 'node_modules/uplot/dist/uPlot.min.css'), 'uplot.css'],
+];
 
 async function copyStatic() {
   const files = await listFiles(staticDir, (name) => !name.startsWith('.'));

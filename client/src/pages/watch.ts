@@ -7,6 +7,7 @@
  */
 import { fetchRooms } from '../api/rooms';
 import type { Playback, PlaybackStatus, PlaybackTransportName } from '../player/playback';
+import { QoeReporter } from '../player/qoeReporter';
 import { RenderMonitor } from '../player/renderMonitor';
 import {
   FALLBACK_REASON_TEXT,
@@ -71,6 +72,14 @@ let fallbackReason: FallbackReason | null = null;
 let watchdog: WebRtcWatchdog | null = null;
 let seatProbe: SeatProbe | null = null;
 const monitor = new RenderMonitor(video, () => render());
+/** Quality reports to the server (POST /api/rooms/<room>/qoe), created when playback starts. */
+let qoe: QoeReporter | null = null;
+
+/** Frames should be on screen: the page shows the stream and the broadcaster has not paused their video. */
+function expectFrames(): boolean {
+  if (video.dataset['state'] !== 'playing') return false;
+  return !(playback instanceof WebRtcPlayback && playback.videoPaused);
+}
 
 function currentVideoState(status: PlaybackStatus | null): VideoState {
   if (switching && fatalMessage === null) return 'connecting';
@@ -167,7 +176,11 @@ function usePlayback(next: Playback): void {
   monitor.reset(true);
   updateLatency(null);
   video.dataset['transport'] = next.transport;
-  window.floodlight = next.debugHandle();
+  qoe?.setPlayback(next);
+  // Not spread: the HLS handle has live getters.
+  const handle = next.debugHandle();
+  handle['qoe'] = qoe;
+  window.floodlight = handle;
   qualityBadge.textContent = '';
   setVisible(qualityBadge, false);
 
@@ -272,6 +285,7 @@ async function fallBackToHls(reason: FallbackReason, error?: FloodlightError): P
 
 function startPlayback(roomId: string): void {
   video.dataset['transport'] = preference === 'hls' ? 'hls' : 'webrtc';
+  qoe = new QoeReporter({ room: roomId, video, expectFrames });
   if (preference === 'hls') void startHls(roomId).catch((failure: unknown) => {
     fatalMessage = describeError(failure);
     render();

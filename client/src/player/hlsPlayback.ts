@@ -19,7 +19,7 @@ import { fetchRooms, hlsMasterUrl } from '../api/rooms';
 import { FloodlightError } from '../sdk/errors';
 import { TypedEmitter } from '../sdk/typedEmitter';
 import type { Quality } from '../sdk/viewer';
-import type { Playback, PlaybackEvents, PlaybackStatus } from './playback';
+import type { Playback, PlaybackEvents, PlaybackStatus, QoeSample } from './playback';
 
 /** hls.js's transmuxer worker, copied next to the bundles by scripts/build-client.mjs (CSP: worker-src 'self'). */
 export const HLS_WORKER_PATH = '/assets/hls.worker.js';
@@ -92,6 +92,8 @@ const RESTART_MAX_MS = 10_000;
 /** More media-error recoveries than this within the window: start over instead. */
 const MEDIA_RECOVERY_LIMIT = 2;
 const MEDIA_RECOVERY_WINDOW_MS = 10_000;
+/** A stall (the element waiting for data after it played) this long or longer counts as a freeze. */
+export const HLS_STALL_MIN_MS = 700;
 
 type Engine = { kind: 'hls.js'; hls: Hls } | { kind: 'native'; detach: () => void };
 
@@ -112,6 +114,8 @@ export class HlsPlayback extends TypedEmitter<PlaybackEvents> implements Playbac
   private everLive = false;
   private mediaRecoveries: number[] = [];
   private quality: Quality;
+  /** Stalls for the QoE report: the element waited for data after it had played. */
+  private stalls = { count: 0, durationMs: 0, startedAt: null as number | null, playedSinceAttach: false };
 
   /** hls.js (MediaSource) where possible, the browser's own HLS otherwise. */
   static isSupported(video: HTMLVideoElement): boolean {
@@ -147,6 +151,8 @@ export class HlsPlayback extends TypedEmitter<PlaybackEvents> implements Playbac
       return this.startPromise;
     }
     this.startPromise = Promise.resolve();
+    this.video.addEventListener('waiting', this.onWaiting);
+    this.video.addEventListener('playing', this.onPlaying);
     void this.poll();
     return this.startPromise;
   }
@@ -169,9 +175,45 @@ export class HlsPlayback extends TypedEmitter<PlaybackEvents> implements Playbac
     return seekable.length > 0 ? Math.max(0, seekable.end(seekable.length - 1) - currentTime) : null;
   }
 
+  async qoeSample(): Promise<QoeSample | null> {
+    if (this.closed || !this.engine) return null;
+    const quality = typeof this.video.getVideoPlaybackQuality === 'function' ? this.video.getVideoPlaybackQuality() : null;
+    const hls = this.hls;
+    const level = hls && hls.currentLevel >= 0 ? hls.levels[hls.currentLevel] : undefined;
+    const latency = this.latency();
+    return {
+      transport: 'hls',
+      framesDecoded: quality ? Math.max(0, quality.totalVideoFrames - quality.droppedVideoFrames) : 0,
+      framesDropped: quality?.droppedVideoFrames ?? 0,
+      freezeCount: this.stalls.count,
+      freezeDurationMs: this.stalls.durationMs,
+      // Measured from the loaded fragments when hls.js has it, else the playlist's (average) bandwidth.
+      ...(level && (level.realBitrate || level.averageBitrate) ? { bitrateBps: level.realBitrate || level.averageBitrate } : {}),
+      ...(latency !== null ? { latencyMs: latency * 1000 } : {}),
+    };
+  }
+
+  private readonly onWaiting = (): void => {
+    const stalls = this.stalls;
+    if (stalls.playedSinceAttach && !this.video.paused && stalls.startedAt === null) stalls.startedAt = performance.now();
+  };
+
+  private readonly onPlaying = (): void => {
+    const stalls = this.stalls;
+    stalls.playedSinceAttach = true;
+    if (stalls.startedAt === null) return;
+    const duration = performance.now() - stalls.startedAt;
+    stalls.startedAt = null;
+    if (duration < HLS_STALL_MIN_MS) return;
+    stalls.count++;
+    stalls.durationMs += duration;
+  };
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.video.removeEventListener('waiting', this.onWaiting);
+    this.video.removeEventListener('playing', this.onPlaying);
     this.removeAllListeners();
     if (this.pollTimer) clearTimeout(this.pollTimer);
     this.pollTimer = null;
@@ -401,6 +443,11 @@ export class HlsPlayback extends TypedEmitter<PlaybackEvents> implements Playbac
   }
 
   private setStatus(status: PlaybackStatus): void {
+    if (status === 'offline') {
+      // Nothing to play is not a freeze; the next start is a first start again.
+      this.stalls.startedAt = null;
+      this.stalls.playedSinceAttach = false;
+    }
     if (status === this.statusValue) return;
     this.statusValue = status;
     this.emit('status', status);

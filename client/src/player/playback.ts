@@ -34,6 +34,28 @@ export type PlaybackEvents = {
   sourceChanged: { hasVideo: boolean };
 };
 
+/**
+ * What a transport knows about the quality of what it delivers, for the QoE
+ * reporter (qoeReporter.ts). Counters are cumulative for this transport but
+ * may restart from 0 (a WebRTC rejoin, hls.js re-attaching the element): the
+ * reporter accumulates deltas and treats a decrease as a restart.
+ */
+export interface QoeSample {
+  transport: PlaybackTransportName;
+  framesDecoded: number;
+  framesDropped: number;
+  /** Freezes/stalls as the transport measures them; undefined: the reporter detects freezes from rendered frames. */
+  freezeCount?: number;
+  freezeDurationMs?: number;
+  /** Media bytes received (WebRTC): the reporter derives the bitrate. */
+  bytesReceived?: number;
+  /** Bitrate of what plays, when the transport knows it directly (HLS: the rendition's). */
+  bitrateBps?: number;
+  jitterBufferDelayMs?: number;
+  /** Playhead behind the live edge (HLS). */
+  latencyMs?: number;
+}
+
 export interface Playback extends Pick<TypedEmitter<PlaybackEvents>, 'on' | 'off' | 'once'> {
   readonly transport: PlaybackTransportName;
   readonly status: PlaybackStatus;
@@ -42,6 +64,8 @@ export interface Playback extends Pick<TypedEmitter<PlaybackEvents>, 'on' | 'off
   setQuality(quality: Quality): void;
   /** Seconds the playhead is behind the live edge, when the transport can tell (null: unknown). */
   latency(): number | null;
+  /** Quality counters for the QoE reporter (null when nothing is delivered right now). */
+  qoeSample(): Promise<QoeSample | null>;
   /** Stops delivery and detaches from the element. Idempotent; no events after it. */
   close(): void;
   /** What tests and debugging get as window.floodlight. */

@@ -1,6 +1,6 @@
 import { Viewer, type Quality, type ViewerState } from '../sdk/viewer';
 import { TypedEmitter } from '../sdk/typedEmitter';
-import type { Playback, PlaybackEvents, PlaybackStatus } from './playback';
+import type { Playback, PlaybackEvents, PlaybackStatus, QoeSample } from './playback';
 
 const STATUS_FOR_VIEWER_STATE: Record<ViewerState, PlaybackStatus> = {
   connecting: 'connecting',
@@ -88,6 +88,20 @@ export class WebRtcPlayback extends TypedEmitter<PlaybackEvents> implements Play
   /** WebRTC is sub-second by construction; not measured. */
   latency(): number | null {
     return null;
+  }
+
+  async qoeSample(): Promise<QoeSample | null> {
+    if (this.closed) return null;
+    const stats = await this.viewer.getStats();
+    return {
+      transport: 'webrtc',
+      framesDecoded: stats.framesDecoded,
+      framesDropped: stats.framesDropped,
+      // Chromium reports freezes itself (inbound-rtp); elsewhere the reporter watches rendered frames.
+      ...(stats.freezeCount !== undefined ? { freezeCount: stats.freezeCount, freezeDurationMs: stats.totalFreezesDurationMs ?? 0 } : {}),
+      bytesReceived: stats.videoBytesReceived + stats.audioBytesReceived,
+      ...(stats.jitterBufferDelayMs !== undefined ? { jitterBufferDelayMs: stats.jitterBufferDelayMs } : {}),
+    };
   }
 
   close(): void {

@@ -46,8 +46,12 @@ export interface ViewerStats {
   audioPacketsReceived: number;
   audioBytesReceived: number;
   videoPacketsReceived: number;
+  videoBytesReceived: number;
   /** Average video jitter-buffer delay, when the browser reports it. */
   jitterBufferDelayMs?: number;
+  /** The browser's own video freeze counters (inbound-rtp freezeCount / totalFreezesDuration), when it reports them. */
+  freezeCount?: number;
+  totalFreezesDurationMs?: number;
 }
 
 interface ConsumedTrack {
@@ -185,6 +189,7 @@ export class Viewer extends TypedEmitter<ViewerEvents> {
       audioPacketsReceived: 0,
       audioBytesReceived: 0,
       videoPacketsReceived: 0,
+      videoBytesReceived: 0,
     };
     const transport = this.session?.transport;
     if (!transport || transport.closed) return stats;
@@ -198,6 +203,11 @@ export class Viewer extends TypedEmitter<ViewerEvents> {
         stats.framesDecoded += inbound.framesDecoded ?? 0;
         stats.framesDropped += inbound.framesDropped ?? 0;
         stats.videoPacketsReceived += inbound.packetsReceived ?? 0;
+        stats.videoBytesReceived += inbound.bytesReceived ?? 0;
+        if (inbound.freezeCount !== undefined) stats.freezeCount = (stats.freezeCount ?? 0) + inbound.freezeCount;
+        if (inbound.totalFreezesDuration !== undefined) {
+          stats.totalFreezesDurationMs = (stats.totalFreezesDurationMs ?? 0) + inbound.totalFreezesDuration * 1000;
+        }
         jitterDelaySeconds += inbound.jitterBufferDelay ?? 0;
         jitterEmitted += inbound.jitterBufferEmittedCount ?? 0;
       } else if (inbound.kind === 'audio') {

@@ -288,7 +288,7 @@ test('a SIGKILLed worker fires worker_died, resolved once its replacement runs',
   checkSignature(resolvedHook);
   assert.equal(firedHook.body.alert.state, 'firing');
   assert.equal(resolvedHook.body.alert.state, 'resolved');
-  await waitFor(() => pushed.alerts.filter((a) => a.id === fired.id).length === 2, { description: 'both pushed on /admin', timeoutMs: 5000 });
+  await waitFor(() => pushed.alerts.filter((a) => a.id === fired.id).length === 2, { description: 'both pushed on /admin', timeoutMs: 15_000 });
 
   const overview = await adminGet<Overview>('/api/admin/overview');
   assert.equal(overview.workers[1]!.restarts, before.restarts + 1);

@@ -143,8 +143,16 @@ test('watch page QoE reports reach the server; the dashboard graphs the live roo
   console.log(`# chart points: ${JSON.stringify(points)}`);
   for (const name of ['viewers', 'bitrate', 'cpu', 'loss']) assert.ok((points[name] ?? 0) >= 3, `chart ${name} has points`);
   // The lines are really drawn: WebRTC viewers (#34d399) and bitrate in (#ffb547).
-  const viewerPixels = await colouredPixels(dashboard, 'chart-viewers', [0x34, 0xd3, 0x99]);
-  const bitratePixels = await colouredPixels(dashboard, 'chart-bitrate', [0xff, 0xb5, 0x47]);
+  // A line grows a few pixels per 2 s point; on a loaded machine the first
+  // points come late, so poll (bounded) instead of judging one early frame.
+  let viewerPixels = 0;
+  let bitratePixels = 0;
+  for (const deadline = Date.now() + 20_000; Date.now() < deadline; ) {
+    viewerPixels = await colouredPixels(dashboard, 'chart-viewers', [0x34, 0xd3, 0x99]);
+    bitratePixels = await colouredPixels(dashboard, 'chart-bitrate', [0xff, 0xb5, 0x47]);
+    if (viewerPixels > 20 && bitratePixels > 20) break;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
   console.log(`# series pixels: viewers ${viewerPixels}, bitrate ${bitratePixels}`);
   assert.ok(viewerPixels > 20, `the viewers line is drawn (${viewerPixels} pixels)`);
   assert.ok(bitratePixels > 20, `the bitrate line is drawn (${bitratePixels} pixels)`);

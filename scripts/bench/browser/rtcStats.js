@@ -30,7 +30,7 @@ export function trackPeerConnections() {
  *   rid: string | null, ssrc: number, active: boolean | null, frameWidth: number | null, frameHeight: number | null,
  *   framesPerSecond: number | null, framesEncoded: number, totalEncodeTime: number, framesSent: number,
  *   packetsSent: number, totalPacketSendDelay: number, bytesSent: number, targetBitrate: number | null,
- *   qualityLimitationReason: string | null, qualityLimitationDurations: Record<string, number> | null,
+ *   qualityLimitationReason: string | null, qualityLimitationDurations: Record<string, number> | null, keyFramesEncoded: number,
  *   encoderImplementation: string | null, scalabilityMode: string | null, nackCount: number, pliCount: number,
  *   mimeType: string | null
  * }} OutboundVideo
@@ -42,7 +42,7 @@ export function trackPeerConnections() {
  *   packetsReceived: number, packetsLost: number, bytesReceived: number, nackCount: number, pliCount: number, freezeCount: number,
  *   totalFreezesDuration: number, decoderImplementation: string | null, mimeType: string | null
  * }} InboundVideo
- * @typedef {{ at: number, connections: number, outboundVideo: OutboundVideo[], inboundVideo: InboundVideo[], roundTripTimes: number[] }} StatsSnapshot
+ * @typedef {{ at: number, connections: number, outboundVideo: OutboundVideo[], inboundVideo: InboundVideo[], roundTripTimes: number[], availableOutgoingBitrates: number[] }} StatsSnapshot
  */
 
 /** @param {unknown} v */
@@ -55,7 +55,7 @@ const strOrNull = (v) => (typeof v === 'string' ? v : null);
 /** @returns {Promise<StatsSnapshot>} */
 export async function snapshot() {
   /** @type {StatsSnapshot} */
-  const result = { at: performance.timeOrigin + performance.now(), connections: 0, outboundVideo: [], inboundVideo: [], roundTripTimes: [] };
+  const result = { at: performance.timeOrigin + performance.now(), connections: 0, outboundVideo: [], inboundVideo: [], roundTripTimes: [], availableOutgoingBitrates: [] };
   for (const pc of connections) {
     if (pc.connectionState === 'closed') continue;
     result.connections++;
@@ -82,6 +82,7 @@ export async function snapshot() {
           targetBitrate: numOrNull(s.targetBitrate),
           qualityLimitationReason: strOrNull(s.qualityLimitationReason),
           qualityLimitationDurations: s.qualityLimitationDurations ?? null,
+          keyFramesEncoded: num(s.keyFramesEncoded),
           encoderImplementation: strOrNull(s.encoderImplementation),
           scalabilityMode: strOrNull(s.scalabilityMode),
           nackCount: num(s.nackCount),
@@ -116,8 +117,10 @@ export async function snapshot() {
           decoderImplementation: strOrNull(s.decoderImplementation),
           mimeType: mimeOf(s),
         });
-      } else if (s.type === 'candidate-pair' && s.nominated && typeof s.currentRoundTripTime === 'number') {
-        result.roundTripTimes.push(s.currentRoundTripTime);
+      } else if (s.type === 'candidate-pair' && s.nominated) {
+        if (typeof s.currentRoundTripTime === 'number') result.roundTripTimes.push(s.currentRoundTripTime);
+        // The sender's bandwidth estimate (only on connections that send).
+        if (typeof s.availableOutgoingBitrate === 'number') result.availableOutgoingBitrates.push(s.availableOutgoingBitrate);
       }
     });
   }

@@ -120,8 +120,12 @@ const source = {
 
     const publisher = /** @type {any} */ (window).floodlight?.publisher;
     if (!publisher) throw new Error('window.floodlight.publisher is missing (is this the /broadcast page?)');
+    // When publish() was called and when it resolved (the producers exist on the server):
+    // the HLS benchmark times "going live" from these.
+    const publishStartedAt = clock();
     await publisher.publish(stream, { source: 'camera', videoCodec: options.codec });
-    return { state: publisher.state, audioContextState: audioContext.state, trackSettings: videoTrack.getSettings() };
+    const publishedAt = clock();
+    return { state: publisher.state, audioContextState: audioContext.state, trackSettings: videoTrack.getSettings(), publishStartedAt, publishedAt };
   },
 
   progress() {
@@ -213,7 +217,7 @@ function qualityBadge() {
 /**
  * @typedef {{
  *   ts: number, at: number, display: number, receive: number | null, capture: number | null,
- *   processingMs: number | null, width: number, height: number, presented: number
+ *   processingMs: number | null, width: number, height: number, presented: number, mediaTime: number
  * }} Sample
  */
 
@@ -308,6 +312,8 @@ const sink = {
       width,
       height,
       presented: metadata.presentedFrames,
+      // The frame's position on the media timeline (HLS: maps it to the part/segment it came in).
+      mediaTime: metadata.mediaTime,
     });
   },
 

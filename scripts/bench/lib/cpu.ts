@@ -70,3 +70,37 @@ export function cpuUsage(before: CpuSnapshot | null, after: CpuSnapshot | null):
   const ours = after.ours - before.ours;
   return { seconds, machineCores: cores(machine), oursCores: cores(ours), othersCores: cores(Math.max(0, machine - ours)) };
 }
+
+/**
+ * CPU time of single processes, for benchmarks that attribute CPU to one
+ * component (a mediasoup worker, ffmpeg, a child process): utime + stime of
+ * the whole thread group from /proc/<pid>/stat, in seconds. Unlike wall-clock
+ * figures this hardly changes when other work competes for the cores (only
+ * cache and frequency effects remain), which is why the viewers and HLS
+ * benchmarks report it.
+ */
+export function processCpuSeconds(pid: number): number | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(rest[11]) + Number(rest[12])) / TICKS_PER_SECOND;
+  } catch {
+    return null; // exited, or not Linux
+  }
+}
+
+/** The same, split into user and kernel (system) time, seconds. */
+export function processCpuSplit(pid: number): { user: number; system: number } | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { user: Number(rest[11]) / TICKS_PER_SECOND, system: Number(rest[12]) / TICKS_PER_SECOND };
+  } catch {
+    return null;
+  }
+}
+
+/** Sum of processCpuSeconds over `pids` (processes that are gone count 0). */
+export function processesCpuSeconds(pids: readonly number[]): number {
+  return pids.reduce((sum, pid) => sum + (processCpuSeconds(pid) ?? 0), 0);
+}

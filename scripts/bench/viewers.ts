@@ -56,7 +56,7 @@ import { launchChromium, type LaunchedChromium } from '../../test/helpers/chromi
 import { browserScript } from './lib/browserBundle.js';
 import { cpuSnapshot, cpuUsage, processCpuSeconds, processCpuSplit, processesCpuSeconds, type CpuUsage } from './lib/cpu.js';
 import { BenchRun, sleep } from './lib/lifecycle.js';
-import { commandName, descendants, renice, udpDropsBetween, udpSocketDrops } from './lib/system.js';
+import { renice, reniceBrowser, udpDropsBetween, udpSocketDrops } from './lib/system.js';
 import { describeMachine, machineInfo } from './lib/machine.js';
 import { fmt, formatTable, numberArg, parseArgs, progress, REPO_ROOT, summarize, writeResult, type Summary } from './lib/results.js';
 import type { AgentStats, AgentViewerStats } from './lib/viewerAgent.js';
@@ -207,6 +207,30 @@ interface ServerJoinTimes {
 
 class ServerTimeline {
   readonly byPeer = new Map<string, ServerJoinTimes>();
+  /** Every open consumer of a viewer (to count what the SFU sends). */
+  readonly consumers = new Set<mediasoup.types.Consumer>();
+
+  /** RTP packets and bytes the SFU has sent to viewers so far (consumers' outbound-rtp counters). */
+  async sent(): Promise<{ packets: number; bytes: number; byConsumer: Map<string, number> }> {
+    const byConsumer = new Map<string, number>();
+    let packets = 0;
+    let bytes = 0;
+    await Promise.all(
+      [...this.consumers].map(async (consumer) => {
+        try {
+          for (const stat of await consumer.getStats()) {
+            if (stat.type !== 'outbound-rtp') continue;
+            packets += stat.packetCount;
+            bytes += stat.byteCount;
+            byConsumer.set(consumer.id, (byConsumer.get(consumer.id) ?? 0) + stat.packetCount);
+          }
+        } catch {
+          // closed meanwhile
+        }
+      }),
+    );
+    return { packets, bytes, byConsumer };
+  }
 
   constructor() {
     mediasoup.observer.on('newworker', (worker) =>
@@ -220,6 +244,8 @@ class ServerTimeline {
             if (state === 'connected') times.dtlsConnected ??= Date.now();
           });
           transport.observer.on('newconsumer', (consumer) => {
+            this.consumers.add(consumer);
+            consumer.observer.once('close', () => this.consumers.delete(consumer));
             if (consumer.kind !== 'video') return;
             times.videoConsumerCreated ??= Date.now();
             consumer.observer.on('resume', () => {
@@ -401,10 +427,7 @@ async function startSession(workers: number, maxConsumersPerRouter: number | nul
       await sleep(500);
     }
     await sleep(3_000); // let the bitrate ramp up too
-    if (PUBLISHER_NICE) {
-      const browserPids = descendants(process.pid).filter((pid) => /^(chromium|chrome)/.test(commandName(pid) ?? ''));
-      renice(browserPids, PUBLISHER_NICE);
-    }
+    if (PUBLISHER_NICE) reniceBrowser(PUBLISHER_NICE);
     const workerPids = Array.from({ length: workers }, (_, i) => server.pool.pid(i)).filter((p): p is number => p !== undefined);
     const session: Session = {
       workers,
@@ -448,6 +471,9 @@ interface WindowResult {
   audioKbps: Summary;
   videoPacketsPerSecond: number;
   audioPacketsPerSecond: number;
+  /** What the SFU sent to the viewers (consumers' counters, audio + video): packets/s and kbit/s per viewer. */
+  sfuSentPacketsPerSecond: number;
+  sfuSentKbpsPerViewer: number;
   /** Lost / (received + lost), all viewers' video together, %. */
   videoLossPercent: number;
   audioLossPercent: number;
@@ -502,10 +528,13 @@ function publisherWindow(before: StatsSnapshot, after: StatsSnapshot): WindowRes
   };
 }
 
-async function measureOnce(session: Session, agents: Agent[]): Promise<Omit<WindowResult, 'attempts' | 'othersCoresPerAttempt'>> {
+async function measureOnce(session: Session, agents: Agent[], timeline: ServerTimeline): Promise<Omit<WindowResult, 'attempts' | 'othersCoresPerAttempt'>> {
   const agentPids = agents.map((a) => a.pid);
   const pubBefore = await evaluate<StatsSnapshot>(session.page, 'window.__bench.stats.snapshot()');
   const statsBefore = await allStats(agents, true);
+  // Outside the CPU window: hundreds of getStats requests cost the worker a little.
+  const sentBefore = await timeline.sent();
+  const sentBeforeAt = performance.now();
   const udpBefore = udpSocketDrops();
   const machineBefore = cpuSnapshot();
   const t0 = performance.now();
@@ -522,8 +551,16 @@ async function measureOnce(session: Session, agents: Agent[]): Promise<Omit<Wind
   const machine = cpuUsage(machineBefore, cpuSnapshot());
   const { rtcMinPort, rtcMaxPort } = session.server.config;
   const udpDrops = udpDropsBetween(udpBefore, udpSocketDrops(), (port) => port >= rtcMinPort && port <= rtcMaxPort);
+  const sentAfter = await timeline.sent();
+  const sentSeconds = (performance.now() - sentBeforeAt) / 1000;
   const statsAfter = await allStats(agents, true);
   const pubAfter = await evaluate<StatsSnapshot>(session.page, 'window.__bench.stats.snapshot()');
+  // Only consumers present at both ends (viewers do not come or go inside a window).
+  let sentPackets = 0;
+  for (const [id, after] of sentAfter.byConsumer) {
+    const before = sentBefore.byConsumer.get(id);
+    if (before !== undefined) sentPackets += after - before;
+  }
 
   const perWorkerCores = workersAfter.map((after, i) => (after - workersBefore[i]!) / seconds);
   const workerCores = perWorkerCores.reduce((a, b) => a + b, 0);
@@ -573,6 +610,8 @@ async function measureOnce(session: Session, agents: Agent[]): Promise<Omit<Wind
     audioKbps: summarize(audioKbps),
     videoPacketsPerSecond: videoPackets / seconds,
     audioPacketsPerSecond: audioPackets / seconds,
+    sfuSentPacketsPerSecond: sentPackets / sentSeconds,
+    sfuSentKbpsPerViewer: ((sentAfter.bytes - sentBefore.bytes) * 8) / sentSeconds / 1000 / Math.max(1, videoKbps.length),
     videoLossPercent: videoPackets + videoLost > 0 ? (videoLost / (videoPackets + videoLost)) * 100 : 0,
     audioLossPercent: audioPackets + audioLost > 0 ? (audioLost / (audioPackets + audioLost)) * 100 : 0,
     viewersWithLoss: withLoss,
@@ -584,12 +623,12 @@ async function measureOnce(session: Session, agents: Agent[]): Promise<Omit<Wind
 }
 
 /** A steady window; measured again (up to RETRIES times) when other processes took > DISTURBED_CORES. */
-async function measureWindow(label: string, session: Session, agents: Agent[]): Promise<WindowResult> {
+async function measureWindow(label: string, session: Session, agents: Agent[], timeline: ServerTimeline): Promise<WindowResult> {
   const others: number[] = [];
   let best: Omit<WindowResult, 'attempts' | 'othersCoresPerAttempt'> | undefined;
   for (let attempt = 0; attempt <= RETRIES; attempt++) {
     progress(NAME, `${label}: measuring ${WINDOW_MS / 1000} s${attempt ? ` (again: others used ${fmt(others.at(-1), 2)} cores)` : ''} — load ${os.loadavg()[0]!.toFixed(2)}`);
-    const result = await measureOnce(session, agents);
+    const result = await measureOnce(session, agents, timeline);
     const o = result.machine?.othersCores ?? 0;
     others.push(o);
     if (!best || o < (best.machine?.othersCores ?? Infinity)) best = result;
@@ -701,7 +740,7 @@ interface CountResult {
   burst: JoinResult | null;
   /** PROBES more viewers joining one at a time while the N watch. */
   probe: JoinResult | null;
-  /** (workers − baseline) CPU per RTP packet delivered to the viewers (audio + video), µs. */
+  /** (workers − baseline) CPU per RTP packet the SFU sent to the viewers (audio + video), µs. */
   workerMicrosecondsPerPacket: number;
   /**
    * Packets/s one viewer gets when the broadcast is at full rate: the publisher's top layer
@@ -756,7 +795,7 @@ async function runCountMonitored(
   const details = session.server.pool.details();
   const summary = session.server.rooms.get(session.room)?.summary();
   monitor.phase = 'window';
-  const window = await measureWindow(label, session, agents);
+  const window = await measureWindow(label, session, agents, timeline);
   // Probe viewers: one at a time, from a process at normal priority, while the N watch.
   let probe: JoinResult | null = null;
   if (PROBES > 0) {
@@ -795,7 +834,8 @@ async function runCountMonitored(
   }
 
   const cpuPerViewerCores = (window.workerCores - baseline.workerCores) / n;
-  const workerMicrosecondsPerPacket = ((window.workerCores - baseline.workerCores) * 1e6) / Math.max(1, window.videoPacketsPerSecond + window.audioPacketsPerSecond);
+  // Per packet the SFU sent (not per packet received: viewers that cannot keep up drop some).
+  const workerMicrosecondsPerPacket = ((window.workerCores - baseline.workerCores) * 1e6) / Math.max(1, window.sfuSentPacketsPerSecond);
   const nominalPacketsPerViewer = baseline.publisher.topPacketsPerSecond + window.audioPacketsPerSecond / Math.max(1, window.viewersMeasured);
   return {
     workers: session.workers,
@@ -853,7 +893,7 @@ async function main(): Promise<void> {
         const closeSession = run.defer(`server (${workers} workers)`, session, (s) => s.close());
         try {
           progress(NAME, `workers ${session.workerPids.join(', ')}; publisher on worker(s) ${String(session.server.rooms.get(session.room)?.summary().workers ?? '?')}`);
-          const baseline = await measureWindow(`${workers}w baseline (publisher only)`, session, agents);
+          const baseline = await measureWindow(`${workers}w baseline (publisher only)`, session, agents, timeline);
           baselines.push({ workers, viewers: workers === 1 ? null : counts[0]!, baseline });
           for (const n of counts) {
             try {
@@ -885,8 +925,9 @@ async function main(): Promise<void> {
         'CPU per viewer (% of a core)',
         'viewers per core',
         'viewers per core, baseline not subtracted',
-        'video kbps per viewer (mean / min)',
-        'packets/s per viewer',
+        'SFU sent kbps per viewer',
+        'video kbps received per viewer (mean / min)',
+        'packets/s sent per viewer',
         'worker µs per packet',
         'viewers per core at full rate (from µs/packet)',
         'video loss %',
@@ -897,7 +938,7 @@ async function main(): Promise<void> {
       ],
       results.map((r) =>
         r.error
-          ? [String(r.workers), String(r.viewers), '—', '—', '—', '—', '—', '—', '—', '—', '—', '—', '—', '—', '—', '—', `error: ${r.error}`]
+          ? [String(r.workers), String(r.viewers), '—', '—', '—', '—', '—', '—', '—', '—', '—', '—', '—', '—', '—', '—', '—', `error: ${r.error}`]
           : [
               String(r.workers),
               String(r.viewers),
@@ -907,8 +948,9 @@ async function main(): Promise<void> {
               pct(r.cpuPerViewerCores),
               fmt(r.viewersPerCore, 0),
               fmt(r.viewersPerCoreGross, 0),
+              fmt(r.window.sfuSentKbpsPerViewer, 0),
               `${fmt(r.window.videoKbps.mean, 0)} / ${fmt(r.window.videoKbps.min, 0)}`,
-              fmt((r.window.videoPacketsPerSecond + r.window.audioPacketsPerSecond) / Math.max(1, r.window.viewersMeasured), 0),
+              fmt(r.window.sfuSentPacketsPerSecond / Math.max(1, r.window.viewersMeasured), 0),
               fmt(r.workerMicrosecondsPerPacket, 2),
               `${fmt(r.viewersPerCoreAtNominal, 0)} (${fmt(r.nominalPacketsPerViewer, 0)} pkt/s)`,
               fmt(r.window.videoLossPercent, 3),

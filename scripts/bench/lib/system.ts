@@ -112,3 +112,15 @@ export function udpDropsBetween(before: UdpSocket[], after: UdpSocket[], isSfu: 
   }
   return { sfu, other };
 }
+
+/**
+ * Renices every Chromium process below this one (browser, renderers, GPU and
+ * utility processes; call again after opening pages: each gets a renderer).
+ * Benchmarks use it so that a browser standing for a broadcaster or a viewer
+ * on its own machine is not starved by the system under test or by whatever
+ * else runs on a small shared machine.
+ */
+export function reniceBrowser(nice: number): number {
+  const pids = descendants(process.pid).filter((pid) => /^(chromium|chrome)/.test(commandName(pid) ?? ''));
+  return renice(pids, nice);
+}

@@ -168,7 +168,8 @@ export interface RenditionInfo {
   frameRate?: number;
   /** Peak segment bitrate (or declared, if higher), bits/s. */
   bandwidth: number;
-  averageBandwidth: number;
+  /** Mean bitrate over the recent segments; undefined before the first complete segment. */
+  averageBandwidth?: number;
 }
 
 export interface PackagerStats {
@@ -405,11 +406,18 @@ export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
     };
   }
 
-  /** What the master playlist needs; undefined until the init and one segment are in. */
+  /**
+   * What the master playlist needs; undefined until the playlist is published
+   * and either one segment is complete or a declared bandwidth stands in for
+   * the measured one. (Waiting for a whole segment would hold the master —
+   * and so every player's start — back by up to a segment after the first
+   * parts are playable.)
+   */
   info(): RenditionInfo | undefined {
     const init = this.#init;
     const segments = [...this.#retired.slice(-6), ...this.#segments].filter((s) => !s.gap && s.duration > 0);
-    if (!init || segments.length === 0) return undefined;
+    if (!init || this.#playlist === undefined) return undefined;
+    if (segments.length === 0 && !(this.#declaredBandwidth > 0)) return undefined;
     const codecs = init.moov.tracks.filter((t) => t.handler === 'vide' || t.handler === 'soun').map((t) => t.codec);
     const video = init.moov.tracks.find((t) => t.handler === 'vide');
     let peak = 0;
@@ -420,11 +428,8 @@ export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
       bits += s.bytes * 8;
       seconds += s.duration;
     }
-    const info: RenditionInfo = {
-      codecs,
-      bandwidth: Math.max(peak, this.#declaredBandwidth),
-      averageBandwidth: bits / seconds,
-    };
+    const info: RenditionInfo = { codecs, bandwidth: Math.max(peak, this.#declaredBandwidth) };
+    if (seconds > 0) info.averageBandwidth = bits / seconds;
     if (video?.width) info.width = video.width;
     if (video?.height) info.height = video.height;
     if (video && this.#frameDurationTicks > 0) {

@@ -133,7 +133,7 @@ describe('RenditionPackager', () => {
     assert.equal(info.width, 640);
     assert.equal(info.height, 360);
     assert.equal(info.frameRate, 30);
-    assert.ok(info.bandwidth >= info.averageBandwidth && info.averageBandwidth > 100_000);
+    assert.ok(info.averageBandwidth !== undefined && info.bandwidth >= info.averageBandwidth && info.averageBandwidth > 100_000);
     await packager.close();
     assert.equal(files(dir).filter((f) => f.endsWith('.tmp')).length, 0, 'no temp files left');
   });
@@ -479,6 +479,24 @@ describe('HlsRoomPackager', () => {
     assert.equal(declaredBandwidth({ name: 'a', bandwidth: 5 }), 5);
     assert.equal(declaredBandwidth({ name: '720p', videoBitrate: 2_500_000, audioBitrate: 128_000 }), Math.round((2_750_000 + 128_000) * 1.05));
     assert.equal(declaredBandwidth({ name: 'x' }), undefined);
+  });
+
+  test('a rendition with a declared bandwidth is in the master from its first part', async () => {
+    const root = path.join(tmpRoot, 'early-master');
+    // A fixed part target (as the server sets it): playlists are published from the first part on.
+    const room = new HlsRoomPackager({ root, room: 'early', partTargetSec: 0.267, renditions: [{ name: 'hi', videoBitrate: 2_500_000, audioBitrate: 128_000 }] });
+    const { hi } = room.renditions;
+    await feed(hi!, [units.init]);
+    assert.equal(room.masterPlaylist(), undefined, 'init alone is not playable');
+    await feed(hi!, [units.fragments[0]!]);
+    assert.equal(hi!.status().lastCompleteMsn, -1, 'no complete segment yet');
+    const master = room.masterPlaylist();
+    assert.ok(master, 'master as soon as the first part is published');
+    const declared = declaredBandwidth({ name: 'hi', videoBitrate: 2_500_000, audioBitrate: 128_000 })!;
+    assert.match(master, new RegExp(`^#EXT-X-STREAM-INF:BANDWIDTH=${declared},RESOLUTION=640x360,`, 'm'), 'declared peak, no average yet');
+    await sleep(20);
+    assert.ok(fs.existsSync(path.join(root, 'early', 'index.m3u8')), 'written to disk at once');
+    await room.close({ removeFiles: true });
   });
 
   test('renditions report each other; the master lists them all', async () => {

@@ -120,6 +120,7 @@ export class FloodlightServer {
       pool,
       {
         maxConsumersPerRouter: config.maxConsumersPerRouter,
+        keyFrameRequestDelayMs: config.keyFrameRequestDelayMs,
         maxWebRtcViewers: config.maxWebRtcViewers,
         emptyRoomGraceMs: config.roomGraceMs,
       },

@@ -23,7 +23,9 @@
  *      processes, Chromium and everything else on the machine; measured
  *      again (up to --retries times) when others used > 0.3 cores;
  *   3. --probes more viewers join one per second from a process at normal
- *      priority while the N watch (the join time of "one more viewer");
+ *      priority while the N watch (the join time of "one more viewer"), then
+ *      --browser-probes real /watch pages in Chromium, one per second, each
+ *      timed from navigation start to its first presented frame;
  *   4. all leave; then N viewers join at once (a burst) and leave again.
  * Every join is also timed on the server (mediasoup observer: transport
  * created, consumer resumed, DTLS connected, first keyframe sent), so the
@@ -38,6 +40,7 @@
  *   bash scripts/bench/run viewers [--counts=25,50,100,200] [--workers=1,2] [--window=20]
  *        [--join-rate=10] [--agents=3] [--settle=3] [--probes=10] [--source=canvas|camera]
  *        [--codec=vp8|h264] [--burst=true|false] [--retries=2] [--agent-nice=10] [--publisher-nice=-5]
+ *        [--browser-probes=10]
  *
  * With 2 workers the viewers are split evenly over both (a fresh server per N
  * with MAX_CONSUMERS_PER_ROUTER = N, so half of them sit on a router on the
@@ -68,7 +71,7 @@ const TARGET_JOIN_AT = 100;
 /** Others' CPU above this during a window: the window is measured again (up to --retries times). */
 const DISTURBED_CORES = 0.3;
 
-const args = parseArgs(process.argv.slice(2), ['counts', 'workers', 'window', 'join-rate', 'agents', 'settle', 'source', 'codec', 'burst', 'retries', 'content', 'agent-nice', 'probes', 'publisher-nice']);
+const args = parseArgs(process.argv.slice(2), ['counts', 'workers', 'window', 'join-rate', 'agents', 'settle', 'source', 'codec', 'burst', 'retries', 'content', 'agent-nice', 'probes', 'publisher-nice', 'browser-probes']);
 const COUNTS = (args.get('counts') ?? '25,50,100,200').split(',').map((v) => Number(v.trim()));
 for (const n of COUNTS) if (!Number.isInteger(n) || n < 1 || n > 1000) throw new Error(`--counts: ${n} is not a viewer count between 1 and 1000`);
 const WORKERS = (args.get('workers') ?? '1,2').split(',').map((v) => Number(v.trim()));
@@ -105,6 +108,8 @@ const PUBLISHER_NICE = Math.round(Number(args.get('publisher-nice') ?? -5));
  * handshakes of the viewers it runs).
  */
 const PROBES = Math.round(Number(args.get('probes') ?? 10));
+/** Real /watch pages opened one at a time while the N watch: page start → first frame on screen. */
+const BROWSER_PROBES = Math.round(Number(args.get('browser-probes') ?? 10));
 /** How long a viewer may take to its first keyframe before it counts as failed. */
 const FIRST_FRAME_TIMEOUT_MS = 30_000;
 
@@ -643,6 +648,59 @@ async function measureWindow(label: string, session: Session, agents: Agent[], t
   return { ...best!, attempts: others.length, othersCoresPerAttempt: others };
 }
 
+interface BrowserProbeResult {
+  pages: number;
+  playing: number;
+  /** Navigation start → first video frame presented (the QoE beacon's firstFrameMs). */
+  firstFrameMs: Summary;
+  /** Navigation start → DOMContentLoaded (page and bundle load; the rest is join + media). */
+  pageLoadMs: Summary;
+  /** firstFrameMs − pageLoadMs: from a loaded page to its first frame. */
+  afterLoadMs: Summary;
+  errors: string[];
+}
+
+/**
+ * Real viewers: /watch pages in Chromium (the same browser as the publisher,
+ * standing for viewers on their own machines), opened one at a time, each
+ * timed from navigation start to its first presented frame over WebRTC.
+ */
+async function browserProbes(session: Session, count: number): Promise<BrowserProbeResult> {
+  const first: number[] = [];
+  const loads: number[] = [];
+  const errors: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const next = Date.now() + 1_000;
+    const page = await session.page.context().newPage();
+    try {
+      await page.goto(`${session.server.url}/watch?room=${session.room}`);
+      await page.waitForFunction(
+        '(() => { const q = window.floodlight && window.floodlight.qoe; const v = document.querySelector("video"); return q && q.firstFrameMs !== null && v && v.dataset.transport === "webrtc"; })()',
+        undefined,
+        { timeout: FIRST_FRAME_TIMEOUT_MS },
+      );
+      const t = await page.evaluate<{ firstFrameMs: number; domContentLoaded: number }>(
+        '(() => ({ firstFrameMs: window.floodlight.qoe.firstFrameMs, domContentLoaded: performance.getEntriesByType("navigation")[0].domContentLoadedEventEnd }))()',
+      );
+      first.push(t.firstFrameMs);
+      loads.push(t.domContentLoaded);
+    } catch (error) {
+      errors.push((error as Error).message.split('\n')[0]!);
+    } finally {
+      await page.close().catch(() => undefined);
+    }
+    await sleep(Math.max(0, next - Date.now()));
+  }
+  return {
+    pages: count,
+    playing: first.length,
+    firstFrameMs: summarize(first),
+    pageLoadMs: summarize(loads),
+    afterLoadMs: summarize(first.map((f, i) => f - loads[i]!)),
+    errors: [...new Set(errors)].slice(0, 5),
+  };
+}
+
 interface JoinResult {
   mode: 'staggered' | 'burst' | 'probe';
   viewers: number;
@@ -740,6 +798,8 @@ interface CountResult {
   burst: JoinResult | null;
   /** PROBES more viewers joining one at a time while the N watch. */
   probe: JoinResult | null;
+  /** BROWSER_PROBES /watch pages in Chromium, one at a time while the N watch. */
+  browserProbe: BrowserProbeResult | null;
   /** (workers − baseline) CPU per RTP packet the SFU sent to the viewers (audio + video), µs. */
   workerMicrosecondsPerPacket: number;
   /**
@@ -811,6 +871,16 @@ async function runCountMonitored(
     progress(NAME, `${label}: probe join → first keyframe p50 ${fmt(probe.firstKeyframeMs.p50, 0)} / p95 ${fmt(probe.firstKeyframeMs.p95, 0)} ms`);
     await probeAgent.request({ type: 'closeAll' }, 60_000);
   }
+  let browserProbe: BrowserProbeResult | null = null;
+  if (BROWSER_PROBES > 0) {
+    monitor.phase = 'probe';
+    progress(NAME, `${label}: ${BROWSER_PROBES} /watch pages in Chromium, one per second, while ${n} watch`);
+    browserProbe = await browserProbes(session, BROWSER_PROBES);
+    progress(
+      NAME,
+      `${label}: /watch page start → first frame p50 ${fmt(browserProbe.firstFrameMs.p50, 0)} / p95 ${fmt(browserProbe.firstFrameMs.p95, 0)} ms (page load p50 ${fmt(browserProbe.pageLoadMs.p50, 0)} ms), ${browserProbe.playing}/${browserProbe.pages} playing`,
+    );
+  }
   monitor.phase = 'leave';
   await leaveAll(session, agents);
 
@@ -852,6 +922,7 @@ async function runCountMonitored(
     staggered,
     burst,
     probe,
+    browserProbe,
     workerMicrosecondsPerPacket,
     nominalPacketsPerViewer,
     viewersPerCoreAtNominal: 1e6 / (workerMicrosecondsPerPacket * nominalPacketsPerViewer),
@@ -863,7 +934,7 @@ async function runCountMonitored(
 // ------------------------------------------------------------------ main
 
 async function main(): Promise<void> {
-  const perCount = (n: number) => n / JOIN_RATE + SETTLE_MS / 1000 + (WINDOW_MS / 1000) * (RETRIES + 1) + 3 * FIRST_FRAME_TIMEOUT_MS / 1000 + PROBES + 90;
+  const perCount = (n: number) => n / JOIN_RATE + SETTLE_MS / 1000 + (WINDOW_MS / 1000) * (RETRIES + 1) + 3 * FIRST_FRAME_TIMEOUT_MS / 1000 + PROBES + BROWSER_PROBES * 2 + 90;
   const perSession = 120 + (WINDOW_MS / 1000) * (RETRIES + 1);
   const totalSeconds = WORKERS.reduce((sum, w) => sum + (w === 1 ? perSession : perSession * COUNTS.length) + COUNTS.reduce((s, n) => s + perCount(n), 0), 60);
   const run = new BenchRun(NAME, totalSeconds * 1000);
@@ -977,7 +1048,7 @@ async function main(): Promise<void> {
             `${fmt(j.firstPacketMs.p50, 0)} / ${fmt(j.firstPacketMs.p95, 0)}`,
             `${fmt(j.firstKeyframeMs.p50, 0)} / ${fmt(j.firstKeyframeMs.p95, 0)} / ${fmt(j.firstKeyframeMs.max, 0)}`,
             fmt(j.loadAverage1m, 2),
-            r.viewers === TARGET_JOIN_AT && j.mode === 'staggered'
+            r.viewers === TARGET_JOIN_AT && j.mode !== 'burst'
               ? j.failed === 0 && j.firstKeyframeMs.p95 <= TARGET_JOIN_P95_MS
                 ? 'met'
                 : `NOT MET (p95 ${fmt(j.firstKeyframeMs.p95, 0)} ms${j.failed ? `, ${j.failed} without a frame` : ''})`
@@ -986,6 +1057,27 @@ async function main(): Promise<void> {
     const joins = formatTable(
       ['workers', 'viewers', 'joins', 'first frame', 'join call p50 / p95 ms', 'first video packet p50 / p95 ms', 'first keyframe p50 / p95 / max ms', 'load', `target p95 ≤ ${TARGET_JOIN_P95_MS} ms at ${TARGET_JOIN_AT}`],
       ok.flatMap((r) => [joinRow(r, r.staggered), joinRow(r, r.probe), joinRow(r, r.burst)].filter((row): row is string[] => row !== null)),
+    );
+    const browserRows = ok.filter((r) => r.browserProbe);
+    const browser = formatTable(
+      ['workers', 'viewers watching', '/watch pages playing', 'page start → first frame p50 / p95 / max ms', 'page load p50 ms', 'loaded page → first frame p50 / p95 ms', 'load', `target p95 ≤ ${TARGET_JOIN_P95_MS} ms at ${TARGET_JOIN_AT}`],
+      browserRows.map((r) => {
+        const b = r.browserProbe!;
+        return [
+          String(r.workers),
+          String(r.viewers),
+          `${b.playing}/${b.pages}`,
+          `${fmt(b.firstFrameMs.p50, 0)} / ${fmt(b.firstFrameMs.p95, 0)} / ${fmt(b.firstFrameMs.max, 0)}`,
+          fmt(b.pageLoadMs.p50, 0),
+          `${fmt(b.afterLoadMs.p50, 0)} / ${fmt(b.afterLoadMs.p95, 0)}`,
+          fmt(r.probe?.loadAverage1m ?? os.loadavg()[0]!, 2),
+          r.viewers === TARGET_JOIN_AT
+            ? b.playing === b.pages && b.firstFrameMs.p95 <= TARGET_JOIN_P95_MS
+              ? 'met'
+              : `NOT MET (p95 ${fmt(b.firstFrameMs.p95, 0)} ms)`
+            : '—',
+        ];
+      }),
     );
     const stages = formatTable(
       ['workers', 'viewers', 'joins', 'recv transport created', 'video consumer resumed', 'DTLS connected', 'SFU sends first keyframe', 'viewer has first keyframe'],
@@ -1077,6 +1169,10 @@ async function main(): Promise<void> {
     console.log(capacity);
     console.log('\nJoin → first frame (join() call → first complete video keyframe at the viewer):\n');
     console.log(joins);
+    if (browserRows.length) {
+      console.log('\nReal viewers: /watch pages in Chromium, one per second while the N watch (navigation start → first frame presented, requestVideoFrameCallback):\n');
+      console.log(browser);
+    }
     console.log('\nWhere the join time goes: ms from the join() call (p50 / p95) until each step (server side from mediasoup\'s observer, same clock):\n');
     console.log(stages);
     console.log('\nPublisher (Chromium) over each window:\n');

@@ -36,6 +36,13 @@ const envSchema = z
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Consumers a single router may carry before viewers go to another router. */
     MAX_CONSUMERS_PER_ROUTER: z.coerce.number().int().min(2).max(10000).default(500),
+    /**
+     * Shortest gap between two keyframe requests (PLI) sent to a publisher. Chrome and
+     * Firefox ignore a keyframe request that comes < 300 ms after the last one, and the SFU
+     * would then wait 1 s before asking again; a request inside this window is held and
+     * sent when it closes instead. 0 sends every request at once.
+     */
+    KEYFRAME_REQUEST_DELAY_MS: z.coerce.number().int().min(0).max(5000).default(350),
     /** WebRTC viewers per room (0 = unlimited). */
     MAX_WEBRTC_VIEWERS: z.coerce.number().int().min(0).default(0),
     /** How long an empty room lingers before its routers close. */
@@ -116,6 +123,8 @@ export interface Config {
   requireViewerToken: boolean;
   logLevel: string;
   maxConsumersPerRouter: number;
+  /** Shortest gap between keyframe requests to a publisher, ms (KEYFRAME_REQUEST_DELAY_MS). */
+  keyFrameRequestDelayMs: number;
   maxWebRtcViewers: number;
   roomGraceMs: number;
   publicUrl: string | undefined;
@@ -193,6 +202,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     requireViewerToken: c.REQUIRE_VIEWER_TOKEN,
     logLevel: c.LOG_LEVEL,
     maxConsumersPerRouter: c.MAX_CONSUMERS_PER_ROUTER,
+    keyFrameRequestDelayMs: c.KEYFRAME_REQUEST_DELAY_MS,
     maxWebRtcViewers: c.MAX_WEBRTC_VIEWERS,
     roomGraceMs: c.ROOM_GRACE_SECONDS * 1000,
     publicUrl: c.PUBLIC_URL?.replace(/\/$/, ''),

@@ -24,6 +24,8 @@ export const SLOTS_PER_VIEWER = 2;
 
 export interface RoomOptions {
   maxConsumersPerRouter: number;
+  /** Video producers' keyFrameRequestDelay (see KEYFRAME_REQUEST_DELAY_MS); default 0. */
+  keyFrameRequestDelayMs?: number;
   /** 0 = unlimited. */
   maxWebRtcViewers: number;
 }
@@ -247,6 +249,9 @@ export class Room extends EventEmitter<RoomEvents> {
       producer = await transport.produce({
         kind: request.kind,
         rtpParameters: request.rtpParameters as unknown as ms.RtpParameters,
+        // Every joining viewer asks the publisher for a keyframe; browsers drop a request
+        // < 300 ms after the previous one, so requests are paced instead of lost.
+        ...(request.kind === 'video' ? { keyFrameRequestDelay: this.#options.keyFrameRequestDelayMs ?? 0 } : {}),
         appData: { peerId: peer.id, source: request.source },
       });
     } catch (error) {

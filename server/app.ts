@@ -134,6 +134,7 @@ export class FloodlightServer {
           dvrSeconds: config.hls.dvrSeconds,
           retainMs: config.hls.retainMs,
           ffmpegPath: config.hls.ffmpegPath,
+          h264Passthrough: config.hls.h264Passthrough,
           rtcPortRange: { min: config.rtcMinPort, max: config.rtcMaxPort },
           logger: log,
         })

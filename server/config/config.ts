@@ -69,6 +69,11 @@ const envSchema = z
     /** After a room ends, its HLS files stay this long (ENDLIST playlists), then go. */
     HLS_RETAIN_SECONDS: z.coerce.number().min(0).max(7 * 24 * 3600).default(60),
     FFMPEG_PATH: z.string().min(1).default('ffmpeg'),
+    /**
+     * When a publisher sends H.264, its stream becomes the top HLS rendition as-is
+     * (no re-encode); the recorder then asks it for a keyframe every second.
+     */
+    HLS_H264_PASSTHROUGH: bool.default(true),
     /** Log level of the mediasoup workers themselves. */
     MEDIASOUP_LOG_LEVEL: z.enum(['debug', 'warn', 'error', 'none']).default('warn'),
     /** How often per-room media stats are sampled (producer/consumer getStats). */
@@ -136,6 +141,7 @@ export interface Config {
     dvrSeconds: number;
     retainMs: number;
     ffmpegPath: string;
+    h264Passthrough: boolean;
   };
   observability: {
     statsIntervalMs: number;
@@ -214,6 +220,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       dvrSeconds: c.HLS_DVR_SECONDS,
       retainMs: c.HLS_RETAIN_SECONDS * 1000,
       ffmpegPath: c.FFMPEG_PATH,
+      h264Passthrough: c.HLS_H264_PASSTHROUGH,
     },
     observability: {
       statsIntervalMs: Math.round(c.STATS_INTERVAL_SECONDS * 1000),

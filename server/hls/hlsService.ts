@@ -30,6 +30,8 @@ export interface HlsServiceOptions {
   dvrSeconds: number;
   retainMs: number;
   ffmpegPath: string;
+  /** Copy a publisher's H.264 into the top rendition (see Recorder). */
+  h264Passthrough?: boolean;
   rtcPortRange: { min: number; max: number };
   logger: Logger;
 }
@@ -269,6 +271,7 @@ export class HlsService {
       rtcPortRange: this.#options.rtcPortRange,
       logger: this.#log,
       ffmpegPath: this.#options.ffmpegPath,
+      h264Passthrough: this.#options.h264Passthrough ?? false,
     });
     if (this.#closed || room.closed || this.#streams.get(room.id) !== stream) {
       recorder.close();

@@ -18,7 +18,7 @@ import ffmpeg from 'fluent-ffmpeg';
 import type { types as ms } from 'mediasoup';
 import type { Logger } from '../observability/logger.js';
 import { buildRecorderSdp, type SdpStream } from './recorderSdp.js';
-import { buildLadderArgs } from './recorderFfmpegArgs.js';
+import { buildLadderArgs, GOP_SECONDS } from './recorderFfmpegArgs.js';
 import type { RenditionSpec } from './recorderLadder.js';
 
 /** Where the recorder delivers each rendition's fMP4 bytes. */
@@ -42,6 +42,11 @@ export interface RecorderOptions {
   rtcPortRange: { min: number; max: number };
   logger: Logger;
   ffmpegPath?: string;
+  /**
+   * When the publisher sends H.264, copy it into the top rendition instead of
+   * re-encoding (see recorderFfmpegArgs.ts). Default false.
+   */
+  h264Passthrough?: boolean;
 }
 
 type RecorderEvents = { restarted: [count: number]; ffmpegStarted: [pid: number] };
@@ -60,6 +65,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
   #restarts = 0;
   #restartTimer: NodeJS.Timeout | undefined;
   #keyframeTimers: NodeJS.Timeout[] = [];
+  #gopTimer: NodeJS.Timeout | undefined;
   #startedAt = 0;
   #closed = false;
 
@@ -80,6 +86,13 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     return recorder;
   }
 
+  /** The top rendition is the publisher's H.264, copied (decided once the consumer's codec is known). */
+  get passthrough(): boolean {
+    const video = this.#streams.find((s) => s.kind === 'video');
+    const codec = video?.rtpParameters.codecs[0]?.mimeType.toLowerCase();
+    return this.#options.h264Passthrough === true && codec === 'video/h264';
+  }
+
   get restarts(): number {
     return this.#restarts;
   }
@@ -93,6 +106,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     this.#closed = true;
     if (this.#restartTimer) clearTimeout(this.#restartTimer);
     this.#keyframeTimers.forEach(clearTimeout);
+    if (this.#gopTimer) clearInterval(this.#gopTimer);
     this.#killFfmpeg();
     for (const consumer of this.#consumers) consumer.close();
     for (const transport of this.#transports) transport.close();
@@ -133,6 +147,14 @@ export class Recorder extends EventEmitter<RecorderEvents> {
       this.#socketServers.push(await listenUnix(path.join(workDir, `${rendition.name}.sock`), sink));
     }
     await this.#startFfmpeg();
+    if (this.passthrough) {
+      // A copied stream has keyframes only when the publisher sends them, and
+      // browsers send H.264 keyframes only when asked: ask once per GOP so that
+      // segments stay ~GOP_SECONDS long. (The publisher's other viewers get these
+      // keyframes too; KEYFRAME_REQUEST_DELAY_MS keeps them >= 300 ms apart.)
+      this.#gopTimer = setInterval(() => this.#requestVideoKeyFrame(), GOP_SECONDS * 1000);
+      this.#gopTimer.unref();
+    }
   }
 
   async #startFfmpeg(): Promise<void> {
@@ -141,10 +163,10 @@ export class Recorder extends EventEmitter<RecorderEvents> {
       renditions.map((rendition) => ({ rendition, url: `unix:${path.join(workDir, `${rendition.name}.sock`)}` })),
       this.#streams.some((s) => s.kind === 'audio'),
       thumbnailPath,
+      { passthroughTop: this.passthrough },
     );
-    const command = ffmpeg(path.join(workDir, 'input.sdp'))
-      .inputOptions(['-hide_banner', '-nostdin', '-y', '-loglevel', 'warning', ...args.inputOptions])
-      .complexFilter(args.complexFilter);
+    const command = ffmpeg(path.join(workDir, 'input.sdp')).inputOptions(['-hide_banner', '-nostdin', '-y', '-loglevel', 'warning', ...args.inputOptions]);
+    if (args.complexFilter) command.complexFilter(args.complexFilter);
     if (this.#options.ffmpegPath) command.setFfmpegPath(this.#options.ffmpegPath);
     for (const output of args.outputs) command.output(output.url).outputOptions(output.options);
     this.#stderrTail = [];
@@ -158,7 +180,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     this.#startedAt = Date.now();
     command.run();
     const pid = this.ffmpegPid;
-    this.#log.info({ pid, renditions: renditions.map((r) => r.name) }, 'ffmpeg started');
+    this.#log.info({ pid, renditions: renditions.map((r) => r.name), passthrough: this.passthrough }, 'ffmpeg started');
     if (pid) this.emit('ffmpegStarted', pid);
     // ffmpeg opens its RTP sockets before probing: once bound, media can flow
     // and a keyframe request makes probing finish on the first GOP.
@@ -172,14 +194,16 @@ export class Recorder extends EventEmitter<RecorderEvents> {
   #requestKeyFrames(): void {
     this.#keyframeTimers.forEach(clearTimeout);
     this.#keyframeTimers = [0, 300, 1000, 2000].map((delay) => {
-      const timer = setTimeout(() => {
-        for (const consumer of this.#consumers) {
-          if (consumer.kind === 'video' && !consumer.closed) consumer.requestKeyFrame().catch(() => undefined);
-        }
-      }, delay);
+      const timer = setTimeout(() => this.#requestVideoKeyFrame(), delay);
       timer.unref();
       return timer;
     });
+  }
+
+  #requestVideoKeyFrame(): void {
+    for (const consumer of this.#consumers) {
+      if (consumer.kind === 'video' && !consumer.closed && !consumer.paused) consumer.requestKeyFrame().catch(() => undefined);
+    }
   }
 
   #onFfmpegExit(command: ffmpeg.FfmpegCommand, reason: string): void {

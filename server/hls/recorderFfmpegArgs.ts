@@ -1,8 +1,18 @@
 /**
  * ffmpeg arguments that turn the recorder SDP into one fragmented-MP4 stream
- * per rendition (H.264 + AAC muxed, 1 s GOP aligned across renditions because
- * every rendition encodes the same frames after one fps filter and split),
- * plus a periodically refreshed JPEG poster.
+ * per rendition (H.264 + AAC muxed) plus a periodically refreshed JPEG poster.
+ *
+ * Two ways to make the video, both with keyframes aligned across renditions
+ * so that every segment of every rendition starts with one at the same time:
+ *  - **encode** (any source codec): one fps filter, split, scale per
+ *    rendition; x264 with a fixed 1 s GOP on the same frames.
+ *  - **H.264 passthrough** (`passthroughTop`, source already H.264): the top
+ *    rendition is the publisher's bitstream copied as-is (no decode/encode
+ *    cost, no generation loss); the others are encoded with a keyframe
+ *    wherever the source has one (`-force_key_frames source`). The recorder
+ *    asks the publisher for a keyframe every GOP_SECONDS to pace segments.
+ *    No fps filter here: it could drop the very frame that carries the
+ *    source's keyframe flag.
  */
 import type { RenditionSpec } from './recorderLadder.js';
 
@@ -24,33 +34,60 @@ export interface LadderArgs {
   outputs: Array<{ url: string; options: string[] }>;
 }
 
-export function buildLadderArgs(outputs: readonly LadderOutput[], hasAudio: boolean, thumbnailPath: string | undefined): LadderArgs {
-  const branches = outputs.length + (thumbnailPath ? 1 : 0);
-  const splitLabels = Array.from({ length: branches }, (_, i) => `[s${i}]`).join('');
-  const filters = [`[0:v:0]fps=${OUTPUT_FPS},split=${branches}${splitLabels}`];
-  outputs.forEach(({ rendition }, i) => {
+export interface LadderOptions {
+  /** Copy the source H.264 into the first (highest) rendition instead of encoding it. */
+  passthroughTop?: boolean;
+}
+
+export function buildLadderArgs(outputs: readonly LadderOutput[], hasAudio: boolean, thumbnailPath: string | undefined, options: LadderOptions = {}): LadderArgs {
+  const passthrough = options.passthroughTop === true && outputs.length > 0;
+  const encoded = passthrough ? outputs.slice(1) : outputs;
+  const branches = encoded.length + (thumbnailPath ? 1 : 0);
+  const filters: string[] = [];
+  if (branches > 0) {
+    const splitLabels = Array.from({ length: branches }, (_, i) => `[s${i}]`).join('');
+    filters.push(`[0:v:0]${passthrough ? '' : `fps=${OUTPUT_FPS},`}split=${branches}${splitLabels}`);
+  }
+  encoded.forEach(({ rendition }, i) => {
     // Never upscale: min(target, source height), kept even for yuv420p.
     filters.push(`[s${i}]scale=w=-2:h='trunc(min(${rendition.height},ih)/2)*2',format=yuv420p[v${i}]`);
   });
-  if (thumbnailPath) filters.push(`[s${outputs.length}]fps=1/${THUMBNAIL_INTERVAL_SECONDS},scale=w=320:h=-2,format=yuvj420p[thumb]`);
+  if (thumbnailPath) filters.push(`[s${encoded.length}]fps=1/${THUMBNAIL_INTERVAL_SECONDS},scale=w=320:h=-2,format=yuvj420p[thumb]`);
 
   const gop = OUTPUT_FPS * GOP_SECONDS;
-  const ffOutputs = outputs.map(({ rendition, url }, i) => ({
-    url,
-    options: [
-      ...['-map', `[v${i}]`],
-      ...(hasAudio ? ['-map', '0:a:0'] : []),
-      ...['-c:v', 'libx264', '-preset', 'veryfast', '-tune', 'zerolatency', '-profile:v', 'main'],
-      ...['-b:v', String(rendition.videoBitrate), '-maxrate', String(Math.round(rendition.videoBitrate * 1.1))],
-      ...['-bufsize', String(rendition.videoBitrate)],
-      // Fixed GOP, no scene-cut keyframes, no B-frames: keyframes line up
+  const audio = hasAudio ? ['-map', '0:a:0'] : [];
+  const audioCodec = (rendition: RenditionSpec) => (hasAudio ? ['-c:a', 'aac', '-b:a', String(rendition.audioBitrate), '-ac', '2', '-ar', '48000'] : []);
+  const container = [
+    ...['-f', 'mp4', '-movflags', '+empty_moov+default_base_moof+frag_keyframe'],
+    ...['-frag_duration', String(FRAGMENT_MICROSECONDS), '-flush_packets', '1'],
+  ];
+  const keyframes = passthrough
+    ? // Where the source has one; x264's own GOP only as a backstop if the source stops sending them.
+      ['-force_key_frames', 'source', '-g', String(gop * 4), '-keyint_min', '1', '-sc_threshold', '0', '-bf', '0']
+    : // Fixed GOP, no scene-cut keyframes, no B-frames: keyframes line up
       // across renditions and every segment starts with one.
-      ...['-g', String(gop), '-keyint_min', String(gop), '-sc_threshold', '0', '-bf', '0'],
-      ...(hasAudio ? ['-c:a', 'aac', '-b:a', String(rendition.audioBitrate), '-ac', '2', '-ar', '48000'] : []),
-      ...['-f', 'mp4', '-movflags', '+empty_moov+default_base_moof+frag_keyframe'],
-      ...['-frag_duration', String(FRAGMENT_MICROSECONDS), '-flush_packets', '1'],
-    ],
-  }));
+      ['-g', String(gop), '-keyint_min', String(gop), '-sc_threshold', '0', '-bf', '0'];
+
+  const ffOutputs: LadderArgs['outputs'] = [];
+  if (passthrough) {
+    const { rendition, url } = outputs[0]!;
+    ffOutputs.push({ url, options: ['-map', '0:v:0', ...audio, '-c:v', 'copy', ...audioCodec(rendition), ...container] });
+  }
+  encoded.forEach(({ rendition, url }, i) =>
+    ffOutputs.push({
+      url,
+      options: [
+        ...['-map', `[v${i}]`],
+        ...audio,
+        ...['-c:v', 'libx264', '-preset', 'veryfast', '-tune', 'zerolatency', '-profile:v', 'main'],
+        ...['-b:v', String(rendition.videoBitrate), '-maxrate', String(Math.round(rendition.videoBitrate * 1.1))],
+        ...['-bufsize', String(rendition.videoBitrate)],
+        ...keyframes,
+        ...audioCodec(rendition),
+        ...container,
+      ],
+    }),
+  );
   if (thumbnailPath) {
     ffOutputs.push({
       url: thumbnailPath,

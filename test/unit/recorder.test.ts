@@ -56,3 +56,33 @@ test('ffmpeg ladder args: aligned fixed GOPs, never upscaling, one fMP4 output p
   assert.doesNotMatch(silent.outputs[0]!.options.join(' '), /0:a|aac/);
   assert.equal(silent.outputs.length, 1);
 });
+
+test('ffmpeg ladder args with H.264 passthrough: the top rendition is copied, the others keyframe where the source does', () => {
+  const ladder = parseLadder('720,480,240');
+  const args = buildLadderArgs(
+    ladder.map((rendition) => ({ rendition, url: `unix:/tmp/x/${rendition.name}.sock` })),
+    true,
+    '/tmp/thumb.jpg',
+    { passthroughTop: true },
+  );
+  // Two encoded renditions + the poster; no fps filter (it could drop the keyframe-flagged frame).
+  assert.match(args.complexFilter, /^\[0:v:0\]split=3\[s0\]\[s1\]\[s2\];/);
+  assert.match(args.complexFilter, /min\(480,ih\)/);
+  assert.doesNotMatch(args.complexFilter, /min\(720,ih\)/);
+  assert.equal(args.outputs.length, 4);
+  const top = args.outputs[0]!;
+  assert.equal(top.url, 'unix:/tmp/x/720p.sock');
+  assert.match(top.options.join(' '), /^-map 0:v:0 -map 0:a:0 -c:v copy -c:a aac /);
+  assert.doesNotMatch(top.options.join(' '), /libx264/);
+  for (const output of args.outputs.slice(1, 3)) {
+    const o = output.options.join(' ');
+    assert.match(o, /-c:v libx264 /);
+    assert.match(o, /-force_key_frames source /);
+    assert.doesNotMatch(o, /-keyint_min 30/);
+  }
+  assert.deepEqual(args.outputs.slice(1, 3).map((o) => o.url), ['unix:/tmp/x/480p.sock', 'unix:/tmp/x/240p.sock']);
+  // A one-rendition ladder without a poster needs no filter graph at all.
+  const single = buildLadderArgs([{ rendition: ladder[0]!, url: 'unix:/tmp/a.sock' }], true, undefined, { passthroughTop: true });
+  assert.equal(single.complexFilter, '');
+  assert.equal(single.outputs.length, 1);
+});

@@ -21,6 +21,8 @@ export const OUTPUT_FPS = 30;
 /** fMP4 fragment (= LL-HLS part) length. */
 export const FRAGMENT_MICROSECONDS = 250_000;
 export const THUMBNAIL_INTERVAL_SECONDS = 3;
+/** Fragment length aimed at for a copied (variable frame rate) stream. */
+export const PASSTHROUGH_FRAGMENT_MICROSECONDS = 200_000;
 
 export interface LadderOutput {
   rendition: RenditionSpec;
@@ -57,9 +59,9 @@ export function buildLadderArgs(outputs: readonly LadderOutput[], hasAudio: bool
   const gop = OUTPUT_FPS * GOP_SECONDS;
   const audio = hasAudio ? ['-map', '0:a:0'] : [];
   const audioCodec = (rendition: RenditionSpec) => (hasAudio ? ['-c:a', 'aac', '-b:a', String(rendition.audioBitrate), '-ac', '2', '-ar', '48000'] : []);
-  const container = [
+  const container = (fragmentMicroseconds: number) => [
     ...['-f', 'mp4', '-movflags', '+empty_moov+default_base_moof+frag_keyframe'],
-    ...['-frag_duration', String(FRAGMENT_MICROSECONDS), '-flush_packets', '1'],
+    ...['-frag_duration', String(fragmentMicroseconds), '-flush_packets', '1'],
   ];
   const keyframes = passthrough
     ? // Where the source has one; x264's own GOP only as a backstop if the source stops sending them.
@@ -71,7 +73,10 @@ export function buildLadderArgs(outputs: readonly LadderOutput[], hasAudio: bool
   const ffOutputs: LadderArgs['outputs'] = [];
   if (passthrough) {
     const { rendition, url } = outputs[0]!;
-    ffOutputs.push({ url, options: ['-map', '0:v:0', ...audio, '-c:v', 'copy', ...audioCodec(rendition), ...container] });
+    // A fragment closes at the first frame past frag_duration; the copied stream's frames
+    // come as the browser sent them (not a steady 30 fps), so aim shorter to keep parts
+    // under PART-TARGET when a frame comes late.
+    ffOutputs.push({ url, options: ['-map', '0:v:0', ...audio, '-c:v', 'copy', ...audioCodec(rendition), ...container(PASSTHROUGH_FRAGMENT_MICROSECONDS)] });
   }
   encoded.forEach(({ rendition, url }, i) =>
     ffOutputs.push({
@@ -84,7 +89,7 @@ export function buildLadderArgs(outputs: readonly LadderOutput[], hasAudio: bool
         ...['-bufsize', String(rendition.videoBitrate)],
         ...keyframes,
         ...audioCodec(rendition),
-        ...container,
+        ...container(FRAGMENT_MICROSECONDS),
       ],
     }),
   );

@@ -13,7 +13,7 @@
  * Usage: node scripts/build-client.mjs [--watch]
  * Idempotent: client/dist is rebuilt from scratch each run. Exits non-zero on any error.
  */
-import { copyFile, mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
@@ -107,12 +107,42 @@ async function main() {
   const result = await esbuild.build(options);
   const built = Object.keys(result.metafile.outputs).map((file) => path.resolve(root, file));
   const copied = await copyStatic();
+  const preloaded = await addModulePreloads(result.metafile);
 
   console.log(`[build-client] bundled ${entryPoints.length} page script(s) and their chunks:`);
   await report(built.filter((file) => !file.endsWith('.map')));
   console.log(`[build-client] copied ${copied.length} static file(s):`);
   await report(copied);
+  if (preloaded) console.log(`[build-client] ${preloaded} modulepreload link(s) added to the pages`);
   console.log(`[build-client] done in ${Math.round(performance.now() - started)} ms → ${path.relative(root, outDir)}/`);
+}
+
+/**
+ * A page's static chunks are only discovered once its entry script has been
+ * fetched and parsed: one more round trip before the page can start joining.
+ * `<link rel="modulepreload">` for each lets the browser fetch them together
+ * with the entry. (Chunks loaded with import(), such as hls.js, are left out.)
+ */
+async function addModulePreloads(metafile) {
+  let added = 0;
+  for (const [output, meta] of Object.entries(metafile.outputs)) {
+    if (!meta.entryPoint || !output.endsWith('.js')) continue;
+    const page = path.basename(output, '.js');
+    const html = path.join(outDir, `${page}.html`);
+    let text;
+    try {
+      text = await readFile(html, 'utf8');
+    } catch {
+      continue; // an entry without a page of its own
+    }
+    const chunks = meta.imports.filter((i) => i.kind === 'import-statement' && !i.external).map((i) => `/assets/${path.relative(outDir, path.resolve(root, i.path))}`);
+    const script = `<script type="module" src="/assets/${page}.js"></script>`;
+    if (chunks.length === 0 || !text.includes(script)) continue;
+    const links = chunks.map((href) => `<link rel="modulepreload" href="${href}" />`).join('\n    ');
+    await writeFile(html, text.replace(script, `${links}\n    ${script}`));
+    added += chunks.length;
+  }
+  return added;
 }
 
 main().catch((error) => {

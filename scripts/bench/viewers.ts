@@ -674,14 +674,21 @@ async function browserProbes(session: Session, count: number): Promise<BrowserPr
     const page = await session.page.context().newPage();
     try {
       await page.goto(`${session.server.url}/watch?room=${session.room}`);
+      // Functions, not strings: the pages' CSP (no 'unsafe-eval') refuses evaluated strings.
+      type Handle = { floodlight?: { qoe?: { firstFrameMs: number | null } } };
       await page.waitForFunction(
-        '(() => { const q = window.floodlight && window.floodlight.qoe; const v = document.querySelector("video"); return q && q.firstFrameMs !== null && v && v.dataset.transport === "webrtc"; })()',
+        () => {
+          const q = (window as unknown as Handle).floodlight?.qoe;
+          const v = document.querySelector('video');
+          return q !== undefined && q.firstFrameMs !== null && v?.dataset['transport'] === 'webrtc';
+        },
         undefined,
-        { timeout: FIRST_FRAME_TIMEOUT_MS },
+        { timeout: FIRST_FRAME_TIMEOUT_MS, polling: 'raf' },
       );
-      const t = await page.evaluate<{ firstFrameMs: number; domContentLoaded: number }>(
-        '(() => ({ firstFrameMs: window.floodlight.qoe.firstFrameMs, domContentLoaded: performance.getEntriesByType("navigation")[0].domContentLoadedEventEnd }))()',
-      );
+      const t = await page.evaluate(() => ({
+        firstFrameMs: (window as unknown as Handle).floodlight!.qoe!.firstFrameMs!,
+        domContentLoaded: (performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming).domContentLoadedEventEnd,
+      }));
       first.push(t.firstFrameMs);
       loads.push(t.domContentLoaded);
     } catch (error) {

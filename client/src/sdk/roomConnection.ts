@@ -149,10 +149,14 @@ export class RoomConnection {
       this.attemptUsesSocket = false;
       let failure: FloodlightError | null = null;
       try {
+        // Detecting the browser's WebRTC handler doesn't need the server: overlap it with
+        // connecting and joining (every round trip before the first frame counts).
+        const handler = createDevice();
+        handler.catch(() => undefined); // awaited below; a failed join must not leave it unhandled
         await attempt.guard(this.signaling.waitForConnection());
         this.attemptUsesSocket = true;
         const data = await this.join(attempt);
-        const device = await attempt.guard(loadDevice(data.routerRtpCapabilities));
+        const device = await attempt.guard(loadDevice(handler, data.routerRtpCapabilities));
         await this.hooks.setup({ attempt, data, device });
         attempt.assertActive();
 
@@ -271,9 +275,13 @@ export class RoomConnection {
   }
 }
 
-async function loadDevice(routerRtpCapabilities: unknown): Promise<Device> {
+function createDevice(): Promise<Device> {
+  return Device.factory();
+}
+
+async function loadDevice(handler: Promise<Device>, routerRtpCapabilities: unknown): Promise<Device> {
   try {
-    const device = await Device.factory();
+    const device = await handler;
     await device.load({ routerRtpCapabilities: routerRtpCapabilities as mediasoupTypes.RtpCapabilities });
     return device;
   } catch (error) {

@@ -328,8 +328,10 @@ export class Viewer extends TypedEmitter<ViewerEvents> {
       onUnrecoverable: (reason) => connection.requestRejoin(`recv transport: ${reason}`, attempt),
     });
 
-    // One at a time keeps the request rate low; producers announced meanwhile join the loop
-    // (Map iteration sees entries added during it).
+    // One at a time keeps the request rate low; video first, since the first picture is what
+    // a viewer waits for (and its keyframe request goes out as soon as the transport connects);
+    // producers announced meanwhile join the loop (Map iteration sees entries added during it).
+    for (const producer of [...session.producers.values()].filter((p) => p.kind === 'video')) await this.consume(session, producer);
     for (const producer of session.producers.values()) await this.consume(session, producer);
     this.refreshState();
   }

@@ -33,6 +33,39 @@ export interface SegmenterOptions {
   segmentToleranceSec?: number;
   /** First media sequence number. Default 0. */
   firstMsn?: number;
+  /** Keeps media sequence numbers the same across the renditions of one stream (see MsnAligner). */
+  msnAligner?: MsnAligner;
+}
+
+/**
+ * Shared by the renditions of one stream (one ffmpeg writes them all, on one
+ * timeline): a segment starting at the same media time gets the same media
+ * sequence number everywhere, which players switching renditions and
+ * EXT-X-RENDITION-REPORT rely on. Renditions can start a keyframe apart —
+ * e.g. a copied stream keeps a first keyframe that the decoder feeding the
+ * encoded renditions could not use — so a rendition's very first segment
+ * takes the number another rendition gave that start time.
+ */
+export class MsnAligner {
+  readonly #starts = new Map<number, number>();
+  /** Half a frame at 30 fps or so: the same keyframe on different tracks. */
+  readonly #toleranceSec: number;
+
+  constructor(toleranceSec = 0.05) {
+    this.#toleranceSec = toleranceSec;
+  }
+
+  /** A segment `msn` opened at `startSec` (media time of the first sample). */
+  opened(msn: number, startSec: number): void {
+    this.#starts.set(msn, startSec);
+    if (this.#starts.size > 64) this.#starts.delete(this.#starts.keys().next().value!);
+  }
+
+  /** The number another rendition gave a segment starting at `startSec`, if any. */
+  numberFor(startSec: number): number | undefined {
+    for (const [msn, start] of this.#starts) if (Math.abs(start - startSec) <= this.#toleranceSec) return msn;
+    return undefined;
+  }
 }
 
 export interface InitSection {
@@ -126,8 +159,10 @@ export class CmafSegmenter {
   #restartPending = false;
   /** Segments opened since any init was seen (a discontinuity needs a predecessor). */
   #segmentsOpened = 0;
+  readonly #aligner: MsnAligner | undefined;
 
   constructor(options: SegmenterOptions = {}) {
+    this.#aligner = options.msnAligner;
     this.segmentTargetSec = options.segmentTargetSec ?? 1;
     if (!(this.segmentTargetSec > 0)) throw new RangeError('segmentTargetSec must be > 0');
     this.segmentToleranceSec = options.segmentToleranceSec ?? this.segmentTargetSec * 0.1;
@@ -280,6 +315,12 @@ export class CmafSegmenter {
         this.#open = undefined;
         events.push({ type: 'segment', segment: this.#close(open) });
       }
+      const startSec = timing.baseMediaDecodeTime / timescale;
+      // Only the very first segment may take another rendition's number: later
+      // on, numbers must stay consecutive within this rendition's playlist.
+      const aligned = this.#segmentsOpened === 0 ? this.#aligner?.numberFor(startSec) : undefined;
+      if (aligned !== undefined && aligned > this.#nextMsn) this.#nextMsn = aligned;
+      this.#aligner?.opened(this.#nextMsn, startSec);
       this.#segmentsOpened += 1;
       this.#open = {
         msn: this.#nextMsn++,

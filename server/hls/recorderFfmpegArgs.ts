@@ -9,8 +9,10 @@
  *  - **H.264 passthrough** (`passthroughTop`, source already H.264): the top
  *    rendition is the publisher's bitstream copied as-is (no decode/encode
  *    cost, no generation loss); the others are encoded with a keyframe
- *    wherever the source has one (`-force_key_frames source`). The recorder
- *    asks the publisher for a keyframe every GOP_SECONDS to pace segments.
+ *    wherever the source has one (`-force_key_frames source_no_drop`: also
+ *    when ffmpeg's frame-rate sync drops the flagged frame, as it does early
+ *    in a stream). The recorder asks the publisher for a keyframe every
+ *    GOP_SECONDS to pace segments.
  *    No fps filter here: it could drop the very frame that carries the
  *    source's keyframe flag.
  */
@@ -65,7 +67,7 @@ export function buildLadderArgs(outputs: readonly LadderOutput[], hasAudio: bool
   ];
   const keyframes = passthrough
     ? // Where the source has one; x264's own GOP only as a backstop if the source stops sending them.
-      ['-force_key_frames', 'source', '-g', String(gop * 4), '-keyint_min', '1', '-sc_threshold', '0', '-bf', '0']
+      ['-force_key_frames', 'source_no_drop', '-g', String(gop * 4), '-keyint_min', '1', '-sc_threshold', '0', '-bf', '0']
     : // Fixed GOP, no scene-cut keyframes, no B-frames: keyframes line up
       // across renditions and every segment starts with one.
       ['-g', String(gop), '-keyint_min', String(gop), '-sc_threshold', '0', '-bf', '0'];

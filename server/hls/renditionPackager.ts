@@ -39,7 +39,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import { BoxReader, Mp4ParseError } from './mp4Boxes.js';
-import { CmafSegmenter, type CmafPart, type CmafSegment, type InitSection, type SegmenterEvent } from './cmafSegmenter.js';
+import { CmafSegmenter, type CmafPart, type CmafSegment, type InitSection, type MsnAligner, type SegmenterEvent } from './cmafSegmenter.js';
 import {
   buildMediaPlaylist,
   ceilMs,
@@ -99,6 +99,8 @@ export interface RenditionPackagerOptions {
   name?: string;
   /** Segment target duration, seconds. Default 1. */
   segmentTargetSec?: number;
+  /** Shared with the other renditions of the stream: same start time, same media sequence number. */
+  msnAligner?: MsnAligner;
   /** EXT-X-TARGETDURATION. Default max(1, round(segmentTargetSec)); raised (never lowered) if a segment needs more. */
   targetDuration?: number;
   /**
@@ -308,7 +310,7 @@ export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
     this.#now = options.now ?? Date.now;
     this.#log = options.logger?.child({ component: 'hls', rendition: this.name });
     this.#fs = { ...nodeFs, ...options.fs };
-    this.#segmenter = new CmafSegmenter({ segmentTargetSec: this.segmentTargetSec });
+    this.#segmenter = new CmafSegmenter({ segmentTargetSec: this.segmentTargetSec, ...(options.msnAligner ? { msnAligner: options.msnAligner } : {}) });
     this.#schedule();
   }
 

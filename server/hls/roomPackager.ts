@@ -12,6 +12,7 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { buildMasterPlaylist, type VariantStream } from './llHlsPlaylist.js';
+import { MsnAligner } from './cmafSegmenter.js';
 import { RenditionPackager, type RenditionPackagerOptions } from './renditionPackager.js';
 
 export const ROOM_NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
@@ -39,7 +40,7 @@ export function declaredBandwidth(rendition: RoomRendition): number | undefined 
   return Math.round((rendition.videoBitrate * 1.1 + (rendition.audioBitrate ?? 0)) * 1.05);
 }
 
-export interface HlsRoomPackagerOptions extends Omit<RenditionPackagerOptions, 'dir' | 'name' | 'bandwidth'> {
+export interface HlsRoomPackagerOptions extends Omit<RenditionPackagerOptions, 'dir' | 'name' | 'bandwidth' | 'msnAligner'> {
   /** The HLS root (the routes' `root`). */
   root: string;
   room: string;
@@ -105,10 +106,11 @@ export class HlsRoomPackager {
     this.room = room;
     this.dir = path.join(path.resolve(root), room);
     const packagers: Record<string, RenditionPackager> = {};
+    const msnAligner = new MsnAligner();
     for (const spec of renditions) {
       if (!RENDITION_NAME_PATTERN.test(spec.name)) throw new RangeError(`invalid rendition name ${JSON.stringify(spec.name)}`);
       if (packagers[spec.name]) throw new RangeError(`duplicate rendition ${spec.name}`);
-      const packagerOptions: RenditionPackagerOptions = { ...common, dir: path.join(this.dir, spec.name), name: spec.name };
+      const packagerOptions: RenditionPackagerOptions = { ...common, dir: path.join(this.dir, spec.name), name: spec.name, msnAligner };
       const bandwidth = declaredBandwidth(spec);
       if (bandwidth !== undefined) packagerOptions.bandwidth = bandwidth;
       packagers[spec.name] = new RenditionPackager(packagerOptions);

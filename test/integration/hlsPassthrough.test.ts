@@ -130,11 +130,16 @@ test('an H.264 publisher: top rendition copied, lower ones re-encoded, keyframes
     assert.equal(mid.profile, 'Main');
     assert.equal(low.profile, 'Main');
     assert.deepEqual([top.width, top.height], [1280, 720]);
+    // A copied stream's segments are as long as the source's GOPs (this publisher keeps a
+    // 1 s GOP, though its first seconds can be irregular); the encoded renditions must
+    // follow them exactly: same start, same length, a keyframe first.
+    const spanOf = (p: ProbedSegment) => p.packets.at(-1)!.pts - p.packets[0]!.pts + 1 / 30;
+    assert.ok(spanOf(top) > 0.8 && spanOf(top) < 2.5, `copied segment lasts ${spanOf(top).toFixed(3)} s`);
     for (const p of probed) {
       assert.ok(p.packets[0]!.key, 'segment starts with a keyframe');
       assert.ok(Math.abs(p.packets[0]!.pts - top.packets[0]!.pts) < 0.05, `segment starts aligned (${p.packets[0]!.pts} vs ${top.packets[0]!.pts})`);
-      const span = p.packets.at(-1)!.pts - p.packets[0]!.pts + 1 / 30;
-      assert.ok(span > 0.8 && span < 1.25, `segment lasts ${span.toFixed(3)} s`);
+      assert.ok(Math.abs(spanOf(p) - spanOf(top)) < 0.05, `segment lasts ${spanOf(p).toFixed(3)} s, the copied one ${spanOf(top).toFixed(3)} s`);
+      assert.equal(p.packets.filter((x) => x.key).length, top.packets.filter((x) => x.key).length, 'keyframes where the source has them');
     }
   }
 });

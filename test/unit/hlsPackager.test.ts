@@ -499,6 +499,22 @@ describe('HlsRoomPackager', () => {
     await room.close({ removeFiles: true });
   });
 
+  test('a rendition that starts a keyframe later takes the media sequence numbers of the others', async () => {
+    const root = path.join(tmpRoot, 'aligned');
+    const room = new HlsRoomPackager({ root, room: 'aligned', renditions: [{ name: 'copy' }, { name: 'enc' }] });
+    const { copy, enc } = room.renditions;
+    // The copied rendition starts at the first keyframe; the encoded one only at the
+    // second (its decoder could not use the first), as seen with H.264 passthrough.
+    await feed(copy!, [units.init, ...units.fragments.slice(0, 9)]);
+    await feed(enc!, [units.init, ...units.fragments.slice(4, 9)]);
+    const sequence = (text: string) => Number(/#EXT-X-MEDIA-SEQUENCE:(\d+)/.exec(text)![1]);
+    assert.equal(sequence(copy!.playlist!), 0);
+    assert.equal(sequence(enc!.playlist!), 1, 'same start time, same number');
+    assert.equal(copy!.status().lastCompleteMsn, 1);
+    assert.equal(enc!.status().lastCompleteMsn, 1, 'segment 1 is the same media in both');
+    await room.close({ removeFiles: true });
+  });
+
   test('renditions report each other; the master lists them all', async () => {
     const root = path.join(tmpRoot, 'rooms');
     const room = new HlsRoomPackager({

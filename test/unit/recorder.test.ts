@@ -77,7 +77,7 @@ test('ffmpeg ladder args with H.264 passthrough: the top rendition is copied, th
   for (const output of args.outputs.slice(1, 3)) {
     const o = output.options.join(' ');
     assert.match(o, /-c:v libx264 /);
-    assert.match(o, /-force_key_frames source /);
+    assert.match(o, /-force_key_frames source_no_drop /);
     assert.doesNotMatch(o, /-keyint_min 30/);
   }
   assert.deepEqual(args.outputs.slice(1, 3).map((o) => o.url), ['unix:/tmp/x/480p.sock', 'unix:/tmp/x/240p.sock']);

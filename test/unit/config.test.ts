@@ -40,6 +40,13 @@ test('HLS settings', () => {
   assert.equal(config.hls.dvrSeconds, 7200);
   assert.equal(config.hls.dir, '/srv/hls');
   assert.equal(loadConfig({}).hls.enabled, true);
+  assert.equal(loadConfig({}).hls.h264Passthrough, true, 'H.264 passthrough on by default');
+  assert.equal(loadConfig({ HLS_H264_PASSTHROUGH: 'false' }).hls.h264Passthrough, false);
+});
+
+test('keyframe requests are paced past the browsers\' 300 ms by default', () => {
+  assert.equal(loadConfig({}).keyFrameRequestDelayMs, 350);
+  assert.equal(loadConfig({ KEYFRAME_REQUEST_DELAY_MS: '0' }).keyFrameRequestDelayMs, 0);
 });
 
 test('empty strings fall back to defaults', () => {
@@ -63,6 +70,9 @@ const bad: Array<[Record<string, string>, string]> = [
   [{ HLS_RENDITIONS: '720,banana' }, 'HLS_RENDITIONS'],
   [{ HLS_ENABLED: 'sometimes' }, 'HLS_ENABLED'],
   [{ HLS_DVR_SECONDS: '-5' }, 'HLS_DVR_SECONDS'],
+  [{ HLS_H264_PASSTHROUGH: 'copy' }, 'HLS_H264_PASSTHROUGH'],
+  [{ KEYFRAME_REQUEST_DELAY_MS: '-1' }, 'KEYFRAME_REQUEST_DELAY_MS'],
+  [{ KEYFRAME_REQUEST_DELAY_MS: 'soon' }, 'KEYFRAME_REQUEST_DELAY_MS'],
 ];
 for (const [env, variable] of bad) {
   test(`invalid ${variable} (${JSON.stringify(env)}) names the variable`, () => {

@@ -8,6 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { applyKeyFrameCache } from './keyframeCache.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const workerDir = process.argv[2];
@@ -85,3 +86,8 @@ for (const m of mesonText.matchAll(/(\w+)\.get_variable\('(\w+)'\)/g)) {
   }
 }
 console.log('  all subproject variables read by meson.build are provided');
+
+// 5. Floodlight's key frame cache: a joining viewer starts from the latest key
+// frame the SFU already has instead of waiting for the sender to make one
+// (see keyframeCache.mjs and keyframe-cache/).
+applyKeyFrameCache(workerDir, here, replaceExactlyOnce, fail);

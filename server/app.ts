@@ -114,6 +114,7 @@ export class FloodlightServer {
       listenIp: config.listenIp,
       announcedIp: config.announcedIp,
       logLevel: config.mediasoupLogLevel,
+      keyFrameCacheMs: config.keyFrameCacheMs,
       logger: log,
     });
     const rooms = new RoomRegistry(

@@ -43,6 +43,12 @@ const envSchema = z
      * sent when it closes instead. 0 sends every request at once.
      */
     KEYFRAME_REQUEST_DELAY_MS: z.coerce.number().int().min(0).max(5000).default(350),
+    /**
+     * Key frame cache (our mediasoup worker patch): a viewer starting out is handed the
+     * latest key frame and the frames since, at once, while that key frame is at most this
+     * old; otherwise the publisher is asked for a new one. 0 turns the cache off.
+     */
+    KEYFRAME_CACHE_MS: z.coerce.number().int().min(0).max(5000).default(500),
     /** WebRTC viewers per room (0 = unlimited). */
     MAX_WEBRTC_VIEWERS: z.coerce.number().int().min(0).default(0),
     /** How long an empty room lingers before its routers close. */
@@ -130,6 +136,8 @@ export interface Config {
   maxConsumersPerRouter: number;
   /** Shortest gap between keyframe requests to a publisher, ms (KEYFRAME_REQUEST_DELAY_MS). */
   keyFrameRequestDelayMs: number;
+  /** Oldest key frame a joining viewer may be started from, ms; 0 = off (KEYFRAME_CACHE_MS). */
+  keyFrameCacheMs: number;
   maxWebRtcViewers: number;
   roomGraceMs: number;
   publicUrl: string | undefined;
@@ -209,6 +217,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: c.LOG_LEVEL,
     maxConsumersPerRouter: c.MAX_CONSUMERS_PER_ROUTER,
     keyFrameRequestDelayMs: c.KEYFRAME_REQUEST_DELAY_MS,
+    keyFrameCacheMs: c.KEYFRAME_CACHE_MS,
     maxWebRtcViewers: c.MAX_WEBRTC_VIEWERS,
     roomGraceMs: c.ROOM_GRACE_SECONDS * 1000,
     publicUrl: c.PUBLIC_URL?.replace(/\/$/, ''),

@@ -14,6 +14,28 @@ import type { Logger } from '../observability/logger.js';
 import { pickLeastLoadedWorker, type WorkerLoadSnapshot } from './placement.js';
 import { routerMediaCodecs } from './mediaCodecs.js';
 
+/** Read by the worker's key frame cache (scripts/worker/keyframe-cache/KeyFrameCache.cpp). */
+const KEYFRAME_CACHE_ENV = 'FLOODLIGHT_KEYFRAME_CACHE_MS';
+
+/**
+ * Runs `start` with `vars` in process.env and restores it afterwards. mediasoup
+ * spawns the worker synchronously inside createWorker() and hands it process.env,
+ * which is the only channel for a setting its API does not know; restoring at once
+ * keeps servers with different settings in one process (tests) apart.
+ */
+function withWorkerEnvironment<T>(vars: Record<string, string>, start: () => T): T {
+  const saved = Object.keys(vars).map((name) => [name, process.env[name]] as const);
+  Object.assign(process.env, vars);
+  try {
+    return start();
+  } finally {
+    for (const [name, value] of saved) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  }
+}
+
 export interface WorkerPoolOptions {
   numWorkers: number;
   rtcMinPort: number;
@@ -21,6 +43,11 @@ export interface WorkerPoolOptions {
   listenIp: string;
   announcedIp: string;
   logLevel: ms.WorkerLogLevel;
+  /**
+   * Oldest key frame the worker may start a new viewer from, ms; 0 = off. Needs our
+   * patched worker (scripts/worker/keyframeCache.mjs); a stock worker ignores it.
+   */
+  keyFrameCacheMs?: number;
   logger: Logger;
   /** How often worker CPU is sampled. */
   cpuSampleIntervalMs?: number;
@@ -182,7 +209,9 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     const { rtcMinPort, rtcMaxPort, listenIp, announcedIp, logLevel } = this.#options;
     let worker: ms.Worker;
     try {
-      worker = await mediasoup.createWorker({ logLevel, rtcMinPort, rtcMaxPort, appData: { index: slot.index } });
+      worker = await withWorkerEnvironment({ [KEYFRAME_CACHE_ENV]: String(this.#options.keyFrameCacheMs ?? 0) }, () =>
+        mediasoup.createWorker({ logLevel, rtcMinPort, rtcMaxPort, appData: { index: slot.index } }),
+      );
     } catch (error) {
       throw new WorkerStartError(
         `cannot start mediasoup worker (${(error as Error).message}); binary: ${mediasoup.workerBin}. Run "npm run setup" to build it.`,

@@ -47,6 +47,8 @@ test('HLS settings', () => {
 test('keyframe requests are paced past the browsers\' 300 ms by default', () => {
   assert.equal(loadConfig({}).keyFrameRequestDelayMs, 350);
   assert.equal(loadConfig({ KEYFRAME_REQUEST_DELAY_MS: '0' }).keyFrameRequestDelayMs, 0);
+  assert.equal(loadConfig({}).keyFrameCacheMs, 500);
+  assert.equal(loadConfig({ KEYFRAME_CACHE_MS: '0' }).keyFrameCacheMs, 0);
 });
 
 test('empty strings fall back to defaults', () => {
@@ -73,6 +75,8 @@ const bad: Array<[Record<string, string>, string]> = [
   [{ HLS_H264_PASSTHROUGH: 'copy' }, 'HLS_H264_PASSTHROUGH'],
   [{ KEYFRAME_REQUEST_DELAY_MS: '-1' }, 'KEYFRAME_REQUEST_DELAY_MS'],
   [{ KEYFRAME_REQUEST_DELAY_MS: 'soon' }, 'KEYFRAME_REQUEST_DELAY_MS'],
+  [{ KEYFRAME_CACHE_MS: '-5' }, 'KEYFRAME_CACHE_MS'],
+  [{ KEYFRAME_CACHE_MS: '60000' }, 'KEYFRAME_CACHE_MS'],
 ];
 for (const [env, variable] of bad) {
   test(`invalid ${variable} (${JSON.stringify(env)}) names the variable`, () => {

@@ -11,11 +11,16 @@
  * pages on the same clock. Only 1280x720 frames count towards the result
  * (the top simulcast layer); anything else received is reported.
  *
- *   bash scripts/bench/run webrtc-latency [--frames=600] [--codecs=vp8,h264] [--warmup=5] [--max-record=90] [--content=camera|busy] [--layer-wait=60]
+ * Then a second watch page joins right after the publisher made a key frame,
+ * so that the SFU starts it from its key frame cache, and its latency is
+ * reported by time since its first frame (does it stay behind live?).
+ *
+ *   bash scripts/bench/run webrtc-latency [--frames=600] [--codecs=vp8,h264] [--warmup=5] [--max-record=90] [--content=camera|busy] [--layer-wait=60] [--cached-join-seconds=6]
  *
  * Target: p95 ≤ 150 ms at 720p30.
  */
 import os from 'node:os';
+import * as mediasoup from 'mediasoup';
 import type { Page } from 'playwright-core';
 import { startTestServer } from '../../test/helpers/testServer.js';
 import { launchChromium } from '../../test/helpers/chromium.js';
@@ -33,13 +38,15 @@ const FPS = 30;
 
 type Codec = 'vp8' | 'h264';
 
-const args = parseArgs(process.argv.slice(2), ['frames', 'codecs', 'warmup', 'max-record', 'content', 'layer-wait']);
+const args = parseArgs(process.argv.slice(2), ['frames', 'codecs', 'warmup', 'max-record', 'content', 'layer-wait', 'cached-join-seconds']);
 const CONTENT = args.get('content') ?? 'camera';
 if (CONTENT !== 'camera' && CONTENT !== 'busy') throw new Error(`--content must be camera or busy, got ${CONTENT}`);
 const FRAMES = Math.round(numberArg(args, 'frames', 600));
 const WARMUP_MS = numberArg(args, 'warmup', 5) * 1000;
 const MAX_RECORD_MS = numberArg(args, 'max-record', 90) * 1000;
 const LAYER_WAIT_MS = numberArg(args, 'layer-wait', 60) * 1000;
+/** How long the second watch page (joining from the key frame cache) is followed; 0 skips it. */
+const CACHED_JOIN_MS = numberArg(args, 'cached-join-seconds', 6) * 1000;
 const CODECS = (args.get('codecs') ?? 'vp8,h264').split(',').map((c) => c.trim().toLowerCase());
 for (const codec of CODECS) if (codec !== 'vp8' && codec !== 'h264') throw new Error(`unknown codec ${codec}`);
 
@@ -121,6 +128,8 @@ interface CodecResult {
   recordSeconds: number;
   /** CPU used during the recording window: by this benchmark's processes and by everything else. */
   cpu: CpuUsage | null;
+  /** A second watch page joining right after a key frame (started from the SFU's key frame cache). */
+  cachedJoin?: CachedJoinResult;
   source?: SourceProgress;
   sender?: Record<string, unknown>;
   receiver?: Record<string, unknown>;
@@ -209,9 +218,127 @@ function statsWindow(sendBefore: StatsSnapshot, sendAfter: StatsSnapshot, recvBe
   };
 }
 
+// ------------------------------------------------------------------ join from the key frame cache
+
+/**
+ * Server-side view of the publisher's video (mediasoup observer API, hooked
+ * before the server starts its workers): key frames arriving from the
+ * publisher, keyframe requests sent to it, and the viewers' video consumers
+ * (one of which is used to ask for a key frame on purpose).
+ */
+class KeyframeTracker {
+  keyframesIn: number[] = [];
+  requestsOut: number[] = [];
+  readonly videoConsumers = new Set<mediasoup.types.Consumer>();
+
+  constructor() {
+    mediasoup.observer.on('newworker', (worker) =>
+      worker.observer.on('newrouter', (router) =>
+        router.observer.on('newtransport', (transport) => {
+          transport.observer.on('newproducer', (producer) => {
+            if (producer.kind !== 'video' || transport.type !== 'webrtc') return;
+            void producer.enableTraceEvent(['keyframe', 'pli', 'fir']);
+            producer.on('trace', (event) => {
+              if (event.type === 'keyframe' && event.direction === 'in') this.keyframesIn.push(Date.now());
+              if ((event.type === 'pli' || event.type === 'fir') && event.direction === 'out') this.requestsOut.push(Date.now());
+            });
+          });
+          transport.observer.on('newconsumer', (consumer) => {
+            if (consumer.kind !== 'video' || transport.type !== 'webrtc') return;
+            this.videoConsumers.add(consumer);
+            consumer.observer.once('close', () => this.videoConsumers.delete(consumer));
+          });
+        }),
+      ),
+    );
+  }
+}
+
+interface CachedJoinResult {
+  /** Navigation of the second page → its first presented frame. */
+  firstFrameMs: number | null;
+  /** Age of the publisher's latest key frame when that page's first frame was presented. */
+  keyframeAgeAtFirstFrameMs: number | null;
+  /** Keyframe requests that reached the publisher between navigation and first frame (0: started from the cache). */
+  requestsToPublisher: number;
+  /** Latency of presented 1280x720 frames by time since the first frame. */
+  windows: Array<{ fromS: number; toS: number; latencyMs: Summary }>;
+  error?: string;
+}
+
+const CACHED_JOIN_WINDOWS: Array<[number, number]> = [
+  [0, 0.5],
+  [0.5, 1],
+  [1, 2],
+  [2, 4],
+  [4, 6],
+  [6, 10],
+];
+
+/**
+ * A second watch page joins just after the publisher made a key frame, so the
+ * SFU can start it from its key frame cache (KEYFRAME_CACHE_MS): the key frame
+ * and the frames since arrive at once, a few hundred ms old. Measures how
+ * long the page then plays behind live, by time since its first frame: the
+ * receiver's jitter buffer has to converge back to the live edge.
+ */
+async function measureCachedJoin(
+  codec: Codec,
+  room: string,
+  ctx: { baseUrl: string; newPage: () => Promise<Page>; script: string; tracker: KeyframeTracker },
+): Promise<CachedJoinResult> {
+  const result: CachedJoinResult = { firstFrameMs: null, keyframeAgeAtFirstFrameMs: null, requestsToPublisher: 0, windows: [] };
+  const page = await ctx.newPage();
+  try {
+    watchConsole(page, `${codec} cached join`);
+    await page.addInitScript(`try { localStorage.setItem('floodlight.quality', 'high'); } catch {}`);
+    await page.addInitScript(ctx.script);
+    // Ask the publisher for a key frame through the first viewer's consumer, and go when it arrives.
+    const consumer = [...ctx.tracker.videoConsumers].find((c) => !c.closed);
+    if (!consumer) throw new Error('no video consumer to request a key frame with');
+    const seen = ctx.tracker.keyframesIn.length;
+    await consumer.requestKeyFrame();
+    const deadline = Date.now() + 3_000;
+    while (ctx.tracker.keyframesIn.length === seen && Date.now() < deadline) await sleep(5);
+    if (ctx.tracker.keyframesIn.length === seen) throw new Error('the publisher made no key frame within 3 s');
+    const navigatedAt = Date.now();
+    const requestsBefore = ctx.tracker.requestsOut.length;
+    await page.goto(`${ctx.baseUrl}/watch?room=${room}`);
+    await evaluate(page, `window.__bench.sink.start({ selector: '#video' })`);
+    await evaluate(page, 'window.__bench.sink.setRecording(true)');
+    await page.waitForSelector('video[data-state="playing"]', { timeout: 20_000 });
+    await sleep(CACHED_JOIN_MS);
+    const sink = await evaluate<SinkResults>(page, 'window.__bench.sink.results()');
+    const first = sink.samples[0];
+    if (!first) throw new Error('no frame presented');
+    const firstWall = first.at;
+    result.firstFrameMs = Math.round(firstWall - navigatedAt);
+    const lastKeyframeBefore = ctx.tracker.keyframesIn.filter((t) => t <= firstWall).at(-1);
+    result.keyframeAgeAtFirstFrameMs = lastKeyframeBefore === undefined ? null : Math.round(firstWall - lastKeyframeBefore);
+    result.requestsToPublisher = ctx.tracker.requestsOut.slice(requestsBefore).filter((t) => t <= firstWall).length;
+    const counted = sink.samples.filter((s) => s.width === WIDTH && s.height === HEIGHT);
+    result.windows = CACHED_JOIN_WINDOWS.filter(([, to]) => to * 1000 <= CACHED_JOIN_MS + 1).map(([fromS, toS]) => ({
+      fromS,
+      toS,
+      latencyMs: summarize(counted.filter((s) => s.at - firstWall >= fromS * 1000 && s.at - firstWall < toS * 1000).map((s) => s.at - s.ts)),
+    }));
+    progress(
+      NAME,
+      `[${codec}] cached join: first frame ${result.firstFrameMs} ms after navigation, key frame ${result.keyframeAgeAtFirstFrameMs} ms old, ` +
+        `${result.requestsToPublisher} requests to the publisher; latency p50 by second ${result.windows.map((w) => `${w.fromS}-${w.toS}s ${fmt(w.latencyMs.p50, 0)}`).join(', ')} ms`,
+    );
+  } catch (error) {
+    result.error = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    progress(NAME, `[${codec}] cached join FAILED: ${result.error}`);
+  } finally {
+    await page.close().catch(() => undefined);
+  }
+  return result;
+}
+
 async function measureCodec(
   codec: Codec,
-  ctx: { baseUrl: string; issueToken: (room: string) => Promise<string>; newPage: () => Promise<Page>; script: string },
+  ctx: { baseUrl: string; issueToken: (room: string) => Promise<string>; newPage: () => Promise<Page>; script: string; tracker: KeyframeTracker },
 ): Promise<CodecResult> {
   const room = `bench-latency-${codec}-${Date.now().toString(36)}`;
   const result: CodecResult = {
@@ -342,6 +469,7 @@ async function measureCodec(
       NAME,
       `[${codec}] done: ${result.latencyMs.count} frames, p50 ${fmt(result.latencyMs.p50)} / p95 ${fmt(result.latencyMs.p95)} ms, ${result.decodeFailures} decode failures`,
     );
+    if (CACHED_JOIN_MS > 0) result.cachedJoin = await measureCachedJoin(codec, room, ctx);
   } catch (error) {
     result.error = error instanceof Error ? error.message.split('\n')[0] : String(error);
     progress(NAME, `[${codec}] FAILED: ${result.error}`);
@@ -360,6 +488,7 @@ async function main(): Promise<void> {
   try {
     const script = await browserScript('webrtcLatencyPage.js');
     progress(NAME, 'starting server (2 mediasoup workers) and Chromium');
+    const tracker = new KeyframeTracker();
     const server = run.defer('server', await startTestServer(), (s) => s.close());
     const chromium = run.defer('chromium', await launchChromium(), (c) => c.close());
     const machine = machineInfo(chromium.browser.version());
@@ -382,6 +511,7 @@ async function main(): Promise<void> {
           issueToken: (room) => server.tokens.issue({ room, role: 'publisher' }, 3600),
           newPage: () => chromium.context.newPage(),
           script,
+          tracker,
         }),
       );
     }
@@ -447,7 +577,7 @@ async function main(): Promise<void> {
       benchmark: NAME,
       command: `bash scripts/bench/run ${NAME} ${process.argv.slice(2).join(' ')}`.trim(),
       target: { p95Ms: TARGET_P95_MS, size: `${WIDTH}x${HEIGHT}`, fps: FPS },
-      config: { frames: FRAMES, codecs: CODECS, content: CONTENT, warmupMs: WARMUP_MS, maxRecordMs: MAX_RECORD_MS, layerWaitMs: LAYER_WAIT_MS },
+      config: { frames: FRAMES, codecs: CODECS, content: CONTENT, warmupMs: WARMUP_MS, maxRecordMs: MAX_RECORD_MS, layerWaitMs: LAYER_WAIT_MS, cachedJoinMs: CACHED_JOIN_MS },
       machine,
       loadAverageAfter: loadAfter.map((v) => Number(v.toFixed(2))),
       results,
@@ -473,6 +603,26 @@ async function main(): Promise<void> {
           `decode failures ${JSON.stringify(r.decodeFailuresByReason)}; ` +
           `to expected display time p50/p95 ${fmt(r.latencyToExpectedDisplayMs?.p50)} / ${fmt(r.latencyToExpectedDisplayMs?.p95)} ms; server layer: ${layers}; ` +
           `source drew ${r.source?.drawn ?? 0} frames via ${r.source?.mode ?? '?'} (mean interval ${fmt(r.source?.meanIntervalMs)} ms, max ${fmt(r.source?.maxIntervalMs)} ms)`,
+      );
+    }
+    const joins = results.filter((r) => r.cachedJoin);
+    if (joins.length) {
+      console.log('\nA watch page joining just after a key frame (started from the SFU key frame cache): latency p50 / p95 ms by time since its first frame\n');
+      console.log(
+        formatTable(
+          ['codec', 'first frame after navigation', 'key frame age then', 'requests to publisher', ...CACHED_JOIN_WINDOWS.filter(([, to]) => to * 1000 <= CACHED_JOIN_MS + 1).map(([a, b]) => `${a}–${b} s`)],
+          joins.map((r) => {
+            const j = r.cachedJoin!;
+            if (j.error) return [r.codec.toUpperCase(), `error: ${j.error}`];
+            return [
+              r.codec.toUpperCase(),
+              `${fmt(j.firstFrameMs, 0)} ms`,
+              `${fmt(j.keyframeAgeAtFirstFrameMs, 0)} ms`,
+              String(j.requestsToPublisher),
+              ...j.windows.map((w) => (w.latencyMs.count ? `${fmt(w.latencyMs.p50, 0)} / ${fmt(w.latencyMs.p95, 0)}` : '—')),
+            ];
+          }),
+        ),
       );
     }
     const busy = results.filter((r) => (r.cpu?.othersCores ?? 0) > 0.25);

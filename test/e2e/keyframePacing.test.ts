@@ -47,7 +47,9 @@ const viewers: HeadlessViewer[] = [];
 
 before(async () => {
   mediasoup.observer.on('newworker', traceKeyframeRequests);
-  server = await startTestServer({ HLS_ENABLED: 'false', KEYFRAME_REQUEST_DELAY_MS: String(DELAY_MS) });
+  // The key frame cache would serve most of these viewers without asking the
+  // publisher at all (test/integration/keyframeCache.test.ts): off, to test pacing.
+  server = await startTestServer({ HLS_ENABLED: 'false', KEYFRAME_REQUEST_DELAY_MS: String(DELAY_MS), KEYFRAME_CACHE_MS: '0' });
   chromium = await launchChromium();
 });
 

@@ -1,0 +1,151 @@
+/**
+ * Key frame cache (our mediasoup worker patch, KEYFRAME_CACHE_MS): a viewer
+ * starting out is handed the latest key frame the SFU already has, and the
+ * frames since, instead of waiting for the publisher to make a new one.
+ *
+ * The publisher is ffmpeg, which cannot act on keyframe requests and makes a
+ * key frame every 4 s. A viewer joins 1 s after one of them, so:
+ *   - with the cache, its first key frame arrives long before the publisher's
+ *     next one, and no keyframe request reaches the publisher;
+ *   - without the cache (0), or when the cached key frame is older than the
+ *     limit (500 ms here), it has to wait for the publisher's next key frame.
+ * The real worker (patched), real ffmpeg, a real werift viewer.
+ */
+import { afterEach, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as mediasoup from 'mediasoup';
+import type { FloodlightServer } from '../../server/app.js';
+import { startTestServer } from '../helpers/testServer.js';
+import { HeadlessPublisher, HeadlessViewer, sleep, waitFor } from '../helpers/headlessPeer.js';
+
+const GOP_SECONDS = 4;
+const JOIN_AFTER_KEYFRAME_MS = 1_000;
+
+interface Run {
+  server: FloodlightServer;
+  publisher: HeadlessPublisher;
+  viewer?: HeadlessViewer;
+  /** performance.now() of every key frame the publisher's producer received. */
+  keyframesIn: number[];
+  stopTracing: () => void;
+}
+
+let current: Run | undefined;
+
+afterEach(async () => {
+  const run = current;
+  current = undefined;
+  if (!run) return;
+  run.stopTracing();
+  await run.viewer?.close();
+  await run.publisher.close();
+  await run.server.close();
+});
+
+/** Records when the publisher's video producer receives key frames (trace events). */
+function traceKeyframesIn(keyframesIn: number[]): () => void {
+  const onWorker = (worker: mediasoup.types.Worker): void => {
+    worker.observer.on('newrouter', (router) =>
+      router.observer.on('newtransport', (transport) =>
+        transport.observer.on('newproducer', (producer) => {
+          if (producer.kind !== 'video' || transport.type !== 'webrtc') return;
+          void producer.enableTraceEvent(['keyframe']);
+          producer.on('trace', (event) => {
+            if (event.type === 'keyframe' && event.direction === 'in') keyframesIn.push(performance.now());
+          });
+        }),
+      ),
+    );
+  };
+  mediasoup.observer.on('newworker', onWorker);
+  return () => mediasoup.observer.off('newworker', onWorker);
+}
+
+/**
+ * Starts a server with the given cache limit and an ffmpeg publisher, waits
+ * until 1 s after one of its key frames, joins a viewer and waits for the
+ * viewer's first key frame. Returns when that came, relative to the join and
+ * to the publisher's next key frame, and how many keyframe requests the
+ * publisher got while the viewer joined.
+ */
+async function joinMidGop(keyFrameCacheMs: number): Promise<{ firstKeyframeMs: number; nextPublisherKeyframeMs: number | undefined; plis: number; viewer: HeadlessViewer }> {
+  const keyframesIn: number[] = [];
+  const stopTracing = traceKeyframesIn(keyframesIn);
+  const server = await startTestServer({ HLS_ENABLED: 'false', KEYFRAME_CACHE_MS: String(keyFrameCacheMs) });
+  const token = await server.tokens.issue({ room: 'kfc', role: 'publisher' }, 600);
+  const publisher = new HeadlessPublisher({
+    url: server.url,
+    room: 'kfc',
+    token,
+    name: `kfc-publisher-${keyFrameCacheMs}`,
+    audio: false,
+    video: { codec: 'VP8', width: 640, height: 360, fps: 30, bitrateKbps: 600, keyframeIntervalSec: GOP_SECONDS },
+  });
+  current = { server, publisher, keyframesIn, stopTracing };
+  await publisher.publish();
+
+  // Line up with the publisher's GOP: wait for a fresh key frame, then 1 s more.
+  const seen = keyframesIn.length;
+  await waitFor(() => keyframesIn.length > seen, { timeoutMs: 3 * GOP_SECONDS * 1000, description: 'a key frame from the publisher' });
+  await sleep(Math.max(0, keyframesIn.at(-1)! + JOIN_AFTER_KEYFRAME_MS - performance.now()));
+
+  const plisBefore = publisher.stats().pliReceived;
+  const viewer = new HeadlessViewer({ url: server.url, room: 'kfc', name: `kfc-viewer-${keyFrameCacheMs}` });
+  current.viewer = viewer;
+  const joinedAt = performance.now();
+  await viewer.join();
+  console.log(`# KEYFRAME_CACHE_MS=${keyFrameCacheMs}: viewer joined ${Math.round(joinedAt - keyframesIn.at(-1)!)} ms after a key frame; waiting for its first key frame`);
+  await waitFor(() => viewer.stats().timeToFirstKeyframeMs !== undefined, {
+    timeoutMs: 2 * GOP_SECONDS * 1000,
+    description: 'the viewer receives a key frame',
+    progress: () => viewer.summary(),
+  });
+  const firstKeyframeMs = viewer.stats().timeToFirstKeyframeMs!;
+  const next = keyframesIn.find((t) => t > joinedAt);
+  const result = {
+    firstKeyframeMs,
+    nextPublisherKeyframeMs: next === undefined ? undefined : Math.round(next - joinedAt),
+    plis: publisher.stats().pliReceived - plisBefore,
+    viewer,
+  };
+  console.log(
+    `# first key frame ${result.firstKeyframeMs} ms after join; publisher's next key frame ${result.nextPublisherKeyframeMs ?? 'not yet'} ms; ` +
+      `keyframe requests to the publisher ${result.plis}`,
+  );
+  return result;
+}
+
+test('a joining viewer starts from the cached key frame: no wait for the publisher, no keyframe request', { timeout: 60_000 }, async () => {
+  const r = await joinMidGop(5_000);
+  // The publisher's next key frame is ~3 s away; only the cache can be this early.
+  assert.ok(
+    r.nextPublisherKeyframeMs === undefined || r.firstKeyframeMs < r.nextPublisherKeyframeMs,
+    `first key frame at ${r.firstKeyframeMs} ms came no earlier than the publisher's next (${r.nextPublisherKeyframeMs} ms)`,
+  );
+  assert.ok(r.firstKeyframeMs < GOP_SECONDS * 1000 - JOIN_AFTER_KEYFRAME_MS - 500, `first key frame only after ${r.firstKeyframeMs} ms`);
+  assert.equal(r.plis, 0, 'no keyframe request reached the publisher');
+  // The frames after the cached key frame came too, and the live ones follow on.
+  // About 30 frames (1 s at 30 fps) arrive together; live ones alone would give < 10 in 300 ms.
+  await waitFor(() => r.viewer.stats().video.frames >= 20, {
+    timeoutMs: 300,
+    description: 'the frames since the cached key frame arrive with it',
+    progress: () => r.viewer.summary(),
+  });
+  const after = await r.viewer.waitForNewFrames(30);
+  assert.equal(after.video.keyframes, 1, 'one key frame so far: the stream went on from the cached one');
+  assert.equal(after.video.lost, 0, 'no sequence gap between cached and live packets');
+});
+
+test('without the cache the viewer waits for the publisher\'s next key frame', { timeout: 60_000 }, async () => {
+  const r = await joinMidGop(0);
+  assert.ok(r.nextPublisherKeyframeMs !== undefined, 'the publisher made another key frame');
+  assert.ok(r.firstKeyframeMs >= r.nextPublisherKeyframeMs - 50, `first key frame at ${r.firstKeyframeMs} ms, before the publisher's next (${r.nextPublisherKeyframeMs} ms)`);
+  assert.ok(r.plis >= 1, 'the SFU asked the publisher for a key frame');
+});
+
+test('a cached key frame older than KEYFRAME_CACHE_MS is not handed out', { timeout: 60_000 }, async () => {
+  const r = await joinMidGop(500);
+  assert.ok(r.nextPublisherKeyframeMs !== undefined, 'the publisher made another key frame');
+  assert.ok(r.firstKeyframeMs >= r.nextPublisherKeyframeMs - 50, `first key frame at ${r.firstKeyframeMs} ms, before the publisher's next (${r.nextPublisherKeyframeMs} ms)`);
+  assert.ok(r.plis >= 1, 'the SFU asked the publisher for a key frame');
+});

@@ -85,6 +85,7 @@ export class HeadlessPublisher extends RejoiningPeer {
   #session: SendSession | undefined;
   /** Kinds whose packets are dropped instead of sent (pauseMedia). */
   readonly #pausedKinds = new Set<'audio' | 'video'>();
+  #videoPacketsToDrop = 0;
 
   constructor(options: HeadlessPublisherOptions) {
     super(options, 'publisher');
@@ -114,6 +115,14 @@ export class HeadlessPublisher extends RejoiningPeer {
    */
   pauseMedia(kinds: ReadonlyArray<'audio' | 'video'> = ['audio', 'video']): void {
     for (const kind of kinds) this.#pausedKinds.add(kind);
+  }
+
+  /**
+   * Never sends the next `count` video packets: a permanent sequence gap at the
+   * SFU (they are not in werift's history either, so a NACK cannot repair them).
+   */
+  dropVideoPackets(count: number): void {
+    this.#videoPacketsToDrop += count;
   }
 
   resumeMedia(kinds: ReadonlyArray<'audio' | 'video'> = ['audio', 'video']): void {
@@ -206,6 +215,10 @@ export class HeadlessPublisher extends RejoiningPeer {
     this.source.onRtp = (kind, packet) => {
       const track = session.tracks[kind];
       if (!track || pc.connectionState !== 'connected' || this.#pausedKinds.has(kind)) return;
+      if (kind === 'video' && this.#videoPacketsToDrop > 0) {
+        this.#videoPacketsToDrop--;
+        return;
+      }
       this.#firstSentAt ??= performance.now();
       if (kind === 'video') this.#sent.videoPackets++;
       else this.#sent.audioPackets++;

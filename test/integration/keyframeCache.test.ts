@@ -8,7 +8,9 @@
  *   - with the cache, its first key frame arrives long before the publisher's
  *     next one, and no keyframe request reaches the publisher;
  *   - without the cache (0), or when the cached key frame is older than the
- *     limit (500 ms here), it has to wait for the publisher's next key frame.
+ *     limit (500 ms here), it has to wait for the publisher's next key frame;
+ *   - so it has when a packet since the key frame is missing for good: the
+ *     cache never hands out frames the viewer could not decode.
  * The real worker (patched), real ffmpeg, a real werift viewer.
  */
 import { afterEach, test } from 'node:test';
@@ -68,7 +70,7 @@ function traceKeyframesIn(keyframesIn: number[]): () => void {
  * to the publisher's next key frame, and how many keyframe requests the
  * publisher got while the viewer joined.
  */
-async function joinMidGop(keyFrameCacheMs: number): Promise<{ firstKeyframeMs: number; nextPublisherKeyframeMs: number | undefined; plis: number; viewer: HeadlessViewer }> {
+async function joinMidGop(keyFrameCacheMs: number, options: { dropPacketAfterKeyframe?: boolean } = {}): Promise<{ firstKeyframeMs: number; nextPublisherKeyframeMs: number | undefined; plis: number; viewer: HeadlessViewer }> {
   const keyframesIn: number[] = [];
   const stopTracing = traceKeyframesIn(keyframesIn);
   const server = await startTestServer({ HLS_ENABLED: 'false', KEYFRAME_CACHE_MS: String(keyFrameCacheMs) });
@@ -87,6 +89,10 @@ async function joinMidGop(keyFrameCacheMs: number): Promise<{ firstKeyframeMs: n
   // Line up with the publisher's GOP: wait for a fresh key frame, then 1 s more.
   const seen = keyframesIn.length;
   await waitFor(() => keyframesIn.length > seen, { timeoutMs: 3 * GOP_SECONDS * 1000, description: 'a key frame from the publisher' });
+  if (options.dropPacketAfterKeyframe) {
+    await sleep(200);
+    publisher.dropVideoPackets(1);
+  }
   await sleep(Math.max(0, keyframesIn.at(-1)! + JOIN_AFTER_KEYFRAME_MS - performance.now()));
 
   const plisBefore = publisher.stats().pliReceived;
@@ -145,6 +151,13 @@ test('without the cache the viewer waits for the publisher\'s next key frame', {
 
 test('a cached key frame older than KEYFRAME_CACHE_MS is not handed out', { timeout: 60_000 }, async () => {
   const r = await joinMidGop(500);
+  assert.ok(r.nextPublisherKeyframeMs !== undefined, 'the publisher made another key frame');
+  assert.ok(r.firstKeyframeMs >= r.nextPublisherKeyframeMs - 50, `first key frame at ${r.firstKeyframeMs} ms, before the publisher's next (${r.nextPublisherKeyframeMs} ms)`);
+  assert.ok(r.plis >= 1, 'the SFU asked the publisher for a key frame');
+});
+
+test('a cache with a packet missing since the key frame is not handed out', { timeout: 60_000 }, async () => {
+  const r = await joinMidGop(5_000, { dropPacketAfterKeyframe: true });
   assert.ok(r.nextPublisherKeyframeMs !== undefined, 'the publisher made another key frame');
   assert.ok(r.firstKeyframeMs >= r.nextPublisherKeyframeMs - 50, `first key frame at ${r.firstKeyframeMs} ms, before the publisher's next (${r.nextPublisherKeyframeMs} ms)`);
   assert.ok(r.plis >= 1, 'the SFU asked the publisher for a key frame');

@@ -142,14 +142,17 @@ test('watch page QoE reports reach the server; the dashboard graphs the live roo
   });
   console.log(`# chart points: ${JSON.stringify(points)}`);
   for (const name of ['viewers', 'bitrate', 'cpu', 'loss']) assert.ok((points[name] ?? 0) >= 3, `chart ${name} has points`);
-  // The lines are really drawn: WebRTC viewers (#34d399) and bitrate in (#ffb547).
-  // A line grows a few pixels per 2 s point; on a loaded machine the first
-  // points come late, so poll (bounded) instead of judging one early frame.
+  // The lines are really drawn: WebRTC viewers (#34d399) and bitrate in
+  // (#ffb547) / out (#60a5fa). With one viewer, out ≈ in and the Out line is
+  // drawn over the In line, so count both colours. A line grows a few pixels
+  // per 2 s point; on a loaded machine the first points come late, so poll
+  // (bounded) instead of judging one early frame.
   let viewerPixels = 0;
   let bitratePixels = 0;
   for (const deadline = Date.now() + 20_000; Date.now() < deadline; ) {
     viewerPixels = await colouredPixels(dashboard, 'chart-viewers', [0x34, 0xd3, 0x99]);
-    bitratePixels = await colouredPixels(dashboard, 'chart-bitrate', [0xff, 0xb5, 0x47]);
+    bitratePixels =
+      (await colouredPixels(dashboard, 'chart-bitrate', [0xff, 0xb5, 0x47])) + (await colouredPixels(dashboard, 'chart-bitrate', [0x60, 0xa5, 0xfa]));
     if (viewerPixels > 20 && bitratePixels > 20) break;
     await new Promise((resolve) => setTimeout(resolve, 1000));
   }

@@ -41,14 +41,18 @@ test('an H.264 broadcast from the page: top rendition copied, ~1 s segments', { 
   await page.waitForSelector('main[data-state="live"]', { timeout: 30_000 });
 
   console.log('# waiting for six complete 720p segments');
+  let state = 'no playlist yet';
   const playlist = await waitFor(
     async () => {
       const response = await fetch(`${server.url}/hls/${ROOM}/720p/index.m3u8`);
+      state = `720p playlist ${response.status}, ffmpeg pid ${server.hls?.ffmpegPid(ROOM) ?? 'none'}`;
       if (response.status !== 200) return undefined;
       const text = await response.text();
-      return text.split('\n').filter((l) => l.startsWith('#EXTINF:')).length >= 6 ? text : undefined;
+      const segments = text.split('\n').filter((l) => l.startsWith('#EXTINF:')).length;
+      state += `, ${segments} segments, ${text.split('\n').filter((l) => l.startsWith('#EXT-X-PART:')).length} parts`;
+      return segments >= 6 ? text : undefined;
     },
-    { description: 'six 720p segments', timeoutMs: 40_000 },
+    { description: 'six 720p segments', timeoutMs: 40_000, progress: () => state },
   );
   const durations = playlist
     .split('\n')

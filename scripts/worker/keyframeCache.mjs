@@ -96,6 +96,10 @@ export function applyKeyFrameCache(workerDir, here, replaceExactlyOnce, fail) {
       '\t\t// Set while a key frame cache is being replayed (guards re-entry).\n\t\tbool replayingKeyFrameCache{ false };\n',
     'key frame cache: Router re-entry guard');
   replaceExactlyOnce('src/RTC/Router.cpp',
+    '\t  RTC::Transport* /*transport*/, RTC::Consumer* consumer, uint32_t mappedSsrc)\n',
+    '\t  RTC::Transport* transport, RTC::Consumer* consumer, uint32_t mappedSsrc)\n',
+    'key frame cache: the Router looks at the Consumer\'s transport');
+  replaceExactlyOnce('src/RTC/Router.cpp',
     '\t\tauto* producer = this->mapConsumerProducer.at(consumer);\n\n\t\tproducer->RequestKeyFrame(mappedSsrc);\n',
     '\t\tauto* producer = this->mapConsumerProducer.at(consumer);\n\n' +
       '\t\t// Floodlight key frame cache: a Consumer starting out gets the latest key\n' +
@@ -103,7 +107,13 @@ export function applyKeyFrameCache(workerDir, here, replaceExactlyOnce, fail) {
       '\t\t// the request, so that no newer packet can reach the Consumer first. If it\n' +
       '\t\t// could not start from them (no cache, too old, a gap, another layer), the\n' +
       '\t\t// request goes on to the sender.\n' +
-      '\t\tif (!this->replayingKeyFrameCache && consumer->IsWaitingForFirstKeyFrame())\n\t\t{\n' +
+      '\t\t// Only WebRTC viewers: a recorder (PlainTransport → ffmpeg) gains nothing\n' +
+      '\t\t// from a head start, and cuts its HLS segments at the key frames it asks for.\n' +
+      '\t\t// clang-format off\n' +
+      '\t\tif (\n\t\t\t!this->replayingKeyFrameCache &&\n' +
+      '\t\t\tdynamic_cast<RTC::WebRtcTransport*>(transport) != nullptr &&\n' +
+      '\t\t\tconsumer->IsWaitingForFirstKeyFrame()\n\t\t)\n' +
+      '\t\t// clang-format on\n\t\t{\n' +
       '\t\t\tthis->replayingKeyFrameCache = true;\n\n' +
       '\t\t\tconst auto& mid = consumer->GetRtpParameters().mid;\n\n' +
       '\t\t\tproducer->ReplayKeyFrameCache(\n\t\t\t  mappedSsrc,\n\t\t\t  [consumer, &mid](RTC::RtpPacket* packet)\n\t\t\t  {\n' +

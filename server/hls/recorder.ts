@@ -193,7 +193,11 @@ export class Recorder extends EventEmitter<RecorderEvents> {
 
   #requestKeyFrames(): void {
     this.#keyframeTimers.forEach(clearTimeout);
-    this.#keyframeTimers = [0, 300, 1000, 2000].map((delay) => {
+    // Passthrough: the GOP timer asks every GOP_SECONDS anyway, and extra
+    // requests would land next to its ticks, where pacing (KEYFRAME_REQUEST_DELAY_MS)
+    // holds one of the two and the copied segment comes out ~1.4-1.6 s long.
+    const delays = this.passthrough ? [0] : [0, 300, 1000, 2000];
+    this.#keyframeTimers = delays.map((delay) => {
       const timer = setTimeout(() => this.#requestVideoKeyFrame(), delay);
       timer.unref();
       return timer;

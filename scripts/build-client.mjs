@@ -135,7 +135,9 @@ async function addModulePreloads(metafile) {
     } catch {
       continue; // an entry without a page of its own
     }
-    const chunks = meta.imports.filter((i) => i.kind === 'import-statement' && !i.external).map((i) => `/assets/${path.relative(outDir, path.resolve(root, i.path))}`);
+    const chunks = meta.imports
+      .filter((i) => i.kind === 'import-statement' && !i.external)
+      .map((i) => `/assets/${path.relative(outDir, path.resolve(root, i.path))}`);
     const script = `<script type="module" src="/assets/${page}.js"></script>`;
     if (chunks.length === 0 || !text.includes(script)) continue;
     const links = chunks.map((href) => `<link rel="modulepreload" href="${href}" />`).join('\n    ');

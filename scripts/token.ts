@@ -19,7 +19,7 @@ try {
   die(`${(error as Error).message}\n${usage}`);
 }
 const secret = process.env['AUTH_SECRET'];
-if (!secret || secret.length < 16) die('AUTH_SECRET must be set (at least 16 characters) to the same value as the server\'s');
+if (!secret || secret.length < 16) die("AUTH_SECRET must be set (at least 16 characters) to the same value as the server's");
 if (!values.room) die(`--room is required\n${usage}`);
 const role = tokenRoleSchema.safeParse(values.role);
 if (!role.success) die(`--role must be publisher, viewer or admin\n${usage}`);

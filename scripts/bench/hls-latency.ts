@@ -130,7 +130,14 @@ function watchConsole(page: Page, label: string): void {
 
 type StatsSnapshot = {
   at: number;
-  outboundVideo: Array<{ ssrc: number; frameWidth: number | null; frameHeight: number | null; bytesSent: number; framesEncoded: number; qualityLimitationReason: string | null }>;
+  outboundVideo: Array<{
+    ssrc: number;
+    frameWidth: number | null;
+    frameHeight: number | null;
+    bytesSent: number;
+    framesEncoded: number;
+    qualityLimitationReason: string | null;
+  }>;
 };
 const topEncoding = (s: StatsSnapshot) => [...s.outboundVideo].sort((a, b) => (b.frameWidth ?? 0) - (a.frameWidth ?? 0))[0];
 
@@ -241,7 +248,10 @@ async function firstPlaylistRun(server: FloodlightServer, chromium: LaunchedChro
           const text = await res.text();
           if (res.status === 200) {
             seen.master = Date.now();
-            renditions = text.split('\n').filter((l) => l.trim() && !l.startsWith('#')).map((l) => l.trim());
+            renditions = text
+              .split('\n')
+              .filter((l) => l.trim() && !l.startsWith('#'))
+              .map((l) => l.trim());
           } else {
             statuses[res.status] = (statuses[res.status] ?? 0) + 1;
           }
@@ -396,7 +406,13 @@ interface LatencyResult {
   targetMet?: boolean;
 }
 
-async function measureLatency(mode: Mode, broadcast: Broadcast, server: FloodlightServer, chromium: LaunchedChromium, scripts: Scripts): Promise<LatencyResult> {
+async function measureLatency(
+  mode: Mode,
+  broadcast: Broadcast,
+  server: FloodlightServer,
+  chromium: LaunchedChromium,
+  scripts: Scripts,
+): Promise<LatencyResult> {
   const result: LatencyResult = {
     mode,
     codec: CODEC,
@@ -427,15 +443,23 @@ async function measureLatency(mode: Mode, broadcast: Broadcast, server: Floodlig
         route.fulfill({
           status: 200,
           contentType: 'text/html; charset=utf-8',
-          body: '<!doctype html><html><head><meta charset="utf-8"><title>classic HLS (benchmark)</title></head>' +
+          body:
+            '<!doctype html><html><head><meta charset="utf-8"><title>classic HLS (benchmark)</title></head>' +
             '<body style="margin:0;background:#000"><video id="video" muted autoplay playsinline style="width:1280px;height:720px"></video></body></html>',
         }),
       );
       await page.goto(`${server.url}${CLASSIC_PATH}`);
-      await evaluate(page, `window.__benchHls.player.start(${JSON.stringify({ url: `/hls/${broadcast.room}/index.m3u8`, config: CLASSIC_CONFIG, top: true })})`);
-      await page.waitForFunction('(() => { const v = document.querySelector("#video"); return v && v.readyState >= 2 && !v.paused && v.currentTime > 0; })()', undefined, {
-        timeout: 30_000,
-      });
+      await evaluate(
+        page,
+        `window.__benchHls.player.start(${JSON.stringify({ url: `/hls/${broadcast.room}/index.m3u8`, config: CLASSIC_CONFIG, top: true })})`,
+      );
+      await page.waitForFunction(
+        '(() => { const v = document.querySelector("#video"); return v && v.readyState >= 2 && !v.paused && v.currentTime > 0; })()',
+        undefined,
+        {
+          timeout: 30_000,
+        },
+      );
     }
     result.secondsToFirstFrame = (Date.now() - opened) / 1000;
     if (BROWSER_NICE) reniceBrowser(BROWSER_NICE);
@@ -443,7 +467,8 @@ async function measureLatency(mode: Mode, broadcast: Broadcast, server: Floodlig
     await evaluate(page, `window.__benchHls.sampler.start(${JSON.stringify(mode === 'll' ? 'watch' : 'classic')})`);
     progress(NAME, `[${mode}] playing after ${fmt(result.secondsToFirstFrame)} s; warming up ${WARMUP_MS / 1000} s`);
     const sinkProgress = () => evaluate<SinkProgress>(page, 'window.__bench.sink.progress(0)');
-    const describe = (p: SinkProgress) => `${p.last.width}x${p.last.height}, last ${p.last.ok ? `${fmt(p.last.latencyMs, 0)} ms` : `decode ${p.last.reason ?? 'n/a'}`}`;
+    const describe = (p: SinkProgress) =>
+      `${p.last.width}x${p.last.height}, last ${p.last.ok ? `${fmt(p.last.latencyMs, 0)} ms` : `decode ${p.last.reason ?? 'n/a'}`}`;
     const warmEnd = Date.now() + WARMUP_MS;
     while (Date.now() < warmEnd) {
       await sleep(Math.min(3_000, warmEnd - Date.now()));
@@ -619,7 +644,10 @@ async function measureCpu(codec: Codec, ladder: string, chromium: LaunchedChromi
       };
       const others = machine?.othersCores ?? 0;
       result.othersCoresPerAttempt.push(others);
-      progress(NAME, `[cpu ${codec} ${ladder}] ffmpeg ${fmt(candidate.ffmpegCores, 3)} cores (source ${candidate.sourceSize} @ ${fmt(candidate.sourceFps, 0)} fps), others ${fmt(others, 2)}`);
+      progress(
+        NAME,
+        `[cpu ${codec} ${ladder}] ffmpeg ${fmt(candidate.ffmpegCores, 3)} cores (source ${candidate.sourceSize} @ ${fmt(candidate.sourceFps, 0)} fps), others ${fmt(others, 2)}`,
+      );
       // ffmpeg decodes what arrives: a source below ~27 fps (the canvas page starved) means less work; measure again.
       const slow = !(candidate.sourceFps >= MIN_SOURCE_FPS);
       const score = (c: { machine: CpuUsage | null; sourceFps: number }) => (c.machine?.othersCores ?? 0) + (c.sourceFps >= MIN_SOURCE_FPS ? 0 : 10);
@@ -647,7 +675,13 @@ async function main(): Promise<void> {
     (PARTS.includes('latency') ? 90 + MODES.length * (60 + WARMUP_MS / 1000 + MAX_RECORD_MS / 1000) : 0) +
     (PARTS.includes('cpu') ? CPU_CODECS.length * LADDERS.length * (150 + (CPU_WINDOW_MS / 1000) * (RETRIES + 1)) : 0);
   const run = new BenchRun(NAME, seconds * 1000);
-  progress(NAME, `load average ${os.loadavg().map((v) => v.toFixed(2)).join(' ')} on ${os.availableParallelism()} cores; bounded at ${Math.round(seconds / 60)} min`);
+  progress(
+    NAME,
+    `load average ${os
+      .loadavg()
+      .map((v) => v.toFixed(2))
+      .join(' ')} on ${os.availableParallelism()} cores; bounded at ${Math.round(seconds / 60)} min`,
+  );
   try {
     const scripts: Scripts = { sink: await browserScript('webrtcLatencyPage.js'), hls: await browserScript('hlsPlayerPage.js') };
     const chromium = run.defer('chromium', await launchChromium(), (c) => c.close());
@@ -707,10 +741,25 @@ async function main(): Promise<void> {
     // --- report
     const tables: string[] = [];
     if (latency.length) {
-      tables.push(`Glass-to-glass latency, ${WIDTH}x${HEIGHT}@${FPS} canvas (${CODEC.toUpperCase()}) → SFU → ffmpeg → LL-HLS packager → hls.js in Chromium (loopback):\n`);
+      tables.push(
+        `Glass-to-glass latency, ${WIDTH}x${HEIGHT}@${FPS} canvas (${CODEC.toUpperCase()}) → SFU → ffmpeg → LL-HLS packager → hls.js in Chromium (loopback):\n`,
+      );
       tables.push(
         formatTable(
-          ['mode', 'page', 'source (top layer) size, fps', 'frames measured (sizes presented)', 'distinct fps', 'decode failures', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'CPU bench / others', 'target'],
+          [
+            'mode',
+            'page',
+            'source (top layer) size, fps',
+            'frames measured (sizes presented)',
+            'distinct fps',
+            'decode failures',
+            'p50 ms',
+            'p95 ms',
+            'p99 ms',
+            'max ms',
+            'CPU bench / others',
+            'target',
+          ],
           latency.map((r) => {
             const target = r.mode === 'll' ? TARGET_LL_P50_MS : TARGET_CLASSIC_P50_MS;
             const label = r.mode === 'll' ? 'LL-HLS' : 'classic HLS';
@@ -719,7 +768,9 @@ async function main(): Promise<void> {
               label,
               r.page,
               `${r.source?.size ?? '—'}, ${fmt(r.source?.fps, 0)}${r.source?.limitedBy && r.source.limitedBy !== 'none' ? ` (limited by ${r.source.limitedBy})` : ''}`,
-              `${r.latencyMs.count} (${Object.entries(r.sizesReceived).map(([s, n]) => `${s}×${n}`).join(', ')})`,
+              `${r.latencyMs.count} (${Object.entries(r.sizesReceived)
+                .map(([s, n]) => `${s}×${n}`)
+                .join(', ')})`,
               fmt(r.distinctFps, 1),
               `${r.decodeFailures} / ${r.framesInWindow}`,
               fmt(r.latencyMs.p50, 0),
@@ -738,7 +789,7 @@ async function main(): Promise<void> {
       );
       tables.push(
         '\nWhere the time goes (same window). Per frame: drawn → the part/segment holding it fully loaded by hls.js (capture, encode, SFU, ffmpeg, ' +
-          'packaging, HTTP) and loaded → presented (the player\'s hold-back). hls.js sampled every 500 ms. The last column is what the playlist\'s ' +
+          "packaging, HTTP) and loaded → presented (the player's hold-back). hls.js sampled every 500 ms. The last column is what the playlist's " +
           'EXT-X-PROGRAM-DATE-TIME says about a frame minus when it was really drawn (its accuracy):\n',
       );
       tables.push(
@@ -762,14 +813,18 @@ async function main(): Promise<void> {
               r.mode === 'll' ? 'LL-HLS' : 'classic HLS',
               `${fmt(r.drawnToLoadedMs?.p50, 0)} / ${fmt(r.drawnToLoadedMs?.p95, 0)}`,
               `${fmt(r.loadedToPresentedMs?.p50, 0)} / ${fmt(r.loadedToPresentedMs?.p95, 0)}`,
-              `${r.framesMatchedToLoads ?? 0} (${Object.entries(r.loadsByKind ?? {}).map(([k, n]) => `${n} ${k}s`).join(', ')} loaded)`,
+              `${r.framesMatchedToLoads ?? 0} (${Object.entries(r.loadsByKind ?? {})
+                .map(([k, n]) => `${n} ${k}s`)
+                .join(', ')} loaded)`,
               fmt(r.latencyMs!.p50 - (r.behindProgramDateMs?.p50 ?? Number.NaN), 0),
               fmt(r.hlsLatencySeconds?.p50, 2),
               fmt(r.hlsTargetLatencySeconds, 2),
               fmt(r.bufferAheadSeconds?.p50, 2),
               fmt(r.playbackRateMean, 3),
               String(r.stalls),
-              Object.entries(r.hls?.errors ?? {}).map(([k, n]) => `${k}×${n}`).join(', ') || 'none',
+              Object.entries(r.hls?.errors ?? {})
+                .map(([k, n]) => `${k}×${n}`)
+                .join(', ') || 'none',
             ]),
         ),
       );
@@ -805,9 +860,15 @@ async function main(): Promise<void> {
               fmt(r.mediaPlaylistOkMs, 0),
               fmt(r.masterOkMs, 0),
               fmt(r.playableMs, 0),
-              Object.entries(r.masterStatuses).map(([st, n]) => `${st}×${n}`).join(', ') || '—',
+              Object.entries(r.masterStatuses)
+                .map(([st, n]) => `${st}×${n}`)
+                .join(', ') || '—',
               fmt(r.loadAverage1m, 2),
-              r.error ? `error: ${r.error}` : r.playableMs !== null && r.playableMs <= TARGET_FIRST_PLAYLIST_MS ? 'met' : `NOT MET (${fmt(r.playableMs, 0)} ms)`,
+              r.error
+                ? `error: ${r.error}`
+                : r.playableMs !== null && r.playableMs <= TARGET_FIRST_PLAYLIST_MS
+                  ? 'met'
+                  : `NOT MET (${fmt(r.playableMs, 0)} ms)`,
             ]),
             [
               'p50 / max',
@@ -834,7 +895,15 @@ async function main(): Promise<void> {
       tables.push('\nRecorder ffmpeg CPU (CPU time of the ffmpeg process over the window; 1.0 = one core):\n');
       tables.push(
         formatTable(
-          ['source', 'source size @ fps', 'HLS_RENDITIONS', 'ffmpeg CPU (cores)', 'added by the last rendition', 'server process (cores)', 'others (cores) / load'],
+          [
+            'source',
+            'source size @ fps',
+            'HLS_RENDITIONS',
+            'ffmpeg CPU (cores)',
+            'added by the last rendition',
+            'server process (cores)',
+            'others (cores) / load',
+          ],
           cpu.map((r) => {
             if (r.error) return [r.codec.toUpperCase(), '—', r.ladder, '—', '—', '—', `error: ${r.error}`];
             const previous = cpu.find((p) => p.codec === r.codec && p.renditions === r.renditions - 1 && !p.error);
@@ -887,7 +956,8 @@ async function main(): Promise<void> {
       ...latency.filter((r) => (r.cpu?.othersCores ?? 0) > DISTURBED_CORES).map((r) => `${r.mode} latency (${fmt(r.cpu?.othersCores, 2)})`),
       ...cpu.filter((r) => (r.machine?.othersCores ?? 0) > DISTURBED_CORES).map((r) => `ffmpeg CPU ${r.codec} ${r.ladder} (${fmt(r.machine?.othersCores, 2)})`),
     ];
-    if (busy.length) console.log(`\nWARNING: other processes used more than ${DISTURBED_CORES} cores during ${busy.join(', ')}: those figures include contention.`);
+    if (busy.length)
+      console.log(`\nWARNING: other processes used more than ${DISTURBED_CORES} cores during ${busy.join(', ')}: those figures include contention.`);
     console.log(`\nresults: ${file}`);
   } finally {
     await run.cleanup();

@@ -71,7 +71,23 @@ const TARGET_JOIN_AT = 100;
 /** Others' CPU above this during a window: the window is measured again (up to --retries times). */
 const DISTURBED_CORES = 0.3;
 
-const args = parseArgs(process.argv.slice(2), ['counts', 'workers', 'window', 'join-rate', 'agents', 'settle', 'source', 'codec', 'burst', 'retries', 'content', 'agent-nice', 'probes', 'publisher-nice', 'browser-probes']);
+const args = parseArgs(process.argv.slice(2), [
+  'counts',
+  'workers',
+  'window',
+  'join-rate',
+  'agents',
+  'settle',
+  'source',
+  'codec',
+  'burst',
+  'retries',
+  'content',
+  'agent-nice',
+  'probes',
+  'publisher-nice',
+  'browser-probes',
+]);
 const COUNTS = (args.get('counts') ?? '25,50,100,200').split(',').map((v) => Number(v.trim()));
 for (const n of COUNTS) if (!Number.isInteger(n) || n < 1 || n > 1000) throw new Error(`--counts: ${n} is not a viewer count between 1 and 1000`);
 const WORKERS = (args.get('workers') ?? '1,2').split(',').map((v) => Number(v.trim()));
@@ -86,7 +102,7 @@ if (SOURCE !== 'canvas' && SOURCE !== 'camera') throw new Error(`--source must b
 const CONTENT = args.get('content') ?? 'camera';
 const CODEC = (args.get('codec') ?? 'vp8').toLowerCase();
 if (CODEC !== 'vp8' && CODEC !== 'h264') throw new Error(`--codec must be vp8 or h264, got ${CODEC}`);
-if (SOURCE === 'camera' && CODEC !== 'vp8') throw new Error('--source=camera publishes with the page\'s default codec (VP8); use --source=canvas for H.264');
+if (SOURCE === 'camera' && CODEC !== 'vp8') throw new Error("--source=camera publishes with the page's default codec (VP8); use --source=canvas for H.264");
 const BURST = (args.get('burst') ?? 'true') !== 'false';
 /**
  * The viewer processes are the load generator, not the system under test: they run
@@ -362,7 +378,17 @@ class PublisherMonitor {
   }
 
   /** Worst moments of a phase. */
-  summary(phase: string): { seconds: number; minTopWidth: number; minTopFps: number; minEstimateKbps: number | null; keyframes: number; plis: number; layersBelow720p: number } | null {
+  summary(
+    phase: string,
+  ): {
+    seconds: number;
+    minTopWidth: number;
+    minTopFps: number;
+    minEstimateKbps: number | null;
+    keyframes: number;
+    plis: number;
+    layersBelow720p: number;
+  } | null {
     const inPhase = this.samples.filter((s) => s.phase === phase);
     if (!inPhase.length) return null;
     const before = this.samples[this.samples.indexOf(inPhase[0]!) - 1];
@@ -381,7 +407,9 @@ class PublisherMonitor {
 
   describeLast(): string {
     const s = this.samples.at(-1);
-    return s ? `publisher top layer ${s.topLayer} @ ${fmt(s.topFps, 0)} fps, ${fmt(s.totalKbps, 0)} kbps sent, estimate ${fmt(s.estimateKbps, 0)} kbps, ${s.keyframes} keyframes / ${s.plis} PLIs so far` : 'no publisher stats yet';
+    return s
+      ? `publisher top layer ${s.topLayer} @ ${fmt(s.topFps, 0)} fps, ${fmt(s.totalKbps, 0)} kbps sent, estimate ${fmt(s.estimateKbps, 0)} kbps, ${s.keyframes} keyframes / ${s.plis} PLIs so far`
+      : 'no publisher stats yet';
   }
 }
 
@@ -632,7 +660,10 @@ async function measureWindow(label: string, session: Session, agents: Agent[], t
   const others: number[] = [];
   let best: Omit<WindowResult, 'attempts' | 'othersCoresPerAttempt'> | undefined;
   for (let attempt = 0; attempt <= RETRIES; attempt++) {
-    progress(NAME, `${label}: measuring ${WINDOW_MS / 1000} s${attempt ? ` (again: others used ${fmt(others.at(-1), 2)} cores)` : ''} — load ${os.loadavg()[0]!.toFixed(2)}`);
+    progress(
+      NAME,
+      `${label}: measuring ${WINDOW_MS / 1000} s${attempt ? ` (again: others used ${fmt(others.at(-1), 2)} cores)` : ''} — load ${os.loadavg()[0]!.toFixed(2)}`,
+    );
     const result = await measureOnce(session, agents, timeline);
     const o = result.machine?.othersCores ?? 0;
     others.push(o);
@@ -755,7 +786,13 @@ function joinResult(mode: JoinResult['mode'], n: number, stats: AgentStats[], sp
       firstKeyframeSent: stage('firstKeyframeSent'),
       firstKeyframeReceived: summarize(viewers.map((v) => v.timeToFirstKeyframeMs ?? Number.NaN)),
     },
-    perViewer: viewers.map((v) => ({ id: v.id, joinMs: v.joinMs, firstPacketMs: v.timeToFirstVideoPacketMs, firstKeyframeMs: v.timeToFirstKeyframeMs, error: v.error })),
+    perViewer: viewers.map((v) => ({
+      id: v.id,
+      joinMs: v.joinMs,
+      firstPacketMs: v.timeToFirstVideoPacketMs,
+      firstKeyframeMs: v.timeToFirstKeyframeMs,
+      error: v.error,
+    })),
     loadAverage1m: Number(os.loadavg()[0]!.toFixed(2)),
   };
 }
@@ -771,7 +808,10 @@ async function waitForFirstFrames(label: string, agents: Agent[], n: number, tim
     if ((viewers.length >= n && done >= n) || Date.now() > deadline) return stats;
     if (Date.now() - last > 3_000) {
       last = Date.now();
-      progress(NAME, `${label}: ${viewers.filter((v) => v.timeToFirstKeyframeMs !== null).length}/${n} viewers have a first frame; ${monitor?.describeLast() ?? ''}`);
+      progress(
+        NAME,
+        `${label}: ${viewers.filter((v) => v.timeToFirstKeyframeMs !== null).length}/${n} viewers have a first frame; ${monitor?.describeLast() ?? ''}`,
+      );
     }
     await sleep(250);
   }
@@ -822,7 +862,14 @@ interface CountResult {
   error?: string;
 }
 
-async function runCount(session: Session, baseline: WindowResult, agents: Agent[], probeAgent: Agent, n: number, timeline: ServerTimeline): Promise<CountResult> {
+async function runCount(
+  session: Session,
+  baseline: WindowResult,
+  agents: Agent[],
+  probeAgent: Agent,
+  n: number,
+  timeline: ServerTimeline,
+): Promise<CountResult> {
   const label = `${session.workers}w N=${n}`;
   const monitor = new PublisherMonitor(session.page);
   monitor.start();
@@ -905,7 +952,10 @@ async function runCountMonitored(
     );
     const burstStats = await waitForFirstFrames(`${label} burst`, agents, n, FIRST_FRAME_TIMEOUT_MS, monitor);
     burst = joinResult('burst', n, burstStats, (Date.now() - burstStarted) / 1000, timeline);
-    progress(NAME, `${label}: burst join → first keyframe p50 ${fmt(burst.firstKeyframeMs.p50, 0)} / p95 ${fmt(burst.firstKeyframeMs.p95, 0)} ms, ${burst.failed} failed`);
+    progress(
+      NAME,
+      `${label}: burst join → first keyframe p50 ${fmt(burst.firstKeyframeMs.p50, 0)} / p95 ${fmt(burst.firstKeyframeMs.p95, 0)} ms, ${burst.failed} failed`,
+    );
     monitor.phase = 'burst leave';
     await leaveAll(session, agents);
   }
@@ -941,12 +991,16 @@ async function runCountMonitored(
 // ------------------------------------------------------------------ main
 
 async function main(): Promise<void> {
-  const perCount = (n: number) => n / JOIN_RATE + SETTLE_MS / 1000 + (WINDOW_MS / 1000) * (RETRIES + 1) + 3 * FIRST_FRAME_TIMEOUT_MS / 1000 + PROBES + BROWSER_PROBES * 2 + 90;
+  const perCount = (n: number) =>
+    n / JOIN_RATE + SETTLE_MS / 1000 + (WINDOW_MS / 1000) * (RETRIES + 1) + (3 * FIRST_FRAME_TIMEOUT_MS) / 1000 + PROBES + BROWSER_PROBES * 2 + 90;
   const perSession = 120 + (WINDOW_MS / 1000) * (RETRIES + 1);
   const totalSeconds = WORKERS.reduce((sum, w) => sum + (w === 1 ? perSession : perSession * COUNTS.length) + COUNTS.reduce((s, n) => s + perCount(n), 0), 60);
   const run = new BenchRun(NAME, totalSeconds * 1000);
   const loadBefore = os.loadavg();
-  progress(NAME, `load average ${loadBefore.map((v) => v.toFixed(2)).join(' ')} on ${os.availableParallelism()} cores; bounded at ${Math.round(totalSeconds / 60)} min`);
+  progress(
+    NAME,
+    `load average ${loadBefore.map((v) => v.toFixed(2)).join(' ')} on ${os.availableParallelism()} cores; bounded at ${Math.round(totalSeconds / 60)} min`,
+  );
   try {
     const timeline = new ServerTimeline();
     const script = await browserScript('webrtcLatencyPage.js');
@@ -966,11 +1020,17 @@ async function main(): Promise<void> {
       const plan: Array<number[]> = workers === 1 ? [COUNTS] : COUNTS.map((n) => [n]);
       for (const counts of plan) {
         const maxConsumers = workers === 1 ? null : Math.max(2, 2 * Math.ceil(counts[0]! / workers));
-        progress(NAME, `starting a server with ${workers} worker(s)${maxConsumers ? `, MAX_CONSUMERS_PER_ROUTER=${maxConsumers}` : ''}, HLS off; publisher: ${SOURCE} (${CODEC})`);
+        progress(
+          NAME,
+          `starting a server with ${workers} worker(s)${maxConsumers ? `, MAX_CONSUMERS_PER_ROUTER=${maxConsumers}` : ''}, HLS off; publisher: ${SOURCE} (${CODEC})`,
+        );
         const session = await startSession(workers, maxConsumers, chromium, script);
         const closeSession = run.defer(`server (${workers} workers)`, session, (s) => s.close());
         try {
-          progress(NAME, `workers ${session.workerPids.join(', ')}; publisher on worker(s) ${String(session.server.rooms.get(session.room)?.summary().workers ?? '?')}`);
+          progress(
+            NAME,
+            `workers ${session.workerPids.join(', ')}; publisher on worker(s) ${String(session.server.rooms.get(session.room)?.summary().workers ?? '?')}`,
+          );
           const baseline = await measureWindow(`${workers}w baseline (publisher only)`, session, agents, timeline);
           baselines.push({ workers, viewers: workers === 1 ? null : counts[0]!, baseline });
           for (const n of counts) {
@@ -1011,7 +1071,7 @@ async function main(): Promise<void> {
         'video loss %',
         'UDP drops SFU / viewers',
         'viewer agents / Chromium CPU (cores)',
-        'others\' CPU (cores) / load',
+        "others' CPU (cores) / load",
         `target ≥ ${TARGET_VIEWERS_PER_CORE}/core`,
       ],
       results.map((r) =>
@@ -1049,7 +1109,11 @@ async function main(): Promise<void> {
         : [
             String(r.workers),
             String(r.viewers),
-            j.mode === 'staggered' ? `staggered ${JOIN_RATE}/s` : j.mode === 'burst' ? 'burst (all at once)' : `${j.viewers} probes, 1/s, while ${r.viewers} watch`,
+            j.mode === 'staggered'
+              ? `staggered ${JOIN_RATE}/s`
+              : j.mode === 'burst'
+                ? 'burst (all at once)'
+                : `${j.viewers} probes, 1/s, while ${r.viewers} watch`,
             `${j.joined}/${j.viewers}`,
             `${fmt(j.joinCallMs.p50, 0)} / ${fmt(j.joinCallMs.p95, 0)}`,
             `${fmt(j.firstPacketMs.p50, 0)} / ${fmt(j.firstPacketMs.p95, 0)}`,
@@ -1062,12 +1126,31 @@ async function main(): Promise<void> {
               : '—',
           ];
     const joins = formatTable(
-      ['workers', 'viewers', 'joins', 'first frame', 'join call p50 / p95 ms', 'first video packet p50 / p95 ms', 'first keyframe p50 / p95 / max ms', 'load', `target p95 ≤ ${TARGET_JOIN_P95_MS} ms at ${TARGET_JOIN_AT}`],
+      [
+        'workers',
+        'viewers',
+        'joins',
+        'first frame',
+        'join call p50 / p95 ms',
+        'first video packet p50 / p95 ms',
+        'first keyframe p50 / p95 / max ms',
+        'load',
+        `target p95 ≤ ${TARGET_JOIN_P95_MS} ms at ${TARGET_JOIN_AT}`,
+      ],
       ok.flatMap((r) => [joinRow(r, r.staggered), joinRow(r, r.probe), joinRow(r, r.burst)].filter((row): row is string[] => row !== null)),
     );
     const browserRows = ok.filter((r) => r.browserProbe);
     const browser = formatTable(
-      ['workers', 'viewers watching', '/watch pages playing', 'page start → first frame p50 / p95 / max ms', 'page load p50 ms', 'loaded page → first frame p50 / p95 ms', 'load', `target p95 ≤ ${TARGET_JOIN_P95_MS} ms at ${TARGET_JOIN_AT}`],
+      [
+        'workers',
+        'viewers watching',
+        '/watch pages playing',
+        'page start → first frame p50 / p95 / max ms',
+        'page load p50 ms',
+        'loaded page → first frame p50 / p95 ms',
+        'load',
+        `target p95 ≤ ${TARGET_JOIN_P95_MS} ms at ${TARGET_JOIN_AT}`,
+      ],
       browserRows.map((r) => {
         const b = r.browserProbe!;
         return [
@@ -1087,7 +1170,16 @@ async function main(): Promise<void> {
       }),
     );
     const stages = formatTable(
-      ['workers', 'viewers', 'joins', 'recv transport created', 'video consumer resumed', 'DTLS connected', 'SFU sends first keyframe', 'viewer has first keyframe'],
+      [
+        'workers',
+        'viewers',
+        'joins',
+        'recv transport created',
+        'video consumer resumed',
+        'DTLS connected',
+        'SFU sends first keyframe',
+        'viewer has first keyframe',
+      ],
       ok.flatMap((r) =>
         [r.staggered, r.probe, r.burst]
           .filter((j): j is JoinResult => j !== null)
@@ -1119,7 +1211,18 @@ async function main(): Promise<void> {
     );
 
     const during = formatTable(
-      ['workers', 'viewers', 'phase', 'seconds', 'keyframes sent', 'PLIs received', 'lowest top layer width', 'lowest top-layer fps', 'lowest send estimate kbps', 'seconds below 720p'],
+      [
+        'workers',
+        'viewers',
+        'phase',
+        'seconds',
+        'keyframes sent',
+        'PLIs received',
+        'lowest top layer width',
+        'lowest top-layer fps',
+        'lowest send estimate kbps',
+        'seconds below 720p',
+      ],
       ok.flatMap((r) =>
         (['join', 'window', 'probe', 'burst'] as const)
           .map((phase) => ({ phase, d: r.publisherDuring[phase] }))
@@ -1167,7 +1270,9 @@ async function main(): Promise<void> {
     };
     const file = writeResult(NAME, output);
 
-    console.log(`\nWebRTC viewers of one 1280x720@30 broadcast (${SOURCE === 'canvas' ? `canvas, ${CONTENT} content` : 'fake camera'}, ${CODEC.toUpperCase()} simulcast), HLS off, loopback`);
+    console.log(
+      `\nWebRTC viewers of one 1280x720@30 broadcast (${SOURCE === 'canvas' ? `canvas, ${CONTENT} content` : 'fake camera'}, ${CODEC.toUpperCase()} simulcast), HLS off, loopback`,
+    );
     console.log(`${machine.date.slice(0, 10)} · ${describeMachine(machine)} · load after ${loadAfter.map((v) => v.toFixed(2)).join(' ')}`);
     console.log(
       `viewers: werift in ${AGENTS} child processes at nice ${AGENT_NICE} (+ ${PROBES} probe viewers at nice 0); publisher Chromium at nice ${PUBLISHER_NICE}; SFU at nice 0; ` +
@@ -1177,10 +1282,12 @@ async function main(): Promise<void> {
     console.log('\nJoin → first frame (join() call → first complete video keyframe at the viewer):\n');
     console.log(joins);
     if (browserRows.length) {
-      console.log('\nReal viewers: /watch pages in Chromium, one per second while the N watch (navigation start → first frame presented, requestVideoFrameCallback):\n');
+      console.log(
+        '\nReal viewers: /watch pages in Chromium, one per second while the N watch (navigation start → first frame presented, requestVideoFrameCallback):\n',
+      );
       console.log(browser);
     }
-    console.log('\nWhere the join time goes: ms from the join() call (p50 / p95) until each step (server side from mediasoup\'s observer, same clock):\n');
+    console.log("\nWhere the join time goes: ms from the join() call (p50 / p95) until each step (server side from mediasoup's observer, same clock):\n");
     console.log(stages);
     console.log('\nPublisher (Chromium) over each window:\n');
     console.log(publisher);
@@ -1197,7 +1304,7 @@ async function main(): Promise<void> {
     if (lagging.length) {
       console.log(
         `\nNOTE: viewer agents' event loops lagged (p99 > 50 ms) in ${lagging.map((r) => `${r.workers}w N=${r.viewers} (p99 ${r.window.agentLoopDelayMs.map((l) => fmt(l.p99, 0)).join('/')} ms)`).join(', ')}: ` +
-          'loss measured there may be the viewers\' own (socket buffers overflowing), not the SFU\'s.',
+          "loss measured there may be the viewers' own (socket buffers overflowing), not the SFU's.",
       );
     }
     console.log(`\nresults: ${file}`);

@@ -402,7 +402,9 @@ async function measureCodec(
     let p = await sinkProgress();
     while (p.last.width < WIDTH && Date.now() < layerDeadline) {
       const top = topEncoding(await evaluate<StatsSnapshot>(broadcast, 'window.__bench.stats.snapshot()'));
-      const sending = top ? `sender's top layer ${String(top.frameWidth)}x${String(top['frameHeight'])}, limited by ${String(top['qualityLimitationReason'])}` : 'no sender stats';
+      const sending = top
+        ? `sender's top layer ${String(top.frameWidth)}x${String(top['frameHeight'])}, limited by ${String(top['qualityLimitationReason'])}`
+        : 'no sender stats';
       progress(NAME, `[${codec}] waiting for the ${WIDTH}x${HEIGHT} layer: ${describe(p)}; ${sending}`);
       await sleep(1_000);
       p = await sinkProgress();
@@ -411,7 +413,10 @@ async function measureCodec(
     if (result.layerReached) {
       result.secondsTo720p = (Date.now() - playingSince) / 1000;
     } else {
-      progress(NAME, `[${codec}] WARNING: still at ${p.last.width}x${p.last.height} after ${LAYER_WAIT_MS / 1000} s; recording anyway (only ${WIDTH}x${HEIGHT} frames count)`);
+      progress(
+        NAME,
+        `[${codec}] WARNING: still at ${p.last.width}x${p.last.height} after ${LAYER_WAIT_MS / 1000} s; recording anyway (only ${WIDTH}x${HEIGHT} frames count)`,
+      );
     }
 
     // --- recording window
@@ -519,7 +524,18 @@ async function main(): Promise<void> {
 
     // --- report
     const mainTable = formatTable(
-      ['codec', 'layer measured', 'frames', 'decode failures', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'CPU bench / others', `target p95 ≤ ${TARGET_P95_MS} ms`],
+      [
+        'codec',
+        'layer measured',
+        'frames',
+        'decode failures',
+        'p50 ms',
+        'p95 ms',
+        'p99 ms',
+        'max ms',
+        'CPU bench / others',
+        `target p95 ≤ ${TARGET_P95_MS} ms`,
+      ],
       results.map((r) =>
         r.error
           ? [r.codec.toUpperCase(), '—', '—', '—', '—', '—', '—', '—', '—', `error: ${r.error}`]
@@ -577,7 +593,15 @@ async function main(): Promise<void> {
       benchmark: NAME,
       command: `bash scripts/bench/run ${NAME} ${process.argv.slice(2).join(' ')}`.trim(),
       target: { p95Ms: TARGET_P95_MS, size: `${WIDTH}x${HEIGHT}`, fps: FPS },
-      config: { frames: FRAMES, codecs: CODECS, content: CONTENT, warmupMs: WARMUP_MS, maxRecordMs: MAX_RECORD_MS, layerWaitMs: LAYER_WAIT_MS, cachedJoinMs: CACHED_JOIN_MS },
+      config: {
+        frames: FRAMES,
+        codecs: CODECS,
+        content: CONTENT,
+        warmupMs: WARMUP_MS,
+        maxRecordMs: MAX_RECORD_MS,
+        layerWaitMs: LAYER_WAIT_MS,
+        cachedJoinMs: CACHED_JOIN_MS,
+      },
       machine,
       loadAverageAfter: loadAfter.map((v) => Number(v.toFixed(2))),
       results,
@@ -610,7 +634,13 @@ async function main(): Promise<void> {
       console.log('\nA watch page joining just after a key frame (started from the SFU key frame cache): latency p50 / p95 ms by time since its first frame\n');
       console.log(
         formatTable(
-          ['codec', 'first frame after navigation', 'key frame age then', 'requests to publisher', ...CACHED_JOIN_WINDOWS.filter(([, to]) => to * 1000 <= CACHED_JOIN_MS + 1).map(([a, b]) => `${a}–${b} s`)],
+          [
+            'codec',
+            'first frame after navigation',
+            'key frame age then',
+            'requests to publisher',
+            ...CACHED_JOIN_WINDOWS.filter(([, to]) => to * 1000 <= CACHED_JOIN_MS + 1).map(([a, b]) => `${a}–${b} s`),
+          ],
           joins.map((r) => {
             const j = r.cachedJoin!;
             if (j.error) return [r.codec.toUpperCase(), `error: ${j.error}`];

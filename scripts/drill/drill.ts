@@ -243,12 +243,20 @@ async function workerDrill(run: BenchRun, args: Map<string, string>): Promise<bo
   const token = await server.tokens.issue({ room: ROOM, role: 'publisher' }, 3600);
   const publisher = run.defer(
     'publisher',
-    new HeadlessPublisher({ url: server.url, room: ROOM, token, name: 'publisher', video: { width: 640, height: 360, bitrateKbps: 600, keyframeIntervalSec: 1 } }),
+    new HeadlessPublisher({
+      url: server.url,
+      room: ROOM,
+      token,
+      name: 'publisher',
+      video: { width: 640, height: 360, bitrateKbps: 600, keyframeIntervalSec: 1 },
+    }),
     (p) => p.close(),
   );
   await publisher.publish();
   progress('drill-worker', `publisher live; joining ${viewerCount} viewers`);
-  const viewers = Array.from({ length: viewerCount }, (_, i) => run.defer(`viewer-${i}`, new HeadlessViewer({ url: server.url, room: ROOM, name: `viewer-${i}` }), (v) => v.close()));
+  const viewers = Array.from({ length: viewerCount }, (_, i) =>
+    run.defer(`viewer-${i}`, new HeadlessViewer({ url: server.url, room: ROOM, name: `viewer-${i}` }), (v) => v.close()),
+  );
   for (let i = 0; i < viewers.length; i += 4) await Promise.all(viewers.slice(i, i + 4).map((v) => v.join()));
   const startFrames = viewers.map((v) => v.stats().video.completeFrames);
   await waitFor(() => viewers.every((v, i) => v.stats().video.completeFrames - startFrames[i]! >= 30 && v.stats().audio.packets > 20), {
@@ -338,9 +346,21 @@ async function workerDrill(run: BenchRun, args: Map<string, string>): Promise<bo
     const s1 = after[i]!;
     const rejoined = s1.joins > s0.joins;
     const rel = (t: number | null | undefined) => (t === null || t === undefined ? null : t - killAt);
-    const frames = sampler.events(i, (s) => s.completeFrames, (s) => s.videoLastPacketAt);
-    const keyframes = sampler.events(i, (s) => s.keyframes, (s) => s.videoLastPacketAt);
-    const audio = sampler.events(i, (s) => s.audioPackets, (s) => s.audioLastPacketAt);
+    const frames = sampler.events(
+      i,
+      (s) => s.completeFrames,
+      (s) => s.videoLastPacketAt,
+    );
+    const keyframes = sampler.events(
+      i,
+      (s) => s.keyframes,
+      (s) => s.videoLastPacketAt,
+    );
+    const audio = sampler.events(
+      i,
+      (s) => s.audioPackets,
+      (s) => s.audioLastPacketAt,
+    );
     const end = killAt + recoveredAt + 1000;
     let lastVideoBefore: number | null;
     let firstVideo: number | null;
@@ -434,7 +454,9 @@ async function workerDrill(run: BenchRun, args: Map<string, string>): Promise<bo
   console.log('The headless publisher (ffmpeg) does not answer PLIs: a keyframe comes every 1 s, so "Keyframe" can trail "First frame".\n');
   console.log(table);
   console.log('');
-  console.log(`- viewers affected (rejoined): ${affected.length}/${viewerCount}; all media back at every viewer ${affected.length ? `${fmt(worstBack, 0)} ms` : '—'} after the kill (target ≤ ${maxGapMs} ms)`);
+  console.log(
+    `- viewers affected (rejoined): ${affected.length}/${viewerCount}; all media back at every viewer ${affected.length ? `${fmt(worstBack, 0)} ms` : '—'} after the kill (target ≤ ${maxGapMs} ms)`,
+  );
   if (loopStall && loopStall.gap >= 100) {
     console.log(
       `- this process (server, werift peers and sampler share one event loop) stalled ${fmt(loopStall.gap, 0)} ms, until +${fmt(loopStall.end - killAt, 0)} ms: packets are timed when handled here, so that stall shows in every viewer's figures`,
@@ -511,7 +533,13 @@ async function ffmpegDrill(run: BenchRun, args: Map<string, string>): Promise<bo
   const token = await server.tokens.issue({ room: ROOM, role: 'publisher' }, 3600);
   const publisher = run.defer(
     'publisher',
-    new HeadlessPublisher({ url: server.url, room: ROOM, token, name: 'publisher', video: { width: 640, height: 360, bitrateKbps: 600, keyframeIntervalSec: 1 } }),
+    new HeadlessPublisher({
+      url: server.url,
+      room: ROOM,
+      token,
+      name: 'publisher',
+      video: { width: 640, height: 360, bitrateKbps: 600, keyframeIntervalSec: 1 },
+    }),
     (p) => p.close(),
   );
   await publisher.publish();
@@ -582,7 +610,9 @@ async function ffmpegDrill(run: BenchRun, args: Map<string, string>): Promise<bo
       ],
     ),
   );
-  console.log(`\n- hls_stale alerts after the kill: ${api ? (hlsAlerts.length ? hlsAlerts.map((a) => `${a.state} (fired +${(epochMs(a.firedAt) ?? 0) - killWall} ms)`).join(', ') : 'none') : 'n/a'}; playlist poll errors: ${pollErrors}`);
+  console.log(
+    `\n- hls_stale alerts after the kill: ${api ? (hlsAlerts.length ? hlsAlerts.map((a) => `${a.state} (fired +${(epochMs(a.firedAt) ?? 0) - killWall} ms)`).join(', ') : 'none') : 'n/a'}; playlist poll errors: ${pollErrors}`,
+  );
   console.log(`\nOverall: ${pass ? 'PASS' : 'FAIL'} (a new HLS part within ${maxGapMs} ms of the ffmpeg crash)`);
   const file = writeResult('drill-ffmpeg', {
     drill: 'ffmpeg',
@@ -650,7 +680,10 @@ async function main(): Promise<number> {
     await run.cleanup();
     await stopAllTracked();
     const left = await waitForChildrenToExit();
-    progress(`drill-${name}`, left.length ? `processes left behind: ${left.join(', ')}` : 'cleaned up: no mediasoup worker, ffmpeg or other child process left');
+    progress(
+      `drill-${name}`,
+      left.length ? `processes left behind: ${left.join(', ')}` : 'cleaned up: no mediasoup worker, ffmpeg or other child process left',
+    );
     if (left.length > 0) pass = false;
   }
   return pass ? 0 : 1;

@@ -30,9 +30,7 @@ export interface RoomSignal {
   hls: { recording: boolean; playlistAgeSeconds: number | null };
 }
 
-export type RuleAction =
-  | { type: 'fire'; spec: AlertSpec }
-  | { type: 'resolve'; rule: AlertRule; room: string; message: string };
+export type RuleAction = { type: 'fire'; spec: AlertSpec } | { type: 'resolve'; rule: AlertRule; room: string; message: string };
 
 type Condition = 'bad' | 'good' | 'hold' | 'n/a';
 
@@ -140,8 +138,7 @@ export class RoomRules {
 
     // high_loss
     const loss = signal.lossPercent;
-    const lossCondition: Condition =
-      !signal.live || loss === null ? 'n/a' : loss > t.maxLossPercent ? 'bad' : loss <= t.maxLossPercent * 0.8 ? 'good' : 'hold';
+    const lossCondition: Condition = !signal.live || loss === null ? 'n/a' : loss > t.maxLossPercent ? 'bad' : loss <= t.maxLossPercent * 0.8 ? 'good' : 'hold';
     apply(
       'high_loss',
       this.#loss.update(lossCondition, now, isFiring('high_loss'), windowMs, windowMs),

@@ -143,7 +143,10 @@ export class WebhookDispatcher {
       if (endpoint.queue.length >= this.#queueSize) {
         const dropped = endpoint.queue.shift();
         endpoint.dropped++;
-        this.#log.warn({ endpoint: endpoint.label, eventId: dropped?.id, type: dropped?.type, dropped: endpoint.dropped }, 'webhook queue full; dropped the oldest event');
+        this.#log.warn(
+          { endpoint: endpoint.label, eventId: dropped?.id, type: dropped?.type, dropped: endpoint.dropped },
+          'webhook queue full; dropped the oldest event',
+        );
       }
       endpoint.queue.push({ id, type, fields, attempts: 0 });
       // Not on the caller's stack (a stats tick, a worker-death handler): the
@@ -215,10 +218,16 @@ export class WebhookDispatcher {
       const retryIn = this.#backoff[event.attempts - 1];
       if (retryIn === undefined) {
         endpoint.gaveUp++;
-        this.#log.error({ endpoint: endpoint.label, eventId: event.id, type: event.type, attempts: event.attempts, err: error }, 'webhook delivery failed; giving up on this event');
+        this.#log.error(
+          { endpoint: endpoint.label, eventId: event.id, type: event.type, attempts: event.attempts, err: error },
+          'webhook delivery failed; giving up on this event',
+        );
         return;
       }
-      this.#log.warn({ endpoint: endpoint.label, eventId: event.id, type: event.type, attempt: event.attempts, retryInMs: retryIn, err: error }, 'webhook delivery failed; will retry');
+      this.#log.warn(
+        { endpoint: endpoint.label, eventId: event.id, type: event.type, attempt: event.attempts, retryInMs: retryIn, err: error },
+        'webhook delivery failed; will retry',
+      );
       await this.#sleep(endpoint, retryIn);
     }
   }

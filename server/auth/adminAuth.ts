@@ -12,9 +12,7 @@ import { TokenError, type TokenService } from './tokens.js';
 
 export type AdminAuthCode = 'UNAUTHORIZED' | 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'FORBIDDEN';
 
-export type AdminAuthResult =
-  | { ok: true; expiresAt: number | undefined }
-  | { ok: false; status: 401 | 403; code: AdminAuthCode; message: string };
+export type AdminAuthResult = { ok: true; expiresAt: number | undefined } | { ok: false; status: 401 | 403; code: AdminAuthCode; message: string };
 
 const tokenSchema = z.string().min(1).max(4096);
 
@@ -32,7 +30,8 @@ export async function checkAdminToken(tokens: TokenService, input: unknown): Pro
     const exp = decodeJwt(token).exp;
     return { ok: true, expiresAt: typeof exp === 'number' ? exp * 1000 : undefined };
   } catch (error) {
-    if (error instanceof TokenError) return { ok: false, status: 401, code: error.code === 'TOKEN_EXPIRED' ? 'TOKEN_EXPIRED' : 'TOKEN_INVALID', message: error.message };
+    if (error instanceof TokenError)
+      return { ok: false, status: 401, code: error.code === 'TOKEN_EXPIRED' ? 'TOKEN_EXPIRED' : 'TOKEN_INVALID', message: error.message };
     throw error;
   }
 }

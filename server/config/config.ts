@@ -8,9 +8,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { parseLadder, type RenditionSpec } from '../hls/recorderLadder.js';
 
-const bool = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'])
-  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
 
 const port = z.coerce.number().int().min(1).max(65535);
 // PORT may be 0 (an ephemeral port: tests and embedding).
@@ -71,9 +69,18 @@ const envSchema = z
         }
       }),
     /** Seconds of past stream kept in the playlists (0 = a short live window). */
-    HLS_DVR_SECONDS: z.coerce.number().int().min(0).max(24 * 3600).default(0),
+    HLS_DVR_SECONDS: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(24 * 3600)
+      .default(0),
     /** After a room ends, its HLS files stay this long (ENDLIST playlists), then go. */
-    HLS_RETAIN_SECONDS: z.coerce.number().min(0).max(7 * 24 * 3600).default(60),
+    HLS_RETAIN_SECONDS: z.coerce
+      .number()
+      .min(0)
+      .max(7 * 24 * 3600)
+      .default(60),
     FFMPEG_PATH: z.string().min(1).default('ffmpeg'),
     /**
      * When a publisher sends H.264, its stream becomes the top HLS rendition as-is
@@ -101,12 +108,13 @@ const envSchema = z
     /** Comma-separated http(s) URLs that receive alert events. */
     WEBHOOK_URLS: z
       .string()
-      .transform((value) => value.split(',').map((url) => url.trim()).filter((url) => url.length > 0))
-      .pipe(
-        z
-          .array(z.url({ protocol: /^https?$/, error: 'each webhook URL must be an http(s) URL' }))
-          .max(10, 'at most 10 webhook URLs'),
+      .transform((value) =>
+        value
+          .split(',')
+          .map((url) => url.trim())
+          .filter((url) => url.length > 0),
       )
+      .pipe(z.array(z.url({ protocol: /^https?$/, error: 'each webhook URL must be an http(s) URL' })).max(10, 'at most 10 webhook URLs'))
       .default([]),
     /** HMAC-SHA256 key for X-Floodlight-Signature. */
     WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
@@ -197,10 +205,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const issue = parsed.error.issues[0]!;
     const variable = String(issue.path[0] ?? 'environment');
     const received = cleaned[variable];
-    throw new ConfigError(
-      variable,
-      `${issue.message}${received !== undefined ? ` (got "${received}")` : ''}`,
-    );
+    throw new ConfigError(variable, `${issue.message}${received !== undefined ? ` (got "${received}")` : ''}`);
   }
   const c = parsed.data;
   const listenIsWildcard = c.LISTEN_IP === '0.0.0.0' || c.LISTEN_IP === '::';

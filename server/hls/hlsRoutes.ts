@@ -269,13 +269,7 @@ function livePackager(packagers: RenditionPackagers | undefined, rendition: stri
  * than two segments past the last one, or the part more than the Advance Part
  * Limit past the last part.
  */
-export function directiveProblem(
-  lastMsn: number,
-  lastPart: number,
-  partTarget: number | undefined,
-  msn: number,
-  part: number | undefined,
-): string | undefined {
+export function directiveProblem(lastMsn: number, lastPart: number, partTarget: number | undefined, msn: number, part: number | undefined): string | undefined {
   if (msn > lastMsn + 2) return `_HLS_msn=${msn} is more than two segments ahead of ${Math.max(lastMsn, -1)}`;
   if (part !== undefined && partTarget !== undefined) {
     const limit = advancePartLimit(partTarget);

@@ -241,9 +241,11 @@ export class HlsService {
     const stream = this.#streamFor(room.id);
     clearTimeout(stream.debounce);
     stream.debounce = setTimeout(() => {
-      stream.chain = stream.chain.then(() => this.#sync(room, stream)).catch((error: Error) => {
-        this.#log.error({ room: room.id, err: error.message }, 'could not start HLS recording');
-      });
+      stream.chain = stream.chain
+        .then(() => this.#sync(room, stream))
+        .catch((error: Error) => {
+          this.#log.error({ room: room.id, err: error.message }, 'could not start HLS recording');
+        });
     }, 150);
     stream.debounce.unref();
   }

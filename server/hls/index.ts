@@ -21,14 +21,7 @@ export type {
   VariantStream,
 } from './llHlsPlaylist.js';
 export { HlsDiskError, PACKAGER_FILE_PATTERN, PLAYLIST_FILE, RenditionPackager } from './renditionPackager.js';
-export type {
-  PackagerStats,
-  PublishInfo,
-  RenditionInfo,
-  RenditionPackagerEvents,
-  RenditionPackagerOptions,
-  RenditionStatus,
-} from './renditionPackager.js';
+export type { PackagerStats, PublishInfo, RenditionInfo, RenditionPackagerEvents, RenditionPackagerOptions, RenditionStatus } from './renditionPackager.js';
 export { declaredBandwidth, HlsRoomPackager, masterPlaylistFor, RENDITION_NAME_PATTERN, ROOM_NAME_PATTERN } from './roomPackager.js';
 export type { HlsRoomPackagerOptions, RenditionPackagers, RoomRendition } from './roomPackager.js';
 export { createHlsRouter, directiveProblem, MEDIA_CONTENT_TYPE, PLAYLIST_CONTENT_TYPE } from './hlsRoutes.js';

@@ -145,9 +145,7 @@ export function buildMediaPlaylist(input: MediaPlaylistInput): string {
     const partHoldBack = input.partHoldBack ?? ceilMs(3 * partTarget);
     const holdBack = input.holdBack ?? 3 * td;
     lines.push(`#EXT-X-PART-INF:PART-TARGET=${formatDecimal(partTarget)}`);
-    lines.push(
-      `#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=${formatDecimal(partHoldBack)},HOLD-BACK=${formatDecimal(holdBack)}`,
-    );
+    lines.push(`#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=${formatDecimal(partHoldBack)},HOLD-BACK=${formatDecimal(holdBack)}`);
   }
   lines.push(`#EXT-X-MEDIA-SEQUENCE:${input.mediaSequence}`);
   lines.push(`#EXT-X-DISCONTINUITY-SEQUENCE:${input.discontinuitySequence ?? 0}`);

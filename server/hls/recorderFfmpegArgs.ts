@@ -43,7 +43,12 @@ export interface LadderOptions {
   passthroughTop?: boolean;
 }
 
-export function buildLadderArgs(outputs: readonly LadderOutput[], hasAudio: boolean, thumbnailPath: string | undefined, options: LadderOptions = {}): LadderArgs {
+export function buildLadderArgs(
+  outputs: readonly LadderOutput[],
+  hasAudio: boolean,
+  thumbnailPath: string | undefined,
+  options: LadderOptions = {},
+): LadderArgs {
   const passthrough = options.passthroughTop === true && outputs.length > 0;
   const encoded = passthrough ? outputs.slice(1) : outputs;
   const branches = encoded.length + (thumbnailPath ? 1 : 0);

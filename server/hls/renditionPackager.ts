@@ -40,19 +40,12 @@ import { Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import { BoxReader, Mp4ParseError } from './mp4Boxes.js';
 import { CmafSegmenter, type CmafPart, type CmafSegment, type InitSection, type MsnAligner, type SegmenterEvent } from './cmafSegmenter.js';
-import {
-  buildMediaPlaylist,
-  ceilMs,
-  type PlaylistPart,
-  type PlaylistSegment,
-  type RenditionReport,
-} from './llHlsPlaylist.js';
+import { buildMediaPlaylist, ceilMs, type PlaylistPart, type PlaylistSegment, type RenditionReport } from './llHlsPlaylist.js';
 
 export const PLAYLIST_FILE = 'index.m3u8';
 
 /** Every file name a packager writes (and the only ones the routes serve). */
-export const PACKAGER_FILE_PATTERN =
-  /^(?:index\.m3u8|init-[a-z0-9]{1,16}-\d{1,9}\.mp4|part-[a-z0-9]{1,16}-\d{1,12}\.m4s|seg-[a-z0-9]{1,16}-\d{1,12}\.m4s)$/;
+export const PACKAGER_FILE_PATTERN = /^(?:index\.m3u8|init-[a-z0-9]{1,16}-\d{1,9}\.mp4|part-[a-z0-9]{1,16}-\d{1,12}\.m4s|seg-[a-z0-9]{1,16}-\d{1,12}\.m4s)$/;
 const CLEANUP_PATTERN = /^(?:index\.m3u8|init-.+\.mp4|part-.+\.m4s|seg-.+\.m4s|\..+\.tmp)$/;
 const PART_FILE = /^part-([a-z0-9]{1,16})-(\d{1,12})\.m4s$/;
 
@@ -678,9 +671,7 @@ export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
         mapUri: this.#mapUri!,
         discontinuity: startsDiscontinuity,
         dsn: this.#dsn,
-        programDateTime: this.#programDateTime
-          ? Math.round(anchor.wallMs + ((part.startTicks - anchor.ticks) / anchor.timescale) * 1000)
-          : undefined,
+        programDateTime: this.#programDateTime ? Math.round(anchor.wallMs + ((part.startTicks - anchor.ticks) / anchor.timescale) * 1000) : undefined,
         parts: [],
         partFiles: [],
         videoSamples: 0,
@@ -822,9 +813,7 @@ export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
       mediaSequence: first?.msn ?? 0,
       discontinuitySequence,
       segments,
-      inProgress: open
-        ? { mapUri: open.mapUri, discontinuity: open.discontinuity, programDateTime: open.programDateTime, parts: open.parts }
-        : undefined,
+      inProgress: open ? { mapUri: open.mapUri, discontinuity: open.discontinuity, programDateTime: open.programDateTime, parts: open.parts } : undefined,
       preloadHintUri: this.#ended ? undefined : `part-${this.sessionId}-${this.#nextPartNumber}.m4s`,
       ended: this.#ended,
       playlistType: this.dvrWindowSec === Infinity ? 'EVENT' : undefined,

@@ -118,9 +118,7 @@ export class HlsRoomPackager {
     this.renditions = packagers;
     for (const [name, packager] of Object.entries(packagers)) {
       const others = Object.entries(packagers).filter(([other]) => other !== name);
-      packager.setRenditionReportSource(() =>
-        others.flatMap(([otherName, other]) => other.renditionReport(`../${otherName}/index.m3u8`) ?? []),
-      );
+      packager.setRenditionReportSource(() => others.flatMap(([otherName, other]) => other.renditionReport(`../${otherName}/index.m3u8`) ?? []));
       packager.on('published', () => void this.#maybeWriteMaster());
     }
   }

@@ -97,9 +97,12 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
       return;
     }
     // Refreshed every few seconds by the recorder.
-    res.set('Cache-Control', 'public, max-age=2').type('image/jpeg').sendFile(file, { dotfiles: 'allow' }, (error) => {
-      if (error && !res.headersSent) res.status(404).end();
-    });
+    res
+      .set('Cache-Control', 'public, max-age=2')
+      .type('image/jpeg')
+      .sendFile(file, { dotfiles: 'allow' }, (error) => {
+        if (error && !res.headersSent) res.status(404).end();
+      });
   });
 
   if (deps.observability) app.use(deps.observability.routes);

@@ -84,7 +84,12 @@ export function createObservabilityRouter(options: ObservabilityRoutesOptions): 
         observability.metrics.qoeRejected('invalid');
         const issue = parsed.error.issues[0]!;
         const where = issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
-        return sendError(res, 400, 'BAD_REQUEST', req.body === undefined ? 'body must be a JSON object (Content-Type: application/json)' : `invalid QoE report: ${where}${issue.message}`);
+        return sendError(
+          res,
+          400,
+          'BAD_REQUEST',
+          req.body === undefined ? 'body must be a JSON object (Content-Type: application/json)' : `invalid QoE report: ${where}${issue.message}`,
+        );
       }
       // The room may have closed while the body arrived.
       if (!rooms.get(room)) {

@@ -241,7 +241,10 @@ export class QoeStore {
       total.rtcDecoded += bucket.rtcDecoded;
       total.rtcWatchSeconds += bucket.rtcWatchSeconds;
     }
-    const firstFrames = room.firstFrames.toArray().filter((f) => now - f.at <= FIRST_FRAME_WINDOW_MS).map((f) => f.ms);
+    const firstFrames = room.firstFrames
+      .toArray()
+      .filter((f) => now - f.at <= FIRST_FRAME_WINDOW_MS)
+      .map((f) => f.ms);
     const jitterMedian = median(jitter);
     const latencyMedian = median(latency);
     const firstFrameMedian = median(firstFrames);

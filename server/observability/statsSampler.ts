@@ -507,7 +507,8 @@ export class StatsSampler {
     let playlistAgeSeconds: number | null = null;
     let hlsAlertAgeSeconds: number | null = null;
     if (recording && hlsStatus?.recordingSince !== undefined) {
-      const updated = hlsStatus.playlistUpdatedAt !== undefined && hlsStatus.playlistUpdatedAt >= hlsStatus.recordingSince ? hlsStatus.playlistUpdatedAt : undefined;
+      const updated =
+        hlsStatus.playlistUpdatedAt !== undefined && hlsStatus.playlistUpdatedAt >= hlsStatus.recordingSince ? hlsStatus.playlistUpdatedAt : undefined;
       playlistAgeSeconds = (at - (updated ?? hlsStatus.recordingSince)) / 1000;
       hlsAlertAgeSeconds = Math.max(0, at - (updated ?? hlsStatus.recordingSince + HLS_STARTUP_GRACE_MS)) / 1000;
     }

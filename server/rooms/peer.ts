@@ -10,10 +10,7 @@ import type { RouterEntry } from './routerEntry.js';
 export type Notify = <E extends ServerEventName>(event: E, data: ServerEvents[E]) => void;
 
 /** Why a peer left its room; the signaling session tells the client accordingly. */
-export type EvictionReason =
-  | { kind: 'reconnect'; reason: string }
-  | { kind: 'kicked'; reason: string }
-  | { kind: 'roomClosed'; reason: string };
+export type EvictionReason = { kind: 'reconnect'; reason: string } | { kind: 'kicked'; reason: string } | { kind: 'roomClosed'; reason: string };
 
 export const peerLimits = {
   transports: 2,

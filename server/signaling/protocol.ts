@@ -12,9 +12,7 @@
 import { z } from 'zod';
 
 /** Room names: short, URL- and path-safe (they name HLS directories later). */
-export const roomIdSchema = z
-  .string()
-  .regex(/^[A-Za-z0-9_-]{1,64}$/, 'room must be 1-64 characters of A-Z a-z 0-9 _ -');
+export const roomIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'room must be 1-64 characters of A-Z a-z 0-9 _ -');
 
 export const roleSchema = z.enum(['publisher', 'viewer']);
 export type Role = z.infer<typeof roleSchema>;

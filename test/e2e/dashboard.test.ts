@@ -94,7 +94,13 @@ async function colouredPixels(page: Page, chartId: string, rgb: [number, number,
 
 test('watch page QoE reports reach the server; the dashboard graphs the live room', { timeout: 120_000 }, async () => {
   const publisherToken = await server.tokens.issue({ room: ROOM, role: 'publisher' }, 600);
-  publisher = new HeadlessPublisher({ url: server.url, room: ROOM, token: publisherToken, name: 'publisher', video: { width: 640, height: 360, bitrateKbps: 600, keyframeIntervalSec: 1 } });
+  publisher = new HeadlessPublisher({
+    url: server.url,
+    room: ROOM,
+    token: publisherToken,
+    name: 'publisher',
+    video: { width: 640, height: 360, bitrateKbps: 600, keyframeIntervalSec: 1 },
+  });
   await publisher.publish();
 
   const { page: watch, problems: watchProblems } = await openPage('watch', `${server.url}/watch?room=${ROOM}`);
@@ -133,7 +139,11 @@ test('watch page QoE reports reach the server; the dashboard graphs the live roo
     { timeout: 20_000 },
   );
   // Wait until the totals show the audience and incoming media (the sampler needs a round or two).
-  await dashboard.waitForFunction(() => document.getElementById('kpi-webrtc')?.textContent === '1' && !/^(–|0 bit)/.test(document.getElementById('kpi-in')?.textContent ?? ''), undefined, { timeout: 15_000 });
+  await dashboard.waitForFunction(
+    () => document.getElementById('kpi-webrtc')?.textContent === '1' && !/^(–|0 bit)/.test(document.getElementById('kpi-in')?.textContent ?? ''),
+    undefined,
+    { timeout: 15_000 },
+  );
   await new Promise((resolve) => setTimeout(resolve, 2_500)); // one more point with those values
 
   const points = await dashboard.evaluate(() => {
@@ -149,7 +159,7 @@ test('watch page QoE reports reach the server; the dashboard graphs the live roo
   // (bounded) instead of judging one early frame.
   let viewerPixels = 0;
   let bitratePixels = 0;
-  for (const deadline = Date.now() + 20_000; Date.now() < deadline; ) {
+  for (const deadline = Date.now() + 20_000; Date.now() < deadline;) {
     viewerPixels = await colouredPixels(dashboard, 'chart-viewers', [0x34, 0xd3, 0x99]);
     bitratePixels =
       (await colouredPixels(dashboard, 'chart-bitrate', [0xff, 0xb5, 0x47])) + (await colouredPixels(dashboard, 'chart-bitrate', [0x60, 0xa5, 0xfa]));
@@ -184,7 +194,12 @@ test('watch page QoE reports reach the server; the dashboard graphs the live roo
   console.log(`# screenshot: ${screenshot}`);
 
   // An alert reaches the open page: SIGKILL the worker the room is not on (worker_died fires, then resolves).
-  const roomWorkers = new Set(server.rooms.get(ROOM)!.routerLayout().map((r) => r.workerIndex));
+  const roomWorkers = new Set(
+    server.rooms
+      .get(ROOM)!
+      .routerLayout()
+      .map((r) => r.workerIndex),
+  );
   const idle = server.pool.details().find((w) => !roomWorkers.has(w.index))!;
   process.kill(idle.pid!, 'SIGKILL');
   await dashboard.waitForSelector(`li.alert[data-rule="worker_died"]`, { timeout: 10_000 });
@@ -211,7 +226,11 @@ test('watch page QoE reports reach the server; the dashboard graphs the live roo
   assert.deepEqual(polledProblems, []);
 
   assert.deepEqual(problems, [], 'no CSP violation or page error on the dashboard');
-  assert.deepEqual(watchProblems.filter((p) => p.startsWith('CSP')), [], 'no CSP violation on the watch page');
+  assert.deepEqual(
+    watchProblems.filter((p) => p.startsWith('CSP')),
+    [],
+    'no CSP violation on the watch page',
+  );
 });
 
 test('a viewer token gets 403 and the dashboard shows the error state', { timeout: 60_000 }, async () => {

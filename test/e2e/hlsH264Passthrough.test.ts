@@ -64,7 +64,12 @@ test('an H.264 broadcast from the page: top rendition copied, ~1 s segments', { 
   assert.ok(pid, 'ffmpeg runs');
   assert.ok(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').includes('-c:v copy'), 'the video is copied, not encoded');
   const master = await (await fetch(`${server.url}/hls/${ROOM}/index.m3u8`)).text();
-  console.log(`# master: ${master.split('\n').filter((l) => l.startsWith('#EXT-X-STREAM-INF')).join(' | ')}`);
+  console.log(
+    `# master: ${master
+      .split('\n')
+      .filter((l) => l.startsWith('#EXT-X-STREAM-INF'))
+      .join(' | ')}`,
+  );
   // Chromium's H.264 is Constrained Baseline (avc1.42…); our x264 renditions are Main (avc1.4d…).
   assert.match(master, /CODECS="avc1\.42[0-9a-f]{4},mp4a\.40\.2"[^\n]*\n720p\/index\.m3u8/);
   assert.match(master, /CODECS="avc1\.4d[0-9a-f]{4},mp4a\.40\.2"[^\n]*\n480p\/index\.m3u8/);

@@ -174,8 +174,7 @@ export class FfmpegRtpSource {
     const pkt = this.#options.packetSize ?? 1200;
     // RTCP goes to the RTP port itself (filtered on receipt): no stray port+1
     // traffic; ffmpeg's own sending sockets bind to loopback, not 0.0.0.0.
-    const url = (port: number): string =>
-      `rtp://127.0.0.1:${port}?rtcpport=${port}&localaddr=127.0.0.1&pkt_size=${pkt}`;
+    const url = (port: number): string => `rtp://127.0.0.1:${port}?rtcpport=${port}&localaddr=127.0.0.1&pkt_size=${pkt}`;
     const args = ['-hide_banner', '-nostdin', '-nostats', '-loglevel', 'warning'];
     let input = 0;
     let videoInput = -1;
@@ -196,25 +195,85 @@ export class FfmpegRtpSource {
       args.push('-map', `${videoInput}:v`, '-pix_fmt', 'yuv420p');
       if (v.codec === 'VP8') {
         args.push(
-          '-c:v', 'libvpx', '-deadline', 'realtime', '-cpu-used', '8', '-threads', threads,
-          '-b:v', rate, '-minrate', rate, '-maxrate', rate, '-bufsize', `${Math.round(v.bitrateKbps / 2)}k`,
-          '-g', gop, '-keyint_min', gop, '-lag-in-frames', '0', '-auto-alt-ref', '0', '-error-resilient', '1',
+          '-c:v',
+          'libvpx',
+          '-deadline',
+          'realtime',
+          '-cpu-used',
+          '8',
+          '-threads',
+          threads,
+          '-b:v',
+          rate,
+          '-minrate',
+          rate,
+          '-maxrate',
+          rate,
+          '-bufsize',
+          `${Math.round(v.bitrateKbps / 2)}k`,
+          '-g',
+          gop,
+          '-keyint_min',
+          gop,
+          '-lag-in-frames',
+          '0',
+          '-auto-alt-ref',
+          '0',
+          '-error-resilient',
+          '1',
         );
       } else {
         // Constrained Baseline (profile-level-id 42e01f): what every WebRTC endpoint decodes.
         args.push(
-          '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-profile:v', 'baseline',
-          '-level:v', '3.1', '-threads', threads, '-b:v', rate, '-maxrate', rate,
-          '-bufsize', `${Math.round(v.bitrateKbps / 2)}k`, '-g', gop, '-keyint_min', gop, '-sc_threshold', '0',
-          '-bf', '0', '-x264-params', 'repeat-headers=1',
+          '-c:v',
+          'libx264',
+          '-preset',
+          'ultrafast',
+          '-tune',
+          'zerolatency',
+          '-profile:v',
+          'baseline',
+          '-level:v',
+          '3.1',
+          '-threads',
+          threads,
+          '-b:v',
+          rate,
+          '-maxrate',
+          rate,
+          '-bufsize',
+          `${Math.round(v.bitrateKbps / 2)}k`,
+          '-g',
+          gop,
+          '-keyint_min',
+          gop,
+          '-sc_threshold',
+          '0',
+          '-bf',
+          '0',
+          '-x264-params',
+          'repeat-headers=1',
         );
       }
       args.push('-payload_type', String(VIDEO_PT), '-f', 'rtp', url(videoPort));
     }
     if (a && audioPort !== undefined) {
       args.push(
-        '-map', `${audioInput}:a`, '-c:a', 'libopus', '-b:a', `${a.bitrateKbps}k`, '-application', 'lowdelay',
-        '-frame_duration', '20', '-payload_type', String(AUDIO_PT), '-f', 'rtp', url(audioPort),
+        '-map',
+        `${audioInput}:a`,
+        '-c:a',
+        'libopus',
+        '-b:a',
+        `${a.bitrateKbps}k`,
+        '-application',
+        'lowdelay',
+        '-frame_duration',
+        '20',
+        '-payload_type',
+        String(AUDIO_PT),
+        '-f',
+        'rtp',
+        url(audioPort),
       );
     }
     return args;

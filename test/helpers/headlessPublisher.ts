@@ -24,15 +24,7 @@ import { MediaStreamTrack, RTCRtpCodecParameters, type RTCPeerConnection } from 
 import type { RequestPayload } from '../../server/signaling/protocol.js';
 import { FfmpegRtpSource, type FfmpegAudioOptions, type FfmpegVideoOptions } from './ffmpegSource.js';
 import { RejoiningPeer, toError, type HeadlessPeerOptions } from './rejoiningPeer.js';
-import {
-  buildSendAnswer,
-  dtlsParametersFromSdp,
-  formatFmtp,
-  parseSdp,
-  sendFeedbackFor,
-  sendRtpParameters,
-  type RemoteTransportParams,
-} from './sdpBridge.js';
+import { buildSendAnswer, dtlsParametersFromSdp, formatFmtp, parseSdp, sendFeedbackFor, sendRtpParameters, type RemoteTransportParams } from './sdpBridge.js';
 import { assertLocalCandidates, createPeerConnection } from './weriftPeer.js';
 
 export interface HeadlessPublisherOptions extends HeadlessPeerOptions {
@@ -144,9 +136,7 @@ export class HeadlessPublisher extends RejoiningPeer {
       sent: { ...this.#sent },
       pliReceived: this.#pli,
       timeToFirstSentMs:
-        this.#firstSentAt !== undefined && this.firstJoinStartedAt !== undefined
-          ? Math.round(this.#firstSentAt - this.firstJoinStartedAt)
-          : undefined,
+        this.#firstSentAt !== undefined && this.firstJoinStartedAt !== undefined ? Math.round(this.#firstSentAt - this.firstJoinStartedAt) : undefined,
     };
   }
 
@@ -273,9 +263,7 @@ export class HeadlessPublisher extends RejoiningPeer {
 function pickRouterCodec(router: ms.RtpCapabilities, mimeType: string): ms.RtpCodecCapability {
   const candidates = (router.codecs ?? []).filter((c) => c.mimeType.toLowerCase() === mimeType.toLowerCase());
   if (candidates.length === 0) {
-    throw new Error(
-      `router does not offer ${mimeType} (it has ${(router.codecs ?? []).map((c) => c.mimeType).join(', ')})`,
-    );
+    throw new Error(`router does not offer ${mimeType} (it has ${(router.codecs ?? []).map((c) => c.mimeType).join(', ')})`);
   }
   if (mimeType.toLowerCase() === 'video/h264') {
     const score = (c: ms.RtpCodecCapability): number => {

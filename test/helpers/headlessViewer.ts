@@ -165,8 +165,14 @@ export class HeadlessViewer extends RejoiningPeer {
       video,
       timeToFirstVideoPacketMs: since(this.firstJoinStartedAt, video.firstPacketAt),
       timeToFirstKeyframeMs: since(this.firstJoinStartedAt, video.firstKeyframeAt),
-      sessionTimeToFirstVideoPacketMs: since(this.sessionStartedAt, earliest((c) => c.counter.firstPacketAt)),
-      sessionTimeToFirstKeyframeMs: since(this.sessionStartedAt, earliest((c) => c.counter.firstKeyframeAt)),
+      sessionTimeToFirstVideoPacketMs: since(
+        this.sessionStartedAt,
+        earliest((c) => c.counter.firstPacketAt),
+      ),
+      sessionTimeToFirstKeyframeMs: since(
+        this.sessionStartedAt,
+        earliest((c) => c.counter.firstKeyframeAt),
+      ),
       consumers: this.#consumers.map((c) => ({
         consumerId: c.consumerId,
         producerId: c.producerId,

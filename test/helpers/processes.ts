@@ -201,22 +201,13 @@ export class TrackedProcess {
       };
       const timer = setTimeout(() => {
         cleanup();
-        reject(
-          new Error(
-            `${this.name}: no output line matching ${pattern} within ${timeoutMs} ms; recent output:\n${this.output()}`,
-          ),
-        );
+        reject(new Error(`${this.name}: no output line matching ${pattern} within ${timeoutMs} ms; recent output:\n${this.output()}`));
       }, timeoutMs);
       this.#lineWaiters.add(onLine);
       void this.exited.then((info) => {
         if (!this.#lineWaiters.has(onLine)) return;
         cleanup();
-        reject(
-          new Error(
-            `${this.name} exited (${describeExit(info)}) before printing a line matching ${pattern}; ` +
-              `recent output:\n${this.output()}`,
-          ),
-        );
+        reject(new Error(`${this.name} exited (${describeExit(info)}) before printing a line matching ${pattern}; ` + `recent output:\n${this.output()}`));
       });
     });
   }

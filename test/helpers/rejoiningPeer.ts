@@ -196,9 +196,7 @@ export abstract class RejoiningPeer extends EventEmitter {
   }
 
   protected log(line: string): void {
-    const sink =
-      this.options.log ??
-      (process.env['FLOODLIGHT_HEADLESS_DEBUG'] ? (l: string) => process.stderr.write(`${l}\n`) : undefined);
+    const sink = this.options.log ?? (process.env['FLOODLIGHT_HEADLESS_DEBUG'] ? (l: string) => process.stderr.write(`${l}\n`) : undefined);
     sink?.(`[${this.name}] ${line}`);
   }
 

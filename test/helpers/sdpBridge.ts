@@ -66,8 +66,7 @@ export interface ParsedSdp {
 export function parseSdp(sdp: string): ParsedSdp {
   const parsed: ParsedSdp = { fingerprints: [], media: [] };
   let current: SdpMediaSection | undefined;
-  const codecOf = (section: SdpMediaSection, pt: number): SdpCodec | undefined =>
-    section.codecs.find((c) => c.payloadType === pt);
+  const codecOf = (section: SdpMediaSection, pt: number): SdpCodec | undefined => section.codecs.find((c) => c.payloadType === pt);
 
   for (const rawLine of sdp.split(/\r?\n/)) {
     const line = rawLine.trim();
@@ -208,10 +207,7 @@ function pickFingerprints(dtls: ms.DtlsParameters): ms.DtlsFingerprint[] {
 
 /** ICE/DTLS transport lines shared by every m-section of the remote side. */
 function transportLines(transport: RemoteTransportParams, setup: 'actpass' | 'passive'): string[] {
-  const lines = [
-    `a=ice-ufrag:${transport.iceParameters.usernameFragment}`,
-    `a=ice-pwd:${transport.iceParameters.password}`,
-  ];
+  const lines = [`a=ice-ufrag:${transport.iceParameters.usernameFragment}`, `a=ice-pwd:${transport.iceParameters.password}`];
   // UDP host candidates only: werift is configured without ICE-TCP.
   for (const c of transport.iceCandidates) {
     if (c.protocol !== 'udp') continue;
@@ -259,12 +255,7 @@ export interface RecvSection {
  * (TransceiverManager.addTransceiver "reuse inactive"), which orphans the old
  * mid and makes createAnswer throw "Transceiver with mid=… not found".
  */
-export function buildRecvOffer(
-  transport: RemoteTransportParams,
-  sections: RecvSection[],
-  sessionId: number,
-  version: number,
-): string {
+export function buildRecvOffer(transport: RemoteTransportParams, sections: RecvSection[], sessionId: number, version: number): string {
   const lines = sessionLines(
     sessionId,
     version,
@@ -297,10 +288,7 @@ export function buildRecvOffer(
     if (encoding?.ssrc !== undefined) {
       lines.push(`a=ssrc:${encoding.ssrc} cname:${cname}`);
       if (encoding.rtx?.ssrc !== undefined) {
-        lines.push(
-          `a=ssrc:${encoding.rtx.ssrc} cname:${cname}`,
-          `a=ssrc-group:FID ${encoding.ssrc} ${encoding.rtx.ssrc}`,
-        );
+        lines.push(`a=ssrc:${encoding.rtx.ssrc} cname:${cname}`, `a=ssrc-group:FID ${encoding.ssrc} ${encoding.rtx.ssrc}`);
       }
     }
   }
@@ -319,8 +307,7 @@ export function dtlsParametersFromSdp(parsed: ParsedSdp, role: 'client' | 'serve
 
 /** RTCP feedback the headless peers implement (werift handles NACK and PLI; no congestion control). */
 const SUPPORTED_FEEDBACK = new Set(['nack', 'nack pli', 'ccm fir']);
-const feedbackKey = (fb: { type: string; parameter?: string }): string =>
-  fb.parameter ? `${fb.type} ${fb.parameter}` : fb.type;
+const feedbackKey = (fb: { type: string; parameter?: string }): string => (fb.parameter ? `${fb.type} ${fb.parameter}` : fb.type);
 
 /** Video codecs the viewer can take (it never decodes; it only parses keyframes of these). */
 export const RECEIVABLE_VIDEO_CODECS = ['video/VP8', 'video/VP9', 'video/H264', 'video/AV1'];
@@ -356,9 +343,7 @@ export function recvRtpCapabilities(router: ms.RtpCapabilities, options: RecvCap
     }));
   // Keep the RTX entries whose media codec survived the filter.
   const keptPts = new Set(codecs.filter((c) => !c.mimeType.toLowerCase().endsWith('/rtx')).map((c) => c.preferredPayloadType));
-  const finalCodecs = codecs.filter(
-    (c) => !c.mimeType.toLowerCase().endsWith('/rtx') || keptPts.has(Number(c.parameters?.['apt'])),
-  );
+  const finalCodecs = codecs.filter((c) => !c.mimeType.toLowerCase().endsWith('/rtx') || keptPts.has(Number(c.parameters?.['apt'])));
   // Honour the requested video preference order.
   finalCodecs.sort((a, b) => {
     if (a.kind !== 'video' || b.kind !== 'video') return 0;
@@ -434,9 +419,7 @@ export function sendRtpParameters(
   if (!codec) throw new Error(`m-section ${section.mid} does not offer ${routerCodec.mimeType}`);
   const ssrc = section.ssrcs[0]?.ssrc;
   if (ssrc === undefined) throw new Error(`m-section ${section.mid} has no a=ssrc`);
-  const routerUris = new Set<string>(
-    (router.headerExtensions ?? []).filter((h) => h.kind === section.kind).map((h) => h.uri),
-  );
+  const routerUris = new Set<string>((router.headerExtensions ?? []).filter((h) => h.kind === section.kind).map((h) => h.uri));
   return {
     ...(section.mid !== undefined ? { mid: section.mid } : {}),
     codecs: [

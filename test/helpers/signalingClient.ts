@@ -5,15 +5,7 @@
  * `SignalingRequestError` (with the server's error code) on `ok: false`.
  */
 import { io, type Socket } from 'socket.io-client';
-import type {
-  Ack,
-  ErrorCode,
-  RequestName,
-  RequestPayload,
-  ResponseData,
-  ServerEventName,
-  ServerEvents,
-} from '../../server/signaling/protocol.js';
+import type { Ack, ErrorCode, RequestName, RequestPayload, ResponseData, ServerEventName, ServerEvents } from '../../server/signaling/protocol.js';
 
 export class SignalingRequestError extends Error {
   constructor(
@@ -91,12 +83,7 @@ export class SignalingClient {
       };
       const timer = setTimeout(() => {
         cleanup();
-        reject(
-          new Error(
-            `could not connect to signaling at ${this.url} within ${this.#connectTimeoutMs} ms` +
-              (lastError ? `: ${lastError.message}` : ''),
-          ),
-        );
+        reject(new Error(`could not connect to signaling at ${this.url} within ${this.#connectTimeoutMs} ms` + (lastError ? `: ${lastError.message}` : '')));
       }, this.#connectTimeoutMs);
       this.socket.on('connect', onConnect);
       this.socket.on('connect_error', onError);
@@ -109,11 +96,7 @@ export class SignalingClient {
    * 'DISCONNECTED') when the socket is down or drops mid-request: socket.io
    * would otherwise buffer the emit and replay it onto a new server session.
    */
-  request<N extends RequestName>(
-    name: N,
-    payload: RequestPayload<N>,
-    timeoutMs = this.#requestTimeoutMs,
-  ): Promise<ResponseData[N]> {
+  request<N extends RequestName>(name: N, payload: RequestPayload<N>, timeoutMs = this.#requestTimeoutMs): Promise<ResponseData[N]> {
     return new Promise<ResponseData[N]>((resolve, reject) => {
       if (this.#closed || !this.socket.connected) {
         reject(new SignalingRequestError(name, 'DISCONNECTED', this.#closed ? 'client closed' : 'not connected'));

@@ -69,10 +69,7 @@ function safeProgress(progress: (() => string) | undefined): string | undefined 
  * Resolves with the predicate's first truthy result. A predicate that throws
  * counts as "not yet" (its error is reported if the wait times out).
  */
-export async function waitFor<T>(
-  predicate: () => T | Promise<T>,
-  options: WaitForOptions,
-): Promise<NonNullable<T>> {
+export async function waitFor<T>(predicate: () => T | Promise<T>, options: WaitForOptions): Promise<NonNullable<T>> {
   const timeoutMs = options.timeoutMs ?? 15_000;
   const intervalMs = options.intervalMs ?? 100;
   const progressEveryMs = options.progressEveryMs ?? 3_000;
@@ -122,10 +119,7 @@ export async function withTimeout<T>(promise: Promise<T>, timeoutMs: number, des
     return await Promise.race([
       promise,
       new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`Timed out after ${(timeoutMs / 1000).toFixed(1)}s: ${description}`)),
-          timeoutMs,
-        );
+        timer = setTimeout(() => reject(new Error(`Timed out after ${(timeoutMs / 1000).toFixed(1)}s: ${description}`)), timeoutMs);
       }),
     ]);
   } finally {

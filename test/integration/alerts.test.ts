@@ -93,7 +93,13 @@ after(async () => {
 
 async function publish(room: string): Promise<HeadlessPublisher> {
   const token = await server.tokens.issue({ room, role: 'publisher' }, 600);
-  const publisher = new HeadlessPublisher({ url: server.url, room, token, name: 'publisher', video: { width: 640, height: 360, bitrateKbps: 600, keyframeIntervalSec: 1 } });
+  const publisher = new HeadlessPublisher({
+    url: server.url,
+    room,
+    token,
+    name: 'publisher',
+    video: { width: 640, height: 360, bitrateKbps: 600, keyframeIntervalSec: 1 },
+  });
   peers.push(publisher);
   await publisher.publish();
   return publisher;
@@ -151,86 +157,99 @@ test('the /admin namespace refuses missing and non-admin tokens', async () => {
   assert.equal(pushed.overviews.at(-1)!.workers.length, 2);
 });
 
-test('a stalled publisher fires stream_stalled; resuming resolves it; webhooks are signed; a dead endpoint does not disturb viewers', { timeout: 120_000 }, async () => {
-  const publisher = await publish('stall');
-  const viewers = [new HeadlessViewer({ url: server.url, room: 'stall', name: 'viewer-0' }), new HeadlessViewer({ url: server.url, room: 'stall', name: 'viewer-1' })];
-  peers.push(...viewers);
-  await Promise.all(viewers.map((v) => v.join()));
-  await waitForFrames(viewers, 15, 'frames before the stall');
-  // Healthy stream: no stall alert.
-  await new Promise((resolve) => setTimeout(resolve, 3000));
-  assert.equal(server.alerts.active().filter((a) => a.rule === 'stream_stalled').length, 0, 'no stall while video flows');
+test(
+  'a stalled publisher fires stream_stalled; resuming resolves it; webhooks are signed; a dead endpoint does not disturb viewers',
+  { timeout: 120_000 },
+  async () => {
+    const publisher = await publish('stall');
+    const viewers = [
+      new HeadlessViewer({ url: server.url, room: 'stall', name: 'viewer-0' }),
+      new HeadlessViewer({ url: server.url, room: 'stall', name: 'viewer-1' }),
+    ];
+    peers.push(...viewers);
+    await Promise.all(viewers.map((v) => v.join()));
+    await waitForFrames(viewers, 15, 'frames before the stall');
+    // Healthy stream: no stall alert.
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    assert.equal(server.alerts.active().filter((a) => a.rule === 'stream_stalled').length, 0, 'no stall while video flows');
 
-  const pausedAt = Date.now();
-  publisher.pauseMedia(['video']);
-  const fired = await waitFor(() => server.alerts.active().find((a) => a.rule === 'stream_stalled' && a.room === 'stall'), {
-    description: 'stream_stalled to fire',
-    timeoutMs: 15_000,
-  });
-  const firedAfterMs = Date.now() - pausedAt;
-  console.log(`# stream_stalled fired ${firedAfterMs} ms after the video stopped`);
-  assert.ok(firedAfterMs >= 2000, 'not before ALERT_STALL_SECONDS');
-  assert.equal(fired.severity, 'critical');
-  assert.equal(fired.state, 'firing');
-  assert.equal(fired.worker, null);
-  assert.ok(fired.value !== null && fired.value >= 2, `value ${fired.value}`);
-  assert.match(fired.message, /no video/);
+    const pausedAt = Date.now();
+    publisher.pauseMedia(['video']);
+    const fired = await waitFor(() => server.alerts.active().find((a) => a.rule === 'stream_stalled' && a.room === 'stall'), {
+      description: 'stream_stalled to fire',
+      timeoutMs: 15_000,
+    });
+    const firedAfterMs = Date.now() - pausedAt;
+    console.log(`# stream_stalled fired ${firedAfterMs} ms after the video stopped`);
+    assert.ok(firedAfterMs >= 2000, 'not before ALERT_STALL_SECONDS');
+    assert.equal(fired.severity, 'critical');
+    assert.equal(fired.state, 'firing');
+    assert.equal(fired.worker, null);
+    assert.ok(fired.value !== null && fired.value >= 2, `value ${fired.value}`);
+    assert.match(fired.message, /no video/);
 
-  const apiAlerts = await adminGet<{ active: Alert[]; history: Alert[] }>('/api/admin/alerts');
-  assert.ok(apiAlerts.active.some((a) => a.id === fired.id));
-  const roomStats = (await (await fetch(`${server.url}/api/rooms/stall/stats`)).json()) as RoomStats;
-  assert.equal(roomStats.alerts.find((a) => a.rule === 'stream_stalled')?.id, fired.id);
+    const apiAlerts = await adminGet<{ active: Alert[]; history: Alert[] }>('/api/admin/alerts');
+    assert.ok(apiAlerts.active.some((a) => a.id === fired.id));
+    const roomStats = (await (await fetch(`${server.url}/api/rooms/stall/stats`)).json()) as RoomStats;
+    assert.equal(roomStats.alerts.find((a) => a.rule === 'stream_stalled')?.id, fired.id);
 
-  const firedDelivery = await waitFor(() => deliveryFor(fired.id, 'alert.fired'), { description: 'alert.fired webhook', timeoutMs: 10_000 });
-  checkSignature(firedDelivery);
-  assert.deepEqual(firedDelivery.body.alert, fired);
-  await waitFor(() => pushed.alerts.some((a) => a.id === fired.id && a.state === 'firing'), { description: 'alert pushed on /admin', timeoutMs: 5000 });
+    const firedDelivery = await waitFor(() => deliveryFor(fired.id, 'alert.fired'), { description: 'alert.fired webhook', timeoutMs: 10_000 });
+    checkSignature(firedDelivery);
+    assert.deepEqual(firedDelivery.body.alert, fired);
+    await waitFor(() => pushed.alerts.some((a) => a.id === fired.id && a.state === 'firing'), { description: 'alert pushed on /admin', timeoutMs: 5000 });
 
-  // The dead endpoint: reported, never fatal.
-  const failing = await waitFor(
-    async () => {
-      const overview = await adminGet<Overview>('/api/admin/overview');
-      const dead = overview.webhooks.endpoints[1];
-      return dead && !dead.ok && dead.failed >= 1 ? overview : undefined;
-    },
-    { description: 'the dead webhook endpoint reported in the overview', timeoutMs: 10_000 },
-  );
-  const [good, dead] = failing.webhooks.endpoints;
-  assert.equal(good!.ok, true);
-  assert.ok(good!.delivered >= 1);
-  assert.equal(good!.failed, 0);
-  assert.match(dead!.lastError ?? '', /ECONNREFUSED/);
-  assert.equal(dead!.url, `http://127.0.0.1:${deadPort}/hook?…`, 'the query (may hold secrets) is redacted');
-  assert.equal(dead!.delivered, 0);
+    // The dead endpoint: reported, never fatal.
+    const failing = await waitFor(
+      async () => {
+        const overview = await adminGet<Overview>('/api/admin/overview');
+        const dead = overview.webhooks.endpoints[1];
+        return dead && !dead.ok && dead.failed >= 1 ? overview : undefined;
+      },
+      { description: 'the dead webhook endpoint reported in the overview', timeoutMs: 10_000 },
+    );
+    const [good, dead] = failing.webhooks.endpoints;
+    assert.equal(good!.ok, true);
+    assert.ok(good!.delivered >= 1);
+    assert.equal(good!.failed, 0);
+    assert.match(dead!.lastError ?? '', /ECONNREFUSED/);
+    assert.equal(dead!.url, `http://127.0.0.1:${deadPort}/hook?…`, 'the query (may hold secrets) is redacted');
+    assert.equal(dead!.delivered, 0);
 
-  publisher.resumeMedia(['video']);
-  const resolved = await waitFor(() => server.alerts.history().find((a) => a.id === fired.id), { description: 'stream_stalled to resolve', timeoutMs: 15_000 });
-  assert.equal(resolved.state, 'resolved');
-  assert.ok(resolved.resolvedAt && Date.parse(resolved.resolvedAt) >= Date.parse(resolved.firedAt));
-  assert.ok(!server.alerts.active().some((a) => a.id === fired.id));
-  const resolvedDelivery = await waitFor(() => deliveryFor(fired.id, 'alert.resolved'), { description: 'alert.resolved webhook', timeoutMs: 10_000 });
-  checkSignature(resolvedDelivery);
-  assert.notEqual(resolvedDelivery.eventId, firedDelivery.eventId);
-  await waitFor(() => pushed.alerts.some((a) => a.id === fired.id && a.state === 'resolved'), { description: 'resolution pushed on /admin', timeoutMs: 5000 });
+    publisher.resumeMedia(['video']);
+    const resolved = await waitFor(() => server.alerts.history().find((a) => a.id === fired.id), {
+      description: 'stream_stalled to resolve',
+      timeoutMs: 15_000,
+    });
+    assert.equal(resolved.state, 'resolved');
+    assert.ok(resolved.resolvedAt && Date.parse(resolved.resolvedAt) >= Date.parse(resolved.firedAt));
+    assert.ok(!server.alerts.active().some((a) => a.id === fired.id));
+    const resolvedDelivery = await waitFor(() => deliveryFor(fired.id, 'alert.resolved'), { description: 'alert.resolved webhook', timeoutMs: 10_000 });
+    checkSignature(resolvedDelivery);
+    assert.notEqual(resolvedDelivery.eventId, firedDelivery.eventId);
+    await waitFor(() => pushed.alerts.some((a) => a.id === fired.id && a.state === 'resolved'), {
+      description: 'resolution pushed on /admin',
+      timeoutMs: 5000,
+    });
 
-  // Viewers keep getting frames while the dead endpoint is being retried.
-  const failedBefore = dead!.failed;
-  await waitForFrames(viewers, 60, 'frames after resuming, during webhook retries');
-  const later = await waitFor(
-    async () => {
-      const overview = await adminGet<Overview>('/api/admin/overview');
-      return overview.webhooks.endpoints[1]!.failed > failedBefore ? overview : undefined;
-    },
-    { description: 'more failed attempts (retries) at the dead endpoint', timeoutMs: 10_000 },
-  );
-  assert.equal(later.webhooks.endpoints[1]!.ok, false);
-  assert.ok(server.pool.allAlive);
+    // Viewers keep getting frames while the dead endpoint is being retried.
+    const failedBefore = dead!.failed;
+    await waitForFrames(viewers, 60, 'frames after resuming, during webhook retries');
+    const later = await waitFor(
+      async () => {
+        const overview = await adminGet<Overview>('/api/admin/overview');
+        return overview.webhooks.endpoints[1]!.failed > failedBefore ? overview : undefined;
+      },
+      { description: 'more failed attempts (retries) at the dead endpoint', timeoutMs: 10_000 },
+    );
+    assert.equal(later.webhooks.endpoints[1]!.ok, false);
+    assert.ok(server.pool.allAlive);
 
-  const metrics = await (await fetch(`${server.url}/metrics`)).text();
-  assert.match(metrics, /^floodlight_webhook_deliveries_total\{endpoint="1",result="failure"\} [1-9]/m);
-  assert.match(metrics, /^floodlight_webhook_deliveries_total\{endpoint="0",result="success"\} [1-9]/m);
-  assert.match(metrics, /^floodlight_alerts_fired_total\{rule="stream_stalled"\} [1-9]/m);
-});
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    assert.match(metrics, /^floodlight_webhook_deliveries_total\{endpoint="1",result="failure"\} [1-9]/m);
+    assert.match(metrics, /^floodlight_webhook_deliveries_total\{endpoint="0",result="success"\} [1-9]/m);
+    assert.match(metrics, /^floodlight_alerts_fired_total\{rule="stream_stalled"\} [1-9]/m);
+  },
+);
 
 test('a stopped HLS recorder fires hls_stale, and resolves when playlists update again', { timeout: 120_000 }, async () => {
   await publish('hlsroom');

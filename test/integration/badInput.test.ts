@@ -101,7 +101,10 @@ test('a viewer can never produce', async () => {
   assert.equal(errorCode(produce), 'FORBIDDEN');
   assert.equal(errorCode(await rawRequest(socket, 'createTransport', { direction: 'recv' })), 'LIMIT_REACHED');
   assert.equal(errorCode(await rawRequest(socket, 'consume', { producerId: 'nope', rtpCapabilities: { codecs: [] } })), 'NOT_FOUND');
-  assert.equal(errorCode(await rawRequest(socket, 'connectTransport', { transportId: 'nope', dtlsParameters: { fingerprints: [{ algorithm: 'sha-256', value: 'AA' }] } })), 'NOT_FOUND');
+  assert.equal(
+    errorCode(await rawRequest(socket, 'connectTransport', { transportId: 'nope', dtlsParameters: { fingerprints: [{ algorithm: 'sha-256', value: 'AA' }] } })),
+    'NOT_FOUND',
+  );
 });
 
 test('a publisher with garbage rtpParameters gets BAD_REQUEST and nothing is created', async () => {

@@ -31,7 +31,13 @@ after(async () => {
 async function publish(room: string): Promise<HeadlessPublisher> {
   const token = await server.tokens.issue({ room, role: 'publisher' }, 600);
   // Small and light: 30 viewers and the encoder share two cores with the SFU.
-  const publisher = new HeadlessPublisher({ url: server.url, room, token, name: 'publisher', video: { width: 640, height: 360, bitrateKbps: 600, keyframeIntervalSec: 1 } });
+  const publisher = new HeadlessPublisher({
+    url: server.url,
+    room,
+    token,
+    name: 'publisher',
+    video: { width: 640, height: 360, bitrateKbps: 600, keyframeIntervalSec: 1 },
+  });
   peers.push(publisher);
   await publisher.publish();
   return publisher;
@@ -48,18 +54,14 @@ async function viewers(room: string, count: number): Promise<HeadlessViewer[]> {
 /** Frames and audio packets received from now on, per viewer. */
 async function waitForMedia(list: HeadlessViewer[], description: string, frames = 15, timeoutMs = 20_000): Promise<void> {
   const start = list.map((v) => ({ frames: v.stats().video.completeFrames, audio: v.stats().audio.packets }));
-  await waitFor(
-    () =>
-      list.every((v, i) => v.stats().video.completeFrames - start[i]!.frames >= frames && v.stats().audio.packets - start[i]!.audio >= 10),
-    {
-      description,
-      timeoutMs,
-      progress: () => {
-        const behind = list.filter((v, i) => v.stats().video.completeFrames - start[i]!.frames < frames);
-        return `${list.length - behind.length}/${list.length} viewers receiving; e.g. ${behind[0]?.summary() ?? ''}`;
-      },
+  await waitFor(() => list.every((v, i) => v.stats().video.completeFrames - start[i]!.frames >= frames && v.stats().audio.packets - start[i]!.audio >= 10), {
+    description,
+    timeoutMs,
+    progress: () => {
+      const behind = list.filter((v, i) => v.stats().video.completeFrames - start[i]!.frames < frames);
+      return `${list.length - behind.length}/${list.length} viewers receiving; e.g. ${behind[0]?.summary() ?? ''}`;
     },
-  );
+  });
 }
 
 test('a publisher reaches its viewers: packets, frames and keyframes arrive', { timeout: 60_000 }, async () => {
@@ -85,8 +87,14 @@ test('30 viewers spread over both workers through pipeToRouter and all receive m
   console.log(`# routers: ${layout.map((r) => `w${r.workerIndex}:${r.viewers}${r.publisher ? '(pub)' : ''}`).join(' ')}`);
   assert.deepEqual(new Set(layout.map((r) => r.workerIndex)), new Set([0, 1]), 'both workers carry the room');
   assert.equal(layout.length, 3, '30 viewers at 10 per router need 3 routers');
-  assert.ok(layout.every((r) => r.viewers <= 10), 'no router above its cap');
-  assert.equal(layout.reduce((n, r) => n + r.viewers, 0), 30);
+  assert.ok(
+    layout.every((r) => r.viewers <= 10),
+    'no router above its cap',
+  );
+  assert.equal(
+    layout.reduce((n, r) => n + r.viewers, 0),
+    30,
+  );
   await waitForMedia(list, 'media at all 30 viewers', 15, 40_000);
   const summary = (await (await fetch(`${server.url}/api/rooms`)).json()) as { rooms: Array<{ id: string; viewers: number; workers: number[] }> };
   const room = summary.rooms.find((r) => r.id === 'crowd')!;
@@ -109,7 +117,10 @@ test('a worker killed with SIGKILL is replaced and every viewer receives media a
     timeoutMs: 10_000,
   });
   await waitForMedia(list, 'media at every viewer after the consumer worker crash');
-  assert.ok(list.some((v) => v.stats().reconnects > 0), 'affected viewers were told to reconnect');
+  assert.ok(
+    list.some((v) => v.stats().reconnects > 0),
+    'affected viewers were told to reconnect',
+  );
 
   // 2. The publisher's worker dies: everyone rebuilds on live workers.
   const publisherWorker = room.routerLayout().find((r) => r.publisher)!.workerIndex;

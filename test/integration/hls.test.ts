@@ -86,7 +86,10 @@ async function probe(rendition: string, segment: string): Promise<{ codecs: stri
   // A segment's timestamps start where the previous one ended: measure its
   // own span from the video packets (first pts to last pts + duration).
   const packets = await run('ffprobe', ['-v', 'error', '-select_streams', 'v', '-show_entries', 'packet=pts_time,duration_time', '-of', 'csv=p=0', file]);
-  const rows = packets.stdout.trim().split('\n').map((line) => line.split(',').map(Number) as [number, number]);
+  const rows = packets.stdout
+    .trim()
+    .split('\n')
+    .map((line) => line.split(',').map(Number) as [number, number]);
   const first = rows[0]![0];
   const last = rows[rows.length - 1]!;
   return { codecs, duration: last[0] + last[1] - first };
@@ -150,7 +153,12 @@ test('blocking reload for the next part returns once it exists, not before', { t
   const partsIn = (p: MediaPlaylist, msn: number): number => {
     // Parts listed after the last complete segment belong to the open one (msn).
     if (p.mediaSequence + p.segments.length !== msn) return Infinity; // msn completed
-    return p.text.split(/#EXTINF[^\n]*\n[^\n]*\n/).at(-1)!.match(/#EXT-X-PART:/g)?.length ?? 0;
+    return (
+      p.text
+        .split(/#EXTINF[^\n]*\n[^\n]*\n/)
+        .at(-1)!
+        .match(/#EXT-X-PART:/g)?.length ?? 0
+    );
   };
   const playlist = await mediaPlaylist('480p');
   const msn = playlist.mediaSequence + playlist.segments.length; // the segment in progress
@@ -177,7 +185,9 @@ test('a poster frame is served for the room and listed in /api/rooms', { timeout
   assert.equal(response.headers.get('content-type'), 'image/jpeg');
   const bytes = Buffer.from(await response.arrayBuffer());
   assert.equal(bytes.subarray(0, 2).toString('hex'), 'ffd8');
-  const rooms = (await (await fetch(`${server.url}/api/rooms`)).json()) as { rooms: Array<{ id: string; hls: { available: boolean }; thumbnail: string | null }> };
+  const rooms = (await (await fetch(`${server.url}/api/rooms`)).json()) as {
+    rooms: Array<{ id: string; hls: { available: boolean }; thumbnail: string | null }>;
+  };
   const room = rooms.rooms.find((r) => r.id === ROOM)!;
   assert.ok(room.hls.available);
   assert.equal(room.thumbnail, `/api/rooms/${ROOM}/thumbnail.jpg`);
@@ -212,10 +222,13 @@ test('publisher reconnects: the same URL continues', { timeout: 60_000 }, async 
   const firstRecorderPid = server.hls!.ffmpegPid(ROOM);
   await publisher!.close();
   publisher = await startPublisher();
-  await waitFor(() => {
-    const pid = server.hls!.ffmpegPid(ROOM);
-    return pid !== undefined && pid !== firstRecorderPid;
-  }, { description: 'a recorder for the new publisher', timeoutMs: 10_000 });
+  await waitFor(
+    () => {
+      const pid = server.hls!.ffmpegPid(ROOM);
+      return pid !== undefined && pid !== firstRecorderPid;
+    },
+    { description: 'a recorder for the new publisher', timeoutMs: 10_000 },
+  );
   const playlist = await mediaPlaylist('240p');
   const discontinuitiesBefore = playlist.text.split('#EXT-X-DISCONTINUITY\n').length - 1;
   await waitFor(

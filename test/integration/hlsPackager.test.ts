@@ -42,18 +42,66 @@ const measurements: string[] = [];
 
 function startFfmpeg(): ChildProcess {
   const encode = (bitrate: string) => [
-    '-c:v', 'libx264', '-preset', 'veryfast', '-tune', 'zerolatency', '-pix_fmt', 'yuv420p',
-    '-g', '30', '-keyint_min', '30', '-sc_threshold', '0', '-b:v', bitrate,
-    '-c:a', 'aac', '-b:a', '64k',
-    '-f', 'mp4', '-movflags', '+empty_moov+default_base_moof+frag_keyframe', '-frag_duration', '250000',
+    '-c:v',
+    'libx264',
+    '-preset',
+    'veryfast',
+    '-tune',
+    'zerolatency',
+    '-pix_fmt',
+    'yuv420p',
+    '-g',
+    '30',
+    '-keyint_min',
+    '30',
+    '-sc_threshold',
+    '0',
+    '-b:v',
+    bitrate,
+    '-c:a',
+    'aac',
+    '-b:a',
+    '64k',
+    '-f',
+    'mp4',
+    '-movflags',
+    '+empty_moov+default_base_moof+frag_keyframe',
+    '-frag_duration',
+    '250000',
   ];
   const args = [
-    '-hide_banner', '-loglevel', 'error', '-nostdin',
-    '-re', '-t', String(STREAM_SECONDS), '-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=30',
-    '-re', '-t', String(STREAM_SECONDS), '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
-    '-filter_complex', '[0:v]split=2[hi][lo0];[lo0]scale=320:180[lo]',
-    '-map', '[hi]', '-map', '1:a', ...encode('800k'), 'pipe:1',
-    '-map', '[lo]', '-map', '1:a', ...encode('200k'), 'pipe:3',
+    '-hide_banner',
+    '-loglevel',
+    'error',
+    '-nostdin',
+    '-re',
+    '-t',
+    String(STREAM_SECONDS),
+    '-f',
+    'lavfi',
+    '-i',
+    'testsrc2=size=640x360:rate=30',
+    '-re',
+    '-t',
+    String(STREAM_SECONDS),
+    '-f',
+    'lavfi',
+    '-i',
+    'sine=frequency=440:sample_rate=48000',
+    '-filter_complex',
+    '[0:v]split=2[hi][lo0];[lo0]scale=320:180[lo]',
+    '-map',
+    '[hi]',
+    '-map',
+    '1:a',
+    ...encode('800k'),
+    'pipe:1',
+    '-map',
+    '[lo]',
+    '-map',
+    '1:a',
+    ...encode('200k'),
+    'pipe:3',
   ];
   return spawn('ffmpeg', args, { stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
 }
@@ -372,7 +420,10 @@ describe('LL-HLS packager over HTTP, live', () => {
       const text = await fsp.readFile(path.join(dir, 'index.m3u8'), 'utf8');
       const partDurations = [...text.matchAll(/#EXT-X-PART:DURATION=([\d.]+)/g)].map((m) => Number(m[1]));
       const partTarget = Number(/PART-TARGET=([\d.]+)/.exec(text)![1]);
-      assert.ok(partDurations.every((d) => d <= partTarget && d <= 0.34), `parts ${partDurations.join(' ')}`);
+      assert.ok(
+        partDurations.every((d) => d <= partTarget && d <= 0.34),
+        `parts ${partDurations.join(' ')}`,
+      );
       const init = /#EXT-X-MAP:URI="([^"]+)"/.exec(text)![1]!;
       const segments = text.split('\n').filter((l) => l.startsWith('seg-'));
       const extinf = [...text.matchAll(/#EXTINF:([\d.]+),/g)].map((m) => Number(m[1]));
@@ -384,8 +435,21 @@ describe('LL-HLS packager over HTTP, live', () => {
         const { stdout } = await run('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_type,codec_name', '-of', 'json', joined]);
         const streams = (JSON.parse(stdout) as { streams: { codec_type: string; codec_name: string }[] }).streams;
         assert.deepEqual(streams.map((s) => `${s.codec_type}:${s.codec_name}`).sort(), ['audio:aac', 'video:h264']);
-        const packets = await run('ffprobe', ['-v', 'error', '-select_streams', 'v', '-show_entries', 'packet=pts_time,duration_time,flags', '-of', 'csv=p=0', joined]);
-        const rows = packets.stdout.trim().split('\n').map((l) => l.split(','));
+        const packets = await run('ffprobe', [
+          '-v',
+          'error',
+          '-select_streams',
+          'v',
+          '-show_entries',
+          'packet=pts_time,duration_time,flags',
+          '-of',
+          'csv=p=0',
+          joined,
+        ]);
+        const rows = packets.stdout
+          .trim()
+          .split('\n')
+          .map((l) => l.split(','));
         assert.match(rows[0]![2]!, /^K/, `${name} ${seg} starts with a keyframe`);
         const duration = rows.reduce((sum, r) => sum + Number(r[1]), 0);
         probed.push(duration);

@@ -105,7 +105,12 @@ test('an H.264 publisher: top rendition copied, lower ones re-encoded, keyframes
   assert.equal(cmdline.filter((a) => a === 'libx264').length, 2, 'two renditions encoded');
 
   const master = await text(`/hls/${ROOM}/index.m3u8`);
-  console.log(`# master: ${master.split('\n').filter((l) => l.startsWith('#EXT-X-STREAM-INF')).join(' | ')}`);
+  console.log(
+    `# master: ${master
+      .split('\n')
+      .filter((l) => l.startsWith('#EXT-X-STREAM-INF'))
+      .join(' | ')}`,
+  );
   // avc1.42…: Constrained Baseline from the publisher; avc1.4d…: Main from our x264.
   assert.match(master, /RESOLUTION=1280x720,CODECS="avc1\.42[0-9a-f]{4},mp4a\.40\.2"/);
   assert.match(master, /RESOLUTION=854x480,CODECS="avc1\.4d[0-9a-f]{4},mp4a\.40\.2"/);
@@ -115,7 +120,12 @@ test('an H.264 publisher: top rendition copied, lower ones re-encoded, keyframes
   // first seconds can be irregular (this publisher's first GOPs, ffmpeg starting
   // up), so the last two segments that all renditions start together are checked.
   // Segment files are named seg-<rendition session>-<media sequence number>.m4s.
-  const lastSegments = (rendition: string) => playlists.get(rendition)!.split('\n').filter((l) => l.startsWith('seg-')).slice(-4);
+  const lastSegments = (rendition: string) =>
+    playlists
+      .get(rendition)!
+      .split('\n')
+      .filter((l) => l.startsWith('seg-'))
+      .slice(-4);
   const probedBy = new Map<string, Array<ProbedSegment & { uri: string }>>();
   for (const rendition of ['720p', '480p', '240p']) {
     probedBy.set(
@@ -129,16 +139,23 @@ test('an H.264 publisher: top rendition copied, lower ones re-encoded, keyframes
     .map((top) => [top, ...['480p', '240p'].map((r) => probedBy.get(r)!.find((p) => Math.abs(startOf(p) - startOf(top)) < 0.05))])
     .filter((set): set is Array<ProbedSegment & { uri: string }> => set.every((p) => p !== undefined))
     .slice(-2);
-  assert.ok(together.length >= 1, `segments starting together in every rendition (starts: ${[...probedBy].map(([r, ps]) => `${r} ${ps.map((p) => startOf(p).toFixed(3)).join('/')}`).join('; ')})`);
+  assert.ok(
+    together.length >= 1,
+    `segments starting together in every rendition (starts: ${[...probedBy].map(([r, ps]) => `${r} ${ps.map((p) => startOf(p).toFixed(3)).join('/')}`).join('; ')})`,
+  );
   for (const probed of together) {
     const msns = probed.map((p) => Number(/-(\d+)\.m4s$/.exec(p.uri)![1]));
     const segment = `MSN ${[...new Set(msns)].join('/')}`;
     const [top, mid, low] = [probed[0]!, probed[1]!, probed[2]!];
     console.log(
       `# ${segment}: ` +
-        probed.map((p, i) => `${['720p', '480p', '240p'][i]} ${p.profile} ${p.width}x${p.height} starts ${p.packets[0]!.pts.toFixed(3)} s, ${p.packets.length} frames`).join('; '),
+        probed
+          .map(
+            (p, i) => `${['720p', '480p', '240p'][i]} ${p.profile} ${p.width}x${p.height} starts ${p.packets[0]!.pts.toFixed(3)} s, ${p.packets.length} frames`,
+          )
+          .join('; '),
     );
-    assert.match(top.profile, /Baseline/, 'the top rendition is the publisher\'s own bitstream');
+    assert.match(top.profile, /Baseline/, "the top rendition is the publisher's own bitstream");
     assert.equal(mid.profile, 'Main');
     assert.equal(low.profile, 'Main');
     assert.deepEqual([top.width, top.height], [1280, 720]);

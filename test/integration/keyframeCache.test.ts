@@ -70,7 +70,10 @@ function traceKeyframesIn(keyframesIn: number[]): () => void {
  * to the publisher's next key frame, and how many keyframe requests the
  * publisher got while the viewer joined.
  */
-async function joinMidGop(keyFrameCacheMs: number, options: { dropPacketAfterKeyframe?: boolean } = {}): Promise<{ firstKeyframeMs: number; nextPublisherKeyframeMs: number | undefined; plis: number; viewer: HeadlessViewer }> {
+async function joinMidGop(
+  keyFrameCacheMs: number,
+  options: { dropPacketAfterKeyframe?: boolean } = {},
+): Promise<{ firstKeyframeMs: number; nextPublisherKeyframeMs: number | undefined; plis: number; viewer: HeadlessViewer }> {
   const keyframesIn: number[] = [];
   const stopTracing = traceKeyframesIn(keyframesIn);
   const server = await startTestServer({ HLS_ENABLED: 'false', KEYFRAME_CACHE_MS: String(keyFrameCacheMs) });
@@ -100,7 +103,9 @@ async function joinMidGop(keyFrameCacheMs: number, options: { dropPacketAfterKey
   current.viewer = viewer;
   const joinedAt = performance.now();
   await viewer.join();
-  console.log(`# KEYFRAME_CACHE_MS=${keyFrameCacheMs}: viewer joined ${Math.round(joinedAt - keyframesIn.at(-1)!)} ms after a key frame; waiting for its first key frame`);
+  console.log(
+    `# KEYFRAME_CACHE_MS=${keyFrameCacheMs}: viewer joined ${Math.round(joinedAt - keyframesIn.at(-1)!)} ms after a key frame; waiting for its first key frame`,
+  );
   await waitFor(() => viewer.stats().timeToFirstKeyframeMs !== undefined, {
     timeoutMs: 2 * GOP_SECONDS * 1000,
     description: 'the viewer receives a key frame',
@@ -142,23 +147,32 @@ test('a joining viewer starts from the cached key frame: no wait for the publish
   assert.equal(after.video.lost, 0, 'no sequence gap between cached and live packets');
 });
 
-test('without the cache the viewer waits for the publisher\'s next key frame', { timeout: 60_000 }, async () => {
+test("without the cache the viewer waits for the publisher's next key frame", { timeout: 60_000 }, async () => {
   const r = await joinMidGop(0);
   assert.ok(r.nextPublisherKeyframeMs !== undefined, 'the publisher made another key frame');
-  assert.ok(r.firstKeyframeMs >= r.nextPublisherKeyframeMs - 50, `first key frame at ${r.firstKeyframeMs} ms, before the publisher's next (${r.nextPublisherKeyframeMs} ms)`);
+  assert.ok(
+    r.firstKeyframeMs >= r.nextPublisherKeyframeMs - 50,
+    `first key frame at ${r.firstKeyframeMs} ms, before the publisher's next (${r.nextPublisherKeyframeMs} ms)`,
+  );
   assert.ok(r.plis >= 1, 'the SFU asked the publisher for a key frame');
 });
 
 test('a cached key frame older than KEYFRAME_CACHE_MS is not handed out', { timeout: 60_000 }, async () => {
   const r = await joinMidGop(500);
   assert.ok(r.nextPublisherKeyframeMs !== undefined, 'the publisher made another key frame');
-  assert.ok(r.firstKeyframeMs >= r.nextPublisherKeyframeMs - 50, `first key frame at ${r.firstKeyframeMs} ms, before the publisher's next (${r.nextPublisherKeyframeMs} ms)`);
+  assert.ok(
+    r.firstKeyframeMs >= r.nextPublisherKeyframeMs - 50,
+    `first key frame at ${r.firstKeyframeMs} ms, before the publisher's next (${r.nextPublisherKeyframeMs} ms)`,
+  );
   assert.ok(r.plis >= 1, 'the SFU asked the publisher for a key frame');
 });
 
 test('a cache with a packet missing since the key frame is not handed out', { timeout: 60_000 }, async () => {
   const r = await joinMidGop(5_000, { dropPacketAfterKeyframe: true });
   assert.ok(r.nextPublisherKeyframeMs !== undefined, 'the publisher made another key frame');
-  assert.ok(r.firstKeyframeMs >= r.nextPublisherKeyframeMs - 50, `first key frame at ${r.firstKeyframeMs} ms, before the publisher's next (${r.nextPublisherKeyframeMs} ms)`);
+  assert.ok(
+    r.firstKeyframeMs >= r.nextPublisherKeyframeMs - 50,
+    `first key frame at ${r.firstKeyframeMs} ms, before the publisher's next (${r.nextPublisherKeyframeMs} ms)`,
+  );
   assert.ok(r.plis >= 1, 'the SFU asked the publisher for a key frame');
 });

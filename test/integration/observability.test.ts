@@ -36,7 +36,10 @@ after(async () => {
 });
 
 /** Parsed Prometheus text: `value(name, labels)` → number or undefined. */
-async function scrape(url = server.url, headers: Record<string, string> = {}): Promise<{ text: string; value: (name: string, labels?: Record<string, string>) => number | undefined }> {
+async function scrape(
+  url = server.url,
+  headers: Record<string, string> = {},
+): Promise<{ text: string; value: (name: string, labels?: Record<string, string>) => number | undefined }> {
   const response = await fetch(`${url}/metrics`, { headers });
   assert.equal(response.status, 200);
   assert.match(response.headers.get('content-type') ?? '', /^text\/plain/);
@@ -50,7 +53,11 @@ async function scrape(url = server.url, headers: Record<string, string> = {}): P
   return {
     text,
     value: (name, labels) => {
-      const rendered = labels ? `{${Object.entries(labels).map(([k, v]) => `${k}="${v}"`).join(',')}}` : '';
+      const rendered = labels
+        ? `{${Object.entries(labels)
+            .map(([k, v]) => `${k}="${v}"`)
+            .join(',')}}`
+        : '';
       return samples.get(`${name}${rendered}`);
     },
   };
@@ -58,7 +65,13 @@ async function scrape(url = server.url, headers: Record<string, string> = {}): P
 
 async function publish(room: string): Promise<HeadlessPublisher> {
   const token = await server.tokens.issue({ room, role: 'publisher' }, 600);
-  const publisher = new HeadlessPublisher({ url: server.url, room, token, name: 'publisher', video: { width: 640, height: 360, bitrateKbps: 600, keyframeIntervalSec: 1 } });
+  const publisher = new HeadlessPublisher({
+    url: server.url,
+    room,
+    token,
+    name: 'publisher',
+    video: { width: 640, height: 360, bitrateKbps: 600, keyframeIntervalSec: 1 },
+  });
   peers.push(publisher);
   await publisher.publish();
   return publisher;
@@ -195,7 +208,10 @@ test('metrics have the expected names and follow a broadcast as it starts and st
   // The watch pages' QoE reports give the delivered frame rate (30 fps source).
   await postQoe('obs', qoeReport('viewer-session-1', { framesDecoded: 0, watchingSeconds: 0 }));
   await sleep(1100);
-  const qoe = await postQoe('obs', qoeReport('viewer-session-1', { framesDecoded: 150, framesDropped: 50, freezeCount: 1, watchingSeconds: 5, firstFrameMs: 420 }));
+  const qoe = await postQoe(
+    'obs',
+    qoeReport('viewer-session-1', { framesDecoded: 150, framesDropped: 50, freezeCount: 1, watchingSeconds: 5, firstFrameMs: 420 }),
+  );
   assert.equal(qoe.status, 204);
 
   const stats = await getJson<RoomStats>('/api/rooms/obs/stats');
@@ -223,7 +239,10 @@ test('metrics have the expected names and follow a broadcast as it starts and st
   assert.ok(room.history.length >= 2 && room.history.length <= 150);
   const lastPoint = room.history.at(-1)!;
   assert.ok(lastPoint.bitrateInBps > 100_000 && lastPoint.bitrateOutBps > 100_000 && lastPoint.viewers === 2, JSON.stringify(lastPoint));
-  assert.ok(room.history.every((p, i) => i === 0 || p.t > room.history[i - 1]!.t), 'history is oldest first');
+  assert.ok(
+    room.history.every((p, i) => i === 0 || p.t > room.history[i - 1]!.t),
+    'history is oldest first',
+  );
   assert.equal((await scrape()).value('floodlight_join_to_first_frame_seconds_count', { transport: 'webrtc' }), 1);
 
   // Everyone leaves: gauges go back to zero.

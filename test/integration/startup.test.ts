@@ -33,7 +33,16 @@ function runMain(
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
       cwd: root,
-      env: { ...process.env, LOG_LEVEL: 'warn', HOST: '127.0.0.1', LISTEN_IP: '127.0.0.1', NUM_WORKERS: '1', RTC_MIN_PORT: '47000', RTC_MAX_PORT: '47999', ...env },
+      env: {
+        ...process.env,
+        LOG_LEVEL: 'warn',
+        HOST: '127.0.0.1',
+        LISTEN_IP: '127.0.0.1',
+        NUM_WORKERS: '1',
+        RTC_MIN_PORT: '47000',
+        RTC_MAX_PORT: '47999',
+        ...env,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -49,7 +58,10 @@ function runMain(
       if (until && !signalled && until(stdout)) {
         signalled = true;
         const done = () => child.kill('SIGTERM');
-        if (probe) probe(stdout).catch((error: unknown) => (probeError = error)).finally(done);
+        if (probe)
+          probe(stdout)
+            .catch((error: unknown) => (probeError = error))
+            .finally(done);
         else done();
       }
     });

@@ -50,13 +50,14 @@ function run(samples: Array<(at: number) => RoomSignal>, rules = new RoomRules('
 }
 
 const events = (result: ReturnType<typeof run>, rule: AlertRule) =>
-  result.flatMap(({ at, actions }) =>
-    actions.filter((a) => (a.type === 'fire' ? a.spec.rule : a.rule) === rule).map((a) => ({ at, type: a.type })),
-  );
+  result.flatMap(({ at, actions }) => actions.filter((a) => (a.type === 'fire' ? a.spec.rule : a.rule) === rule).map((a) => ({ at, type: a.type })));
 
 test('a healthy room fires nothing', () => {
   const result = run(Array.from({ length: 30 }, () => (at: number) => healthy(at)));
-  assert.deepEqual(result.flatMap((r) => r.actions), []);
+  assert.deepEqual(
+    result.flatMap((r) => r.actions),
+    [],
+  );
 });
 
 test('stream_stalled fires once no video arrived for ALERT_STALL_SECONDS and resolves 2 s after video flows again', () => {
@@ -125,7 +126,10 @@ test('hls_stale fires as soon as the playlist is older than the limit while live
     { at: 4000, type: 'fire' },
     { at: 8000, type: 'resolve' },
   ]);
-  const notRecording = run([(at) => healthy(at, { hls: { recording: false, playlistAgeSeconds: null } }), (at) => healthy(at, { hls: { recording: false, playlistAgeSeconds: null } })]);
+  const notRecording = run([
+    (at) => healthy(at, { hls: { recording: false, playlistAgeSeconds: null } }),
+    (at) => healthy(at, { hls: { recording: false, playlistAgeSeconds: null } }),
+  ]);
   assert.deepEqual(events(notRecording, 'hls_stale'), []);
 });
 
@@ -213,14 +217,25 @@ test('AlertManager: one alert per identity, events, bounded newest-first history
   }
   const history = manager.history();
   assert.equal(history.length, 3, 'bounded');
-  assert.deepEqual(history.map((a) => a.room), ['r4', 'r3', 'r2'], 'newest first');
+  assert.deepEqual(
+    history.map((a) => a.room),
+    ['r4', 'r3', 'r2'],
+    'newest first',
+  );
 
   manager.fire({ rule: 'low_bitrate', room: 'r4', message: 'low' });
-  assert.deepEqual(manager.forRoom('r4').map((a) => a.state), ['firing', 'resolved'], 'active first, then recent');
+  assert.deepEqual(
+    manager.forRoom('r4').map((a) => a.state),
+    ['firing', 'resolved'],
+    'active first, then recent',
+  );
   manager.resolveRoom('r4', 'room closed');
   assert.equal(manager.active().filter((a) => a.room === 'r4').length, 0);
 
-  assert.deepEqual(emitted.slice(0, 3).map((a) => `${a.rule}:${a.state}`), ['stream_stalled:firing', 'worker_died:firing', 'stream_stalled:resolved']);
+  assert.deepEqual(
+    emitted.slice(0, 3).map((a) => `${a.rule}:${a.state}`),
+    ['stream_stalled:firing', 'worker_died:firing', 'stream_stalled:resolved'],
+  );
   assert.equal(manager.firedCounts().get('high_loss'), 5);
 
   await new Promise((resolve) => setImmediate(resolve));

@@ -36,7 +36,10 @@ test('values are parsed and typed', () => {
 
 test('HLS settings', () => {
   const config = loadConfig({ HLS_RENDITIONS: '480,240', HLS_DVR_SECONDS: '7200', HLS_DIR: '/srv/hls' });
-  assert.deepEqual(config.hls.renditions.map((r) => r.name), ['480p', '240p']);
+  assert.deepEqual(
+    config.hls.renditions.map((r) => r.name),
+    ['480p', '240p'],
+  );
   assert.equal(config.hls.dvrSeconds, 7200);
   assert.equal(config.hls.dir, '/srv/hls');
   assert.equal(loadConfig({}).hls.enabled, true);
@@ -44,7 +47,7 @@ test('HLS settings', () => {
   assert.equal(loadConfig({ HLS_H264_PASSTHROUGH: 'false' }).hls.h264Passthrough, false);
 });
 
-test('keyframe requests are paced past the browsers\' 300 ms by default', () => {
+test("keyframe requests are paced past the browsers' 300 ms by default", () => {
   assert.equal(loadConfig({}).keyFrameRequestDelayMs, 350);
   assert.equal(loadConfig({ KEYFRAME_REQUEST_DELAY_MS: '0' }).keyFrameRequestDelayMs, 0);
   assert.equal(loadConfig({}).keyFrameCacheMs, 500);

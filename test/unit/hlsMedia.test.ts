@@ -13,14 +13,51 @@ const children = new Set<ChildProcess>();
 /** fMP4 from ffmpeg on stdout (`-t seconds`). */
 function generateFmp4(seconds: number): Promise<Buffer> {
   const args = [
-    '-hide_banner', '-loglevel', 'error', '-nostdin',
-    '-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=30',
-    '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
-    '-t', String(seconds), '-map', '0:v', '-map', '1:a',
-    '-c:v', 'libx264', '-preset', 'veryfast', '-profile:v', 'high', '-level:v', '3.1', '-pix_fmt', 'yuv420p',
-    '-g', '30', '-keyint_min', '30', '-sc_threshold', '0',
-    '-c:a', 'aac', '-b:a', '64k',
-    '-f', 'mp4', '-movflags', '+empty_moov+default_base_moof+frag_keyframe', '-frag_duration', '250000', 'pipe:1',
+    '-hide_banner',
+    '-loglevel',
+    'error',
+    '-nostdin',
+    '-f',
+    'lavfi',
+    '-i',
+    'testsrc2=size=640x360:rate=30',
+    '-f',
+    'lavfi',
+    '-i',
+    'sine=frequency=440:sample_rate=48000',
+    '-t',
+    String(seconds),
+    '-map',
+    '0:v',
+    '-map',
+    '1:a',
+    '-c:v',
+    'libx264',
+    '-preset',
+    'veryfast',
+    '-profile:v',
+    'high',
+    '-level:v',
+    '3.1',
+    '-pix_fmt',
+    'yuv420p',
+    '-g',
+    '30',
+    '-keyint_min',
+    '30',
+    '-sc_threshold',
+    '0',
+    '-c:a',
+    'aac',
+    '-b:a',
+    '64k',
+    '-f',
+    'mp4',
+    '-movflags',
+    '+empty_moov+default_base_moof+frag_keyframe',
+    '-frag_duration',
+    '250000',
+    'pipe:1',
   ];
   return new Promise((resolve, reject) => {
     const child = spawn('ffmpeg', args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -85,7 +122,10 @@ describe('BoxReader', () => {
     const types = boxes.map((b) => b.type);
     assert.deepEqual(types.slice(0, 2), ['ftyp', 'moov']);
     assert.equal(types.at(-1), 'mfra');
-    assert.equal(boxes.reduce((n, b) => n + b.size, 0), fmp4.length);
+    assert.equal(
+      boxes.reduce((n, b) => n + b.size, 0),
+      fmp4.length,
+    );
     const fragments = types.filter((t) => t === 'moof').length;
     assert.equal(types.filter((t) => t === 'mdat').length, fragments);
     assert.ok(fragments >= 14, `${fragments} fragments for 4 s at ~250 ms`);
@@ -204,10 +244,17 @@ describe('CmafSegmenter', () => {
         assert.ok(p.duration <= 0.34, `part ${i}.${j} lasts ${p.duration} s`);
         if (p.videoSamples > 0) assert.ok(p.duration >= 0.15, `part ${i}.${j} lasts ${p.duration} s`);
       });
-      assert.equal(segment.bytes, segment.parts.reduce((n, p) => n + p.data.length, 0));
+      assert.equal(
+        segment.bytes,
+        segment.parts.reduce((n, p) => n + p.data.length, 0),
+      );
       assert.equal(segment.startsDiscontinuity, false);
     });
-    assert.deepEqual(parts.map((p) => p.partNumber), parts.map((_, i) => i), 'stream-wide part numbers');
+    assert.deepEqual(
+      parts.map((p) => p.partNumber),
+      parts.map((_, i) => i),
+      'stream-wide part numbers',
+    );
     // The parts are exactly the moof+mdat bytes, in order.
     const media = Buffer.concat(boxes.filter((b) => b.type === 'moof' || b.type === 'mdat').map((b) => b.data));
     assert.ok(Buffer.concat(parts.map((p) => p.data)).equals(media));
@@ -225,7 +272,10 @@ describe('CmafSegmenter', () => {
 
   test('a longer segment target groups GOPs', () => {
     const segments = segmentsOf(segmentAll(boxes, new CmafSegmenter({ segmentTargetSec: 2 })));
-    assert.deepEqual(segments.map((s) => Math.round(s.duration)), [2, 2]);
+    assert.deepEqual(
+      segments.map((s) => Math.round(s.duration)),
+      [2, 2],
+    );
   });
 
   test('fragments before the first keyframe are dropped', () => {

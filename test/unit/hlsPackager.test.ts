@@ -22,13 +22,47 @@ let dirCounter = 0;
 
 function generateFmp4(seconds: number): Promise<Buffer> {
   const args = [
-    '-hide_banner', '-loglevel', 'error', '-nostdin',
-    '-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=30',
-    '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
-    '-t', String(seconds), '-map', '0:v', '-map', '1:a',
-    '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-g', '30', '-keyint_min', '30', '-sc_threshold', '0',
-    '-c:a', 'aac', '-b:a', '64k',
-    '-f', 'mp4', '-movflags', '+empty_moov+default_base_moof+frag_keyframe', '-frag_duration', '250000', 'pipe:1',
+    '-hide_banner',
+    '-loglevel',
+    'error',
+    '-nostdin',
+    '-f',
+    'lavfi',
+    '-i',
+    'testsrc2=size=640x360:rate=30',
+    '-f',
+    'lavfi',
+    '-i',
+    'sine=frequency=440:sample_rate=48000',
+    '-t',
+    String(seconds),
+    '-map',
+    '0:v',
+    '-map',
+    '1:a',
+    '-c:v',
+    'libx264',
+    '-preset',
+    'ultrafast',
+    '-pix_fmt',
+    'yuv420p',
+    '-g',
+    '30',
+    '-keyint_min',
+    '30',
+    '-sc_threshold',
+    '0',
+    '-c:a',
+    'aac',
+    '-b:a',
+    '64k',
+    '-f',
+    'mp4',
+    '-movflags',
+    '+empty_moov+default_base_moof+frag_keyframe',
+    '-frag_duration',
+    '250000',
+    'pipe:1',
   ];
   return new Promise((resolve, reject) => {
     const child = spawn('ffmpeg', args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -115,7 +149,9 @@ describe('RenditionPackager', () => {
     assert.deepEqual(segmentUris(ended), ['seg-abc-0.m4s', 'seg-abc-1.m4s', 'seg-abc-2.m4s', 'seg-abc-3.m4s']);
 
     // Every part file, in order, is exactly the stream's fragments; each segment file is its parts.
-    const allParts = files(dir).filter((f) => f.startsWith('part-')).sort((a, b) => Number(/(\d+)\.m4s/.exec(a)![1]) - Number(/(\d+)\.m4s/.exec(b)![1]));
+    const allParts = files(dir)
+      .filter((f) => f.startsWith('part-'))
+      .sort((a, b) => Number(/(\d+)\.m4s/.exec(a)![1]) - Number(/(\d+)\.m4s/.exec(b)![1]));
     assert.equal(allParts.length, units.fragments.length);
     assert.ok(Buffer.concat(allParts.map((f) => fs.readFileSync(path.join(dir, f)))).equals(Buffer.concat(units.fragments)));
     const segs = Buffer.concat(segmentUris(ended).map((f) => fs.readFileSync(path.join(dir, f))));
@@ -129,7 +165,10 @@ describe('RenditionPackager', () => {
       assert.ok(concat.equals(fs.readFileSync(path.join(dir, blocks[i]!))), `${blocks[i]} = its parts`);
     }
     const info = packager.info()!;
-    assert.deepEqual(info.codecs.map((c) => c.split('.')[0]), ['avc1', 'mp4a']);
+    assert.deepEqual(
+      info.codecs.map((c) => c.split('.')[0]),
+      ['avc1', 'mp4a'],
+    );
     assert.equal(info.width, 640);
     assert.equal(info.height, 360);
     assert.equal(info.frameRate, 30);
@@ -484,7 +523,12 @@ describe('HlsRoomPackager', () => {
   test('a rendition with a declared bandwidth is in the master from its first part', async () => {
     const root = path.join(tmpRoot, 'early-master');
     // A fixed part target (as the server sets it): playlists are published from the first part on.
-    const room = new HlsRoomPackager({ root, room: 'early', partTargetSec: 0.267, renditions: [{ name: 'hi', videoBitrate: 2_500_000, audioBitrate: 128_000 }] });
+    const room = new HlsRoomPackager({
+      root,
+      room: 'early',
+      partTargetSec: 0.267,
+      renditions: [{ name: 'hi', videoBitrate: 2_500_000, audioBitrate: 128_000 }],
+    });
     const { hi } = room.renditions;
     await feed(hi!, [units.init]);
     assert.equal(room.masterPlaylist(), undefined, 'init alone is not playable');
@@ -540,7 +584,10 @@ describe('HlsRoomPackager', () => {
     // ladder's top): only the higher one is offered.
     const inf = master.split('\n').filter((l) => l.startsWith('#EXT-X-STREAM-INF'));
     assert.equal(inf.length, 1, master);
-    assert.match(master, /^#EXT-X-STREAM-INF:BANDWIDTH=100000000,AVERAGE-BANDWIDTH=\d+,RESOLUTION=640x360,CODECS="avc1\.[0-9a-f]{6},mp4a\.40\.2",FRAME-RATE=30\.000\nlow\/index\.m3u8$/m);
+    assert.match(
+      master,
+      /^#EXT-X-STREAM-INF:BANDWIDTH=100000000,AVERAGE-BANDWIDTH=\d+,RESOLUTION=640x360,CODECS="avc1\.[0-9a-f]{6},mp4a\.40\.2",FRAME-RATE=30\.000\nlow\/index\.m3u8$/m,
+    );
     await sleep(20);
     // Written once, when every rendition became ready (measured bitrates move on since).
     const onDisk = fs.readFileSync(path.join(root, 'room_1', 'index.m3u8'), 'utf8');

@@ -129,10 +129,7 @@ describe('media playlist', () => {
     assert.equal(tag('EXT-X-PROGRAM-DATE-TIME').length, 7, 'one per segment, including the one in progress');
     assert.ok(lines.includes('#EXT-X-PROGRAM-DATE-TIME:2025-01-02T03:04:15.600Z'));
     // Parts only for the last segments within 3 target durations, plus the in-progress ones.
-    assert.deepEqual(
-      [...new Set(partLines.map((l) => /part-(\d+)-/.exec(l)![1]))],
-      ['13', '14', '15', '16'],
-    );
+    assert.deepEqual([...new Set(partLines.map((l) => /part-(\d+)-/.exec(l)![1]))], ['13', '14', '15', '16']);
     assert.equal(partLines.filter((l) => l.endsWith(',INDEPENDENT=YES')).length, 4);
     assert.equal(hints[0], '#EXT-X-PRELOAD-HINT:TYPE=PART,URI="part-16-2.m4s"');
     const lastPart = lines.findLastIndex((l) => l.startsWith('#EXT-X-PART:'));
@@ -184,7 +181,12 @@ describe('media playlist', () => {
 
   test('rendition reports are listed while live', () => {
     const text = buildMediaPlaylist(
-      live({ renditionReports: [{ uri: '../480p/index.m3u8', lastMsn: 16, lastPart: 1 }, { uri: '../240p/index.m3u8', lastMsn: 16 }] }),
+      live({
+        renditionReports: [
+          { uri: '../480p/index.m3u8', lastMsn: 16, lastPart: 1 },
+          { uri: '../240p/index.m3u8', lastMsn: 16 },
+        ],
+      }),
     );
     assert.match(text, /^#EXT-X-RENDITION-REPORT:URI="\.\.\/480p\/index\.m3u8",LAST-MSN=16,LAST-PART=1$/m);
     assert.match(text, /^#EXT-X-RENDITION-REPORT:URI="\.\.\/240p\/index\.m3u8",LAST-MSN=16$/m);
@@ -212,9 +214,7 @@ describe('media playlist', () => {
   });
 
   test('a discontinuity on the in-progress segment goes before its parts', () => {
-    const text = buildMediaPlaylist(
-      live({ inProgress: { mapUri: 'init-1.mp4', discontinuity: true, parts: parts(16, 4).slice(0, 1) } }),
-    );
+    const text = buildMediaPlaylist(live({ inProgress: { mapUri: 'init-1.mp4', discontinuity: true, parts: parts(16, 4).slice(0, 1) } }));
     const { lines } = validate(text);
     const disc = lines.indexOf('#EXT-X-DISCONTINUITY');
     assert.equal(lines[disc - 1], 'seg-15.m4s');
@@ -254,9 +254,25 @@ describe('master playlist', () => {
   test('one EXT-X-STREAM-INF per rendition, highest bandwidth first', () => {
     const text = buildMasterPlaylist({
       variants: [
-        { uri: '480p/index.m3u8', bandwidth: 1_400_000.4, averageBandwidth: 1_200_000, width: 854, height: 480, codecs: ['avc1.64001e', 'mp4a.40.2'], frameRate: 30 },
+        {
+          uri: '480p/index.m3u8',
+          bandwidth: 1_400_000.4,
+          averageBandwidth: 1_200_000,
+          width: 854,
+          height: 480,
+          codecs: ['avc1.64001e', 'mp4a.40.2'],
+          frameRate: 30,
+        },
         { uri: '240p/index.m3u8', bandwidth: 400_000, width: 426, height: 240, codecs: ['avc1.42c015', 'mp4a.40.2'], frameRate: 29.97 },
-        { uri: '720p/index.m3u8', bandwidth: 3_000_000, averageBandwidth: 2_600_000, width: 1280, height: 720, codecs: ['avc1.64001f', 'mp4a.40.2'], frameRate: 30 },
+        {
+          uri: '720p/index.m3u8',
+          bandwidth: 3_000_000,
+          averageBandwidth: 2_600_000,
+          width: 1280,
+          height: 720,
+          codecs: ['avc1.64001f', 'mp4a.40.2'],
+          frameRate: 30,
+        },
       ],
     });
     assert.equal(

@@ -19,14 +19,36 @@ const logger = pino({ level: 'silent' }) as unknown as Logger;
 
 interface Fake {
   sources: MetricsSources;
-  workers: Array<{ index: number; alive: boolean; cpu: number; memoryBytes: number; routers: number; transports: number; producers: number; consumers: number; restarts: number; pid: number }>;
+  workers: Array<{
+    index: number;
+    alive: boolean;
+    cpu: number;
+    memoryBytes: number;
+    routers: number;
+    transports: number;
+    producers: number;
+    consumers: number;
+    restarts: number;
+    pid: number;
+  }>;
   totals: ServerTotals;
   errors: Record<string, number>;
   ffmpegRestarts: { total: number };
 }
 
 function fake(workerCount: number): Fake {
-  const workers = Array.from({ length: workerCount }, (_, index) => ({ index, alive: true, cpu: 0.25, memoryBytes: 50e6, routers: 1, transports: 3, producers: 2, consumers: 4, restarts: 0, pid: 1000 + index }));
+  const workers = Array.from({ length: workerCount }, (_, index) => ({
+    index,
+    alive: true,
+    cpu: 0.25,
+    memoryBytes: 50e6,
+    routers: 1,
+    transports: 3,
+    producers: 2,
+    consumers: 4,
+    restarts: 0,
+    pid: 1000 + index,
+  }));
   const totals: ServerTotals = {
     rooms: 1,
     liveRooms: 1,
@@ -150,7 +172,25 @@ test('values come from the sources at scrape time', async () => {
 test('naming: floodlight_ prefix, counters end in _total, units in names, bounded label names', async () => {
   const m = new FloodlightMetrics(fake(2).sources);
   const metrics = await m.registry.getMetricsAsJSON();
-  const allowedLabels = new Set(['worker', 'kind', 'transport', 'direction', 'side', 'code', 'endpoint', 'result', 'reason', 'rule', 'le', 'version', 'major', 'minor', 'patch', 'space', 'type']);
+  const allowedLabels = new Set([
+    'worker',
+    'kind',
+    'transport',
+    'direction',
+    'side',
+    'code',
+    'endpoint',
+    'result',
+    'reason',
+    'rule',
+    'le',
+    'version',
+    'major',
+    'minor',
+    'patch',
+    'space',
+    'type',
+  ]);
   for (const metric of metrics) {
     assert.match(metric.name, /^floodlight_[a-z0-9_]+$/, metric.name);
     const type = String(metric.type);

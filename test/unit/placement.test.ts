@@ -58,5 +58,8 @@ test('30 viewers with a cap of 20 consumers need 3 routers of 10', () => {
     if (decision.kind === 'new-router') routers.push({ id: `r${routers.length}`, workerIndex: routers.length % 2, reserved: 2 });
     else routers.find((r) => r.id === decision.routerId)!.reserved += 2;
   }
-  assert.deepEqual(routers.map((r) => r.reserved), [20, 20, 20]);
+  assert.deepEqual(
+    routers.map((r) => r.reserved),
+    [20, 20, 20],
+  );
 });

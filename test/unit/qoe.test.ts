@@ -99,7 +99,15 @@ test('aggregates: freezes per minute, dropped frames, fps, medians, first-frame 
   assert.equal(agg.latencyMs, 400, 'median of 200, 400, 3000');
   assert.equal(agg.jitterBufferDelayMs, 60);
   assert.equal(agg.firstFrameMsP50, 500);
-  assert.deepEqual(firstFrames, [['webrtc', 300], ['webrtc', 500], ['hls', 2000]], 'once per session');
+  assert.deepEqual(
+    firstFrames,
+    [
+      ['webrtc', 300],
+      ['webrtc', 500],
+      ['hls', 2000],
+    ],
+    'once per session',
+  );
 
   // After the 60 s window, old increments no longer count.
   c.advance(70_000);

@@ -6,7 +6,11 @@ import { buildLadderArgs } from '../../server/hls/recorderFfmpegArgs.js';
 
 test('recorder SDP mirrors the consumers: payload types, codecs, fmtp, ports', () => {
   const sdp = buildRecorderSdp([
-    { kind: 'audio', port: 40000, rtpParameters: { codecs: [{ mimeType: 'audio/opus', payloadType: 100, clockRate: 48000, channels: 2, parameters: { useinbandfec: 1 } }], encodings: [] } },
+    {
+      kind: 'audio',
+      port: 40000,
+      rtpParameters: { codecs: [{ mimeType: 'audio/opus', payloadType: 100, clockRate: 48000, channels: 2, parameters: { useinbandfec: 1 } }], encodings: [] },
+    },
     {
       kind: 'video',
       port: 40002,
@@ -24,7 +28,10 @@ test('recorder SDP mirrors the consumers: payload types, codecs, fmtp, ports', (
 
 test('ladder: parsed highest first, with bitrates; bad ladders are refused', () => {
   const ladder = parseLadder('240,720p,480');
-  assert.deepEqual(ladder.map((r) => r.name), ['720p', '480p', '240p']);
+  assert.deepEqual(
+    ladder.map((r) => r.name),
+    ['720p', '480p', '240p'],
+  );
   assert.ok(ladder[0]!.videoBitrate > ladder[1]!.videoBitrate && ladder[1]!.videoBitrate > ladder[2]!.videoBitrate);
   for (const bad of ['', '721', '100', '720,720', '4320', 'hd', '1080,720,480,360,240,144']) {
     assert.throws(() => parseLadder(bad), Error, bad);
@@ -80,7 +87,10 @@ test('ffmpeg ladder args with H.264 passthrough: the top rendition is copied, th
     assert.match(o, /-force_key_frames source_no_drop /);
     assert.doesNotMatch(o, /-keyint_min 30/);
   }
-  assert.deepEqual(args.outputs.slice(1, 3).map((o) => o.url), ['unix:/tmp/x/480p.sock', 'unix:/tmp/x/240p.sock']);
+  assert.deepEqual(
+    args.outputs.slice(1, 3).map((o) => o.url),
+    ['unix:/tmp/x/480p.sock', 'unix:/tmp/x/240p.sock'],
+  );
   // A one-rendition ladder without a poster needs no filter graph at all.
   const single = buildLadderArgs([{ rendition: ladder[0]!, url: 'unix:/tmp/a.sock' }], true, undefined, { passthroughTop: true });
   assert.equal(single.complexFilter, '');

@@ -21,7 +21,15 @@ const dispatchers: WebhookDispatcher[] = [];
 
 after(async () => {
   for (const d of dispatchers) d.close();
-  await Promise.all(servers.map((s) => new Promise<void>((resolve) => { s.closeAllConnections(); s.close(() => resolve()); })));
+  await Promise.all(
+    servers.map(
+      (s) =>
+        new Promise<void>((resolve) => {
+          s.closeAllConnections();
+          s.close(() => resolve());
+        }),
+    ),
+  );
 });
 
 interface Received {

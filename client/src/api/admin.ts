@@ -248,7 +248,13 @@ export function parseOverview(value: unknown): Overview {
         const e = rec(item);
         const url = str(e['url']);
         if (!url) return null;
-        return { url, ok: typeof e['ok'] === 'boolean' ? e['ok'] : null, lastError: str(e['lastError']), delivered: count(e['delivered']), failed: count(e['failed']) };
+        return {
+          url,
+          ok: typeof e['ok'] === 'boolean' ? e['ok'] : null,
+          lastError: str(e['lastError']),
+          delivered: count(e['delivered']),
+          failed: count(e['failed']),
+        };
       }),
     },
   };
@@ -277,7 +283,10 @@ export async function fetchOverview(token: string, signal: AbortSignal = AbortSi
   return parseOverview(await getJson('/api/admin/overview', token, signal));
 }
 
-export async function fetchAlerts(token: string, signal: AbortSignal = AbortSignal.timeout(REQUEST_TIMEOUT_MS)): Promise<{ active: Alert[]; history: Alert[] }> {
+export async function fetchAlerts(
+  token: string,
+  signal: AbortSignal = AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+): Promise<{ active: Alert[]; history: Alert[] }> {
   const body = rec(await getJson('/api/admin/alerts', token, signal));
   return { active: list(body['active'], parseAlert), history: list(body['history'], parseAlert) };
 }

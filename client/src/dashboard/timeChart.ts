@@ -68,10 +68,7 @@ export class TimeChart {
       ticks: { stroke: GRID_STROKE, width: 1 },
       font: '11px ui-sans-serif, system-ui, sans-serif',
     };
-    const axes: uPlot.Axis[] = [
-      { ...axisBase },
-      { ...axisBase, scale: 'y', size: 48, values: (_u, splits) => splits.map((v) => format(v)) },
-    ];
+    const axes: uPlot.Axis[] = [{ ...axisBase }, { ...axisBase, scale: 'y', size: 48, values: (_u, splits) => splits.map((v) => format(v)) }];
     const scales: uPlot.Scales = {
       // The window ends at the newest point (the chart scrolls) and spans what is held, at least
       // MIN_SPAN_S and at most windowSeconds: a fresh page fills its charts instead of a sliver.
@@ -83,7 +80,14 @@ export class TimeChart {
     };
     if (options.rightScale) {
       scales[options.rightScale] = { range: yRange(options.minMaxRight ?? 1) };
-      axes.push({ ...axisBase, scale: options.rightScale, side: 1, size: 44, grid: { show: false }, values: (_u, splits) => splits.map((v) => formatRight(v)) });
+      axes.push({
+        ...axisBase,
+        scale: options.rightScale,
+        side: 1,
+        size: 44,
+        grid: { show: false },
+        values: (_u, splits) => splits.map((v) => formatRight(v)),
+      });
     }
     const series: uPlot.Series[] = [
       { value: (_u, v) => (v === null ? '–' : new Date(v * 1000).toLocaleTimeString()) },

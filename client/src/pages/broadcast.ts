@@ -180,8 +180,18 @@ async function populateDevicePickers(): Promise<void> {
   } catch {
     return;
   }
-  fillSelect(cameraSelect, devices.filter((d) => d.kind === 'videoinput'), cameraStream.getVideoTracks()[0], 'Camera');
-  fillSelect(micSelect, devices.filter((d) => d.kind === 'audioinput'), cameraStream.getAudioTracks()[0], 'Microphone');
+  fillSelect(
+    cameraSelect,
+    devices.filter((d) => d.kind === 'videoinput'),
+    cameraStream.getVideoTracks()[0],
+    'Camera',
+  );
+  fillSelect(
+    micSelect,
+    devices.filter((d) => d.kind === 'audioinput'),
+    cameraStream.getAudioTracks()[0],
+    'Microphone',
+  );
 }
 
 function fillSelect(select: HTMLSelectElement, devices: MediaDeviceInfo[], active: MediaStreamTrack | undefined, noun: string): void {
@@ -270,7 +280,7 @@ function pageState(state: PublisherState): PageState {
 function render(): void {
   const state: PublisherState = publisher?.state ?? 'idle';
   const onAir = state === 'connecting' || state === 'live' || state === 'reconnecting';
-  const sdkError = state === 'error' ? publisher?.error ?? null : null;
+  const sdkError = state === 'error' ? (publisher?.error ?? null) : null;
 
   pageRoot.dataset['state'] = startFailed && !onAir ? 'error' : pageState(state);
   pageRoot.dataset['publisherState'] = state;

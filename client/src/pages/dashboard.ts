@@ -15,9 +15,31 @@
  * or without the operator API before any data arrived; retried).
  */
 import { io, type Socket } from 'socket.io-client';
-import { ApiError, fetchAlerts, fetchOverview, fetchRoomStats, parseAlert, parseOverview, type Alert, type Overview, type RoomStats, type WorkerLoad } from '../api/admin';
+import {
+  ApiError,
+  fetchAlerts,
+  fetchOverview,
+  fetchRoomStats,
+  parseAlert,
+  parseOverview,
+  type Alert,
+  type Overview,
+  type RoomStats,
+  type WorkerLoad,
+} from '../api/admin';
 import { CHART_COLORS, TimeChart } from '../dashboard/timeChart';
-import { DASH, formatAgo, formatBitrate, formatBytes, formatClock, formatDuration, formatMs, formatNumber, formatPercent, formatVideo } from '../dashboard/format';
+import {
+  DASH,
+  formatAgo,
+  formatBitrate,
+  formatBytes,
+  formatClock,
+  formatDuration,
+  formatMs,
+  formatNumber,
+  formatPercent,
+  formatVideo,
+} from '../dashboard/format';
 import { byId, el, isValidRoomId, setVisible } from '../ui/dom';
 
 declare global {
@@ -171,7 +193,7 @@ function warn(message: string | null): void {
 function describeAuthError(error: ApiError | { code: string; status?: number }): string {
   switch (error.code) {
     case 'FORBIDDEN':
-      return 'This token is not an admin token (the server answered 403 FORBIDDEN). Viewer and publisher tokens cannot open the dashboard; issue one with npm run token -- --room \'*\' --role admin.';
+      return "This token is not an admin token (the server answered 403 FORBIDDEN). Viewer and publisher tokens cannot open the dashboard; issue one with npm run token -- --room '*' --role admin.";
     case 'TOKEN_EXPIRED':
       return 'This admin token has expired (401 TOKEN_EXPIRED). Issue a new one.';
     case 'TOKEN_INVALID':
@@ -283,13 +305,24 @@ function meter(fraction: number | null, label: string): HTMLElement {
   // CSSOM, not a style attribute: allowed by the CSP.
   fill.style.width = `${(value * 100).toFixed(1)}%`;
   fill.dataset['level'] = value >= 0.85 ? 'high' : value >= 0.6 ? 'mid' : 'low';
-  return el('div', { className: 'meter', attrs: { role: 'meter', 'aria-label': label, 'aria-valuemin': '0', 'aria-valuemax': '100', 'aria-valuenow': String(Math.round(value * 100)) } }, [fill]);
+  return el(
+    'div',
+    {
+      className: 'meter',
+      attrs: { role: 'meter', 'aria-label': label, 'aria-valuemin': '0', 'aria-valuemax': '100', 'aria-valuenow': String(Math.round(value * 100)) },
+    },
+    [fill],
+  );
 }
 
 function renderWorkers(workers: WorkerLoad[]): void {
   const items = workers.map((worker) => {
     const cpuText = worker.cpu === null ? DASH : `${Math.round(worker.cpu * 100)} %`;
-    const stat = (label: string, value: string) => el('div', { className: 'worker-stat' }, [el('span', { className: 'worker-stat-value', text: value }), el('span', { className: 'worker-stat-label', text: label })]);
+    const stat = (label: string, value: string) =>
+      el('div', { className: 'worker-stat' }, [
+        el('span', { className: 'worker-stat-value', text: value }),
+        el('span', { className: 'worker-stat-label', text: label }),
+      ]);
     return el('li', { className: 'worker', attrs: { 'data-alive': String(worker.alive), 'data-worker': String(worker.index) } }, [
       el('div', { className: 'worker-head' }, [
         el('strong', { text: `Worker ${worker.index}` }),
@@ -336,7 +369,9 @@ function roomRow(id: string): RoomRow {
 }
 
 function renderRooms(rooms: RoomStats[]): void {
-  const sorted = [...rooms].sort((a, b) => Number(b.live) - Number(a.live) || b.viewers.webrtc + b.viewers.hls - (a.viewers.webrtc + a.viewers.hls) || a.id.localeCompare(b.id));
+  const sorted = [...rooms].sort(
+    (a, b) => Number(b.live) - Number(a.live) || b.viewers.webrtc + b.viewers.hls - (a.viewers.webrtc + a.viewers.hls) || a.id.localeCompare(b.id),
+  );
   const seen = new Set<string>();
   const rows = sorted.map((room) => {
     seen.add(room.id);
@@ -344,13 +379,17 @@ function renderRooms(rooms: RoomStats[]): void {
     const [name, status, video, bitrate, webrtc, hls, loss, rtt, freezes, alerts] = row.cells as [HTMLTableCellElement, ...HTMLTableCellElement[]];
     name.replaceChildren(el('strong', { text: room.id }));
     const since = room.live && room.since !== null ? ` · ${formatDuration((Date.now() - room.since) / 1000)}` : '';
-    status!.replaceChildren(el('span', { className: `badge ${room.live ? 'badge-live-dot' : 'badge-muted'}`, text: room.live ? 'live' : 'offline' }), document.createTextNode(since));
+    status!.replaceChildren(
+      el('span', { className: `badge ${room.live ? 'badge-live-dot' : 'badge-muted'}`, text: room.live ? 'live' : 'offline' }),
+      document.createTextNode(since),
+    );
     video!.textContent = room.live ? formatVideo(room.video) : DASH;
     bitrate!.textContent = room.live ? formatBitrate((room.video.bitrateBps ?? 0) + (room.audio.bitrateBps ?? 0)) : DASH;
     webrtc!.textContent = formatNumber(room.viewers.webrtc);
     hls!.textContent = formatNumber(room.viewers.hls);
     loss!.textContent = formatPercent(room.lossPercent);
-    loss!.dataset['level'] = room.lossPercent !== null && room.lossPercent >= 5 ? 'critical' : room.lossPercent !== null && room.lossPercent >= 1 ? 'warning' : '';
+    loss!.dataset['level'] =
+      room.lossPercent !== null && room.lossPercent >= 5 ? 'critical' : room.lossPercent !== null && room.lossPercent >= 1 ? 'warning' : '';
     rtt!.textContent = formatMs(room.rttMs);
     freezes!.textContent = formatNumber(room.qoe.freezesPerMinute, 2);
     const firing = room.alerts.filter((a) => a.state === 'firing').length;
@@ -370,7 +409,10 @@ function renderWebhooks(overview: Overview): void {
   webhookList.replaceChildren(
     ...endpoints.map((endpoint) =>
       el('li', { className: 'webhook', attrs: { 'data-ok': String(endpoint.ok) } }, [
-        el('span', { className: `badge ${endpoint.ok === false ? 'badge-critical' : endpoint.ok ? 'badge-ok' : 'badge-muted'}`, text: endpoint.ok === false ? 'failing' : endpoint.ok ? 'ok' : 'idle' }),
+        el('span', {
+          className: `badge ${endpoint.ok === false ? 'badge-critical' : endpoint.ok ? 'badge-ok' : 'badge-muted'}`,
+          text: endpoint.ok === false ? 'failing' : endpoint.ok ? 'ok' : 'idle',
+        }),
         el('code', { className: 'webhook-url', text: endpoint.url }),
         el('span', { className: 'muted small', text: `${endpoint.delivered} delivered · ${endpoint.failed} failed` }),
         ...(endpoint.lastError ? [el('span', { className: 'webhook-error small', text: endpoint.lastError })] : []),
@@ -424,7 +466,9 @@ function byRecency(a: Alert, b: Alert): number {
 }
 
 function activeAlerts(): Alert[] {
-  return [...alertsById.values()].filter((a) => a.state === 'firing').sort((a, b) => Number(b.severity === 'critical') - Number(a.severity === 'critical') || (b.firedAt ?? 0) - (a.firedAt ?? 0));
+  return [...alertsById.values()]
+    .filter((a) => a.state === 'firing')
+    .sort((a, b) => Number(b.severity === 'critical') - Number(a.severity === 'critical') || (b.firedAt ?? 0) - (a.firedAt ?? 0));
 }
 
 function alertItem(alert: Alert): HTMLLIElement {
@@ -433,20 +477,30 @@ function alertItem(alert: Alert): HTMLLIElement {
     alert.state === 'firing'
       ? `since ${formatClock(alert.firedAt)} (${formatAgo(alert.firedAt).replace(' ago', '')})`
       : `${formatClock(alert.firedAt)} → ${formatClock(alert.resolvedAt)}${alert.firedAt !== null && alert.resolvedAt !== null ? ` (${formatDuration((alert.resolvedAt - alert.firedAt) / 1000)})` : ''}`;
-  return el('li', { className: 'alert', attrs: { 'data-state': alert.state, 'data-severity': alert.severity, 'data-rule': alert.rule, 'data-alert': alert.id } }, [
-    el('div', { className: 'alert-head' }, [
-      el('span', { className: `badge ${alert.state === 'resolved' ? 'badge-muted' : alert.severity === 'critical' ? 'badge-critical' : 'badge-warning'}`, text: alert.state === 'resolved' ? 'resolved' : alert.severity }),
-      el('strong', { text: RULE_TITLES[alert.rule] ?? alert.rule }),
-      el('span', { className: 'muted small', text: scope }),
-    ]),
-    el('p', { className: 'alert-message', text: alert.message }),
-    el('p', { className: 'alert-time muted small', text: when }),
-  ]);
+  return el(
+    'li',
+    { className: 'alert', attrs: { 'data-state': alert.state, 'data-severity': alert.severity, 'data-rule': alert.rule, 'data-alert': alert.id } },
+    [
+      el('div', { className: 'alert-head' }, [
+        el('span', {
+          className: `badge ${alert.state === 'resolved' ? 'badge-muted' : alert.severity === 'critical' ? 'badge-critical' : 'badge-warning'}`,
+          text: alert.state === 'resolved' ? 'resolved' : alert.severity,
+        }),
+        el('strong', { text: RULE_TITLES[alert.rule] ?? alert.rule }),
+        el('span', { className: 'muted small', text: scope }),
+      ]),
+      el('p', { className: 'alert-message', text: alert.message }),
+      el('p', { className: 'alert-time muted small', text: when }),
+    ],
+  );
 }
 
 function renderAlerts(): void {
   const active = activeAlerts();
-  const recent = [...alertsById.values()].filter((a) => a.state === 'resolved').sort(byRecency).slice(0, RECENT_ALERTS_SHOWN);
+  const recent = [...alertsById.values()]
+    .filter((a) => a.state === 'resolved')
+    .sort(byRecency)
+    .slice(0, RECENT_ALERTS_SHOWN);
   activeAlertList.replaceChildren(...active.map(alertItem));
   recentAlertList.replaceChildren(...recent.map(alertItem));
   setVisible(noActiveAlerts, active.length === 0);
@@ -679,7 +733,9 @@ async function refreshRoom(current: number): Promise<void> {
   } catch (error) {
     if (current !== roomGeneration) return;
     detail.error.textContent =
-      error instanceof ApiError && error.status === 404 ? `Room ${room} does not exist (any more).` : `Cannot load the room's stats (${error instanceof Error ? error.message : String(error)}).`;
+      error instanceof ApiError && error.status === 404
+        ? `Room ${room} does not exist (any more).`
+        : `Cannot load the room's stats (${error instanceof Error ? error.message : String(error)}).`;
     setVisible(detail.error, true);
   } finally {
     if (current === roomGeneration) roomTimer = setTimeout(() => void refreshRoom(current), ROOM_POLL_MS);
@@ -717,7 +773,12 @@ function renderRoomDetail(stats: RoomStats): void {
     ...figure('Jitter buffer', formatMs(q.jitterBufferDelayMs)),
     ...figure('HLS latency', formatMs(q.latencyMs)),
     ...figure('First frame (p50)', formatMs(q.firstFrameMsP50)),
-    ...figure('HLS', stats.hls.available ? `ready · playlist ${stats.hls.playlistAgeSeconds === null ? DASH : `${stats.hls.playlistAgeSeconds.toFixed(1)} s old`}` : 'not available'),
+    ...figure(
+      'HLS',
+      stats.hls.available
+        ? `ready · playlist ${stats.hls.playlistAgeSeconds === null ? DASH : `${stats.hls.playlistAgeSeconds.toFixed(1)} s old`}`
+        : 'not available',
+    ),
   );
 
   const { main, loss } = roomCharts();

@@ -286,10 +286,11 @@ async function fallBackToHls(reason: FallbackReason, error?: FloodlightError): P
 function startPlayback(roomId: string): void {
   video.dataset['transport'] = preference === 'hls' ? 'hls' : 'webrtc';
   qoe = new QoeReporter({ room: roomId, video, expectFrames });
-  if (preference === 'hls') void startHls(roomId).catch((failure: unknown) => {
-    fatalMessage = describeError(failure);
-    render();
-  });
+  if (preference === 'hls')
+    void startHls(roomId).catch((failure: unknown) => {
+      fatalMessage = describeError(failure);
+      render();
+    });
   else startWebRtc(roomId);
   setInterval(() => {
     // Only while frames render: before that the playhead is not at its live position yet.

@@ -165,7 +165,8 @@ export class HlsPlayback extends TypedEmitter<PlaybackEvents> implements Playbac
   latency(): number | null {
     const engine = this.engine;
     // Before the first frame the playhead has not been moved to the live position yet.
-    if (!engine || !this.everLive || this.statusValue === 'offline' || this.video.seeking || this.video.readyState < HTMLMediaElement.HAVE_CURRENT_DATA) return null;
+    if (!engine || !this.everLive || this.statusValue === 'offline' || this.video.seeking || this.video.readyState < HTMLMediaElement.HAVE_CURRENT_DATA)
+      return null;
     if (engine.kind === 'hls.js') {
       // 0 until the first playlist and playhead are known.
       const latency = engine.hls.latency;
@@ -368,7 +369,8 @@ export class HlsPlayback extends TypedEmitter<PlaybackEvents> implements Playbac
     const engine = this.engine;
     if (!engine) return;
     this.engine = null;
-    if (engine.kind === 'hls.js') engine.hls.destroy(); // detaches the element too
+    if (engine.kind === 'hls.js')
+      engine.hls.destroy(); // detaches the element too
     else engine.detach();
     this.emit('qualityLabel', null);
   }
@@ -434,7 +436,9 @@ export class HlsPlayback extends TypedEmitter<PlaybackEvents> implements Playbac
       hls.loadLevel = -1;
       return;
     }
-    const byHeight = hls.levels.map((level, index) => ({ index, height: level.height || 0, bitrate: level.bitrate })).sort((a, b) => a.height - b.height || a.bitrate - b.bitrate);
+    const byHeight = hls.levels
+      .map((level, index) => ({ index, height: level.height || 0, bitrate: level.bitrate }))
+      .sort((a, b) => a.height - b.height || a.bitrate - b.bitrate);
     let pick = byHeight[byHeight.length - 1]!;
     if (quality === 'low') pick = byHeight[0]!;
     if (quality === 'medium') pick = [...byHeight].reverse().find((level) => level.height > 0 && level.height <= 480) ?? byHeight[0]!;

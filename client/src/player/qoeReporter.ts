@@ -58,7 +58,10 @@ export interface QoeReporterOptions {
 /** 22 URL-safe random characters (crypto.randomUUID needs a secure context; LAN pages are often plain HTTP). */
 export function newSessionId(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(16));
-  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  return btoa(String.fromCharCode(...bytes))
+    .replace(/\+/g, '-')
+    .replace(/\//g, '_')
+    .replace(/=+$/, '');
 }
 
 /** A total built from counters that may restart from zero. */
@@ -260,9 +263,7 @@ export class QoeReporter {
   private compose(): QoeReport | null {
     const latest = this.latest;
     if (!latest) return null;
-    const freezes = this.usesNativeFreezes
-      ? { count: this.nativeFreezes.count.total, durationMs: this.nativeFreezes.durationMs.total }
-      : this.gapFreezes;
+    const freezes = this.usesNativeFreezes ? { count: this.nativeFreezes.count.total, durationMs: this.nativeFreezes.durationMs.total } : this.gapFreezes;
     const report: QoeReport = {
       sessionId: this.sessionId,
       transport: latest.transport,

@@ -56,7 +56,9 @@ export function fallbackReasonForError(error: FloodlightError): FallbackReason |
 /** Whether this browser could play HLS (MediaSource for hls.js, or native HLS), without loading hls.js. */
 export function browserCanPlayHls(video: HTMLVideoElement): boolean {
   const scope = window as unknown as Record<string, unknown>;
-  return typeof scope['MediaSource'] === 'function' || typeof scope['ManagedMediaSource'] === 'function' || video.canPlayType('application/vnd.apple.mpegurl') !== '';
+  return (
+    typeof scope['MediaSource'] === 'function' || typeof scope['ManagedMediaSource'] === 'function' || video.canPlayType('application/vnd.apple.mpegurl') !== ''
+  );
 }
 
 /**

@@ -44,10 +44,7 @@ export const audioCodecOptions: ProducerCodecOptions = { opusDtx: false, opusFec
  * with the router's). For H.264 prefer packetization-mode 1 and the
  * constrained-baseline profile every browser can decode.
  */
-export function pickVideoCodec(
-  rtpCapabilities: mediasoupTypes.RtpCapabilities,
-  name: VideoCodecName,
-): RtpCodecCapability {
+export function pickVideoCodec(rtpCapabilities: mediasoupTypes.RtpCapabilities, name: VideoCodecName): RtpCodecCapability {
   const mimeType = name === 'vp8' ? 'video/vp8' : 'video/h264';
   const candidates = (rtpCapabilities.codecs ?? []).filter((codec) => codec.mimeType.toLowerCase() === mimeType);
   const score = (codec: RtpCodecCapability): number => {

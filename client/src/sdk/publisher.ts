@@ -1,15 +1,7 @@
 import type { Device, types as mediasoupTypes } from 'mediasoup-client';
 import type { MediaKind, RequestPayload, ServerEvents } from '../../../server/signaling/protocol';
 import { StaleAttemptError, type Attempt } from './attempt';
-import {
-  audioCodecOptions,
-  cameraEncodings,
-  pickVideoCodec,
-  screenEncodings,
-  videoCodecOptions,
-  type VideoCodecName,
-  type VideoSource,
-} from './encoding';
+import { audioCodecOptions, cameraEncodings, pickVideoCodec, screenEncodings, videoCodecOptions, type VideoCodecName, type VideoSource } from './encoding';
 import { FloodlightError, SignalingError, toFloodlightError } from './errors';
 import { IceRecovery } from './iceRecovery';
 import { RoomConnection, type ConnectionPhase, type JoinedSession } from './roomConnection';
@@ -240,9 +232,7 @@ export class Publisher extends TypedEmitter<PublisherEvents> {
     session.transport = transport;
 
     transport.on('connect', ({ dtlsParameters }, callback, errback) => {
-      signaling
-        .request('connectTransport', { transportId: transport.id, dtlsParameters })
-        .then(() => callback(), errback);
+      signaling.request('connectTransport', { transportId: transport.id, dtlsParameters }).then(() => callback(), errback);
     });
     transport.on('produce', ({ kind, rtpParameters, appData }, callback, errback) => {
       const source = appData['source'] as ProducerSource | undefined;

@@ -314,9 +314,7 @@ export class Viewer extends TypedEmitter<ViewerEvents> {
     });
     session.transport = transport;
     transport.on('connect', ({ dtlsParameters }, callback, errback) => {
-      signaling
-        .request('connectTransport', { transportId: transport.id, dtlsParameters })
-        .then(() => callback(), errback);
+      signaling.request('connectTransport', { transportId: transport.id, dtlsParameters }).then(() => callback(), errback);
     });
     transport.on('connectionstatechange', (state) => {
       if (state === 'connected') session.everConnected = true;
@@ -444,9 +442,7 @@ export class Viewer extends TypedEmitter<ViewerEvents> {
     if (consumed.preferredSpatialLayer === spatialLayer) return;
     consumed.preferredSpatialLayer = spatialLayer;
     try {
-      await session.attempt.guard(
-        session.signaling.request('setPreferredLayers', { consumerId: consumed.consumer.id, spatialLayer }),
-      );
+      await session.attempt.guard(session.signaling.request('setPreferredLayers', { consumerId: consumed.consumer.id, spatialLayer }));
     } catch (error) {
       if (error instanceof StaleAttemptError) throw error;
       consumed.preferredSpatialLayer = null; // try again next time
@@ -470,8 +466,7 @@ export class Viewer extends TypedEmitter<ViewerEvents> {
       .filter((consumer) => !consumer.closed)
       .sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'video' ? -1 : 1))
       .map((consumer) => consumer.track);
-    const unchanged =
-      tracks.length === this.emittedTracks.length && tracks.every((track, i) => track === this.emittedTracks[i]);
+    const unchanged = tracks.length === this.emittedTracks.length && tracks.every((track, i) => track === this.emittedTracks[i]);
     if (unchanged) return;
     this.emittedTracks = tracks;
     this.emit('stream', tracks.length ? new MediaStream(tracks) : null);

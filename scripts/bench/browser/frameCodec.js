@@ -259,9 +259,7 @@ function scratchContext() {
       ? new OffscreenCanvas(SCRATCH_WIDTH, SCRATCH_HEIGHT)
       : Object.assign(document.createElement('canvas'), { width: SCRATCH_WIDTH, height: SCRATCH_HEIGHT });
   // willReadFrequently keeps the canvas in CPU memory: cheap getImageData every frame.
-  const ctx = /** @type {CanvasRenderingContext2D | OffscreenCanvasRenderingContext2D | null} */ (
-    canvas.getContext('2d', { willReadFrequently: true })
-  );
+  const ctx = /** @type {CanvasRenderingContext2D | OffscreenCanvasRenderingContext2D | null} */ (canvas.getContext('2d', { willReadFrequently: true }));
   if (!ctx) throw new Error('FrameCodec: no 2D context');
   scratch = { canvas, ctx };
   return ctx;

@@ -55,7 +55,14 @@ const strOrNull = (v) => (typeof v === 'string' ? v : null);
 /** @returns {Promise<StatsSnapshot>} */
 export async function snapshot() {
   /** @type {StatsSnapshot} */
-  const result = { at: performance.timeOrigin + performance.now(), connections: 0, outboundVideo: [], inboundVideo: [], roundTripTimes: [], availableOutgoingBitrates: [] };
+  const result = {
+    at: performance.timeOrigin + performance.now(),
+    connections: 0,
+    outboundVideo: [],
+    inboundVideo: [],
+    roundTripTimes: [],
+    availableOutgoingBitrates: [],
+  };
   for (const pc of connections) {
     if (pc.connectionState === 'closed') continue;
     result.connections++;

@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { TokenService, parseTtl, tokenRoleSchema } from '../server/auth/tokens.js';
-import { roomIdSchema } from '../server/signaling/protocol.js';
+import { roomIdSchema } from '../server/contracts/signaling.js';
 
 function die(message: string): never {
   process.stderr.write(`token: ${message}\n`);

@@ -14,7 +14,7 @@ import { createLogger, type Logger } from './observability/logger.js';
 import { WorkerPool } from './media/workerPool.js';
 import { RoomRegistry } from './rooms/roomRegistry.js';
 import { SignalingServer } from './signaling/signalingServer.js';
-import { protocolLimits } from './signaling/protocol.js';
+import { protocolLimits } from './contracts/signaling.js';
 import { TokenService } from './auth/tokens.js';
 import { createHttpApp } from './http/httpApp.js';
 import { HlsService } from './hls/hlsService.js';

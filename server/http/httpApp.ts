@@ -11,7 +11,7 @@ import type { RoomRegistry } from '../rooms/roomRegistry.js';
 import type { WorkerPool } from '../media/workerPool.js';
 import type { HlsService } from '../hls/hlsService.js';
 import { createHlsRouter } from '../hls/hlsRoutes.js';
-import { roomIdSchema } from '../signaling/protocol.js';
+import { roomIdSchema } from '../contracts/signaling.js';
 
 export interface HttpAppDeps {
   rooms: RoomRegistry;

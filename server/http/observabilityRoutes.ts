@@ -11,9 +11,9 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import type { TokenService } from '../auth/tokens.js';
 import { requireAdmin } from '../auth/adminAuth.js';
 import type { RoomRegistry } from '../rooms/roomRegistry.js';
-import { roomIdSchema } from '../signaling/protocol.js';
+import { roomIdSchema } from '../contracts/signaling.js';
 import type { Observability } from '../observability/observability.js';
-import { QOE_MAX_BODY_BYTES, qoeReportSchema } from '../observability/qoeReport.js';
+import { QOE_MAX_BODY_BYTES, qoeReportSchema } from '../contracts/qoeReport.js';
 
 export interface ObservabilityRoutesOptions {
   observability: Observability;

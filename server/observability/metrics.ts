@@ -15,7 +15,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import type { WorkerPool } from '../media/workerPool.js';
 import type { SignalingStats } from '../signaling/signalingServer.js';
-import { errorCodes } from '../signaling/protocol.js';
+import { errorCodes } from '../contracts/signaling.js';
 import type { HlsService } from '../hls/hlsService.js';
 import type { AlertManager } from '../alerts/alertManager.js';
 import { alertRules } from '../alerts/alert.js';

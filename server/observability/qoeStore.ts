@@ -14,7 +14,7 @@
  *   evicted), fixed buckets per room, the last 200 first-frame times per room.
  * - Each session may report about once a second (token bucket: 1/s, burst 2).
  */
-import type { QoeReport } from './qoeReport.js';
+import type { QoeReport } from '../contracts/qoeReport.js';
 import { RingBuffer } from './ringBuffer.js';
 
 export interface QoeAggregate {

@@ -4,7 +4,7 @@
  * `notify` callback the signaling session provides.
  */
 import type { types as ms } from 'mediasoup';
-import type { Role, ServerEventName, ServerEvents } from '../signaling/protocol.js';
+import type { Role, ServerEventName, ServerEvents } from '../contracts/signaling.js';
 import type { RouterEntry } from './routerEntry.js';
 
 export type Notify = <E extends ServerEventName>(event: E, data: ServerEvents[E]) => void;

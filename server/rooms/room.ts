@@ -14,7 +14,7 @@ import type { types as ms } from 'mediasoup';
 import type { Logger } from '../observability/logger.js';
 import type { WorkerPool } from '../media/workerPool.js';
 import { placeViewer } from '../media/placement.js';
-import type { MediaKind, ProducerInfo, RequestPayload, ResponseData, TransportInfo } from '../signaling/protocol.js';
+import type { MediaKind, ProducerInfo, RequestPayload, ResponseData, TransportInfo } from '../contracts/signaling.js';
 import { SignalingError } from '../signaling/signalingError.js';
 import { Peer, peerLimits, type EvictionReason } from './peer.js';
 import { RouterEntry } from './routerEntry.js';

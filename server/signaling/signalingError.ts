@@ -1,4 +1,4 @@
-import type { ErrorCode } from './protocol.js';
+import type { ErrorCode } from '../contracts/signaling.js';
 
 /** An error that is answered to the client as `{ ok: false, error: { code, message } }`. */
 export class SignalingError extends Error {

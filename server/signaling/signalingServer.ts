@@ -9,7 +9,7 @@ import type { RoomRegistry } from '../rooms/roomRegistry.js';
 import type { Room } from '../rooms/room.js';
 import { Peer, type EvictionReason } from '../rooms/peer.js';
 import { TokenError, type TokenService } from '../auth/tokens.js';
-import { protocolLimits, requestSchemas, type Ack, type ErrorCode, type RequestName, type RequestPayload, type ResponseData } from './protocol.js';
+import { protocolLimits, requestSchemas, type Ack, type ErrorCode, type RequestName, type RequestPayload, type ResponseData } from '../contracts/signaling.js';
 import { SignalingError } from './signalingError.js';
 import { RateLimiter } from './rateLimiter.js';
 

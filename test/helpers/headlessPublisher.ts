@@ -21,7 +21,7 @@
  */
 import type { types as ms } from 'mediasoup';
 import { MediaStreamTrack, RTCRtpCodecParameters, type RTCPeerConnection } from 'werift';
-import type { RequestPayload } from '../../server/signaling/protocol.js';
+import type { RequestPayload } from '../../server/contracts/signaling.js';
 import { FfmpegRtpSource, type FfmpegAudioOptions, type FfmpegVideoOptions } from './ffmpegSource.js';
 import { RejoiningPeer, toError, type HeadlessPeerOptions } from './rejoiningPeer.js';
 import { buildSendAnswer, dtlsParametersFromSdp, formatFmtp, parseSdp, sendFeedbackFor, sendRtpParameters, type RemoteTransportParams } from './sdpBridge.js';

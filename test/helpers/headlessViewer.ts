@@ -18,7 +18,7 @@
  */
 import type { types as ms } from 'mediasoup';
 import type { MediaStreamTrack, RTCPeerConnection, RtpPacket } from 'werift';
-import type { ProducerInfo, RequestPayload } from '../../server/signaling/protocol.js';
+import type { ProducerInfo, RequestPayload } from '../../server/contracts/signaling.js';
 import { RejoiningPeer, type HeadlessPeerOptions } from './rejoiningPeer.js';
 import { StreamCounter, type StreamCounts } from './rtpCounters.js';
 import {

@@ -1,6 +1,6 @@
 /** A bare socket.io client for protocol-level tests (no WebRTC). */
 import { io, type Socket } from 'socket.io-client';
-import type { Ack } from '../../server/signaling/protocol.js';
+import type { Ack } from '../../server/contracts/signaling.js';
 
 export async function connectRaw(url: string): Promise<Socket> {
   const socket = io(url, { transports: ['websocket'], reconnection: false, forceNew: true });

@@ -13,7 +13,7 @@
  * and tear down sessions; this class decides when.
  */
 import { EventEmitter } from 'node:events';
-import type { ResponseData, Role } from '../../server/signaling/protocol.js';
+import type { ResponseData, Role } from '../../server/contracts/signaling.js';
 import { SerialQueue } from './serialQueue.js';
 import { SignalingClient, SignalingRequestError } from './signalingClient.js';
 import { sleep } from './wait.js';

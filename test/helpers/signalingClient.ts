@@ -1,11 +1,11 @@
 /**
  * A typed socket.io client for the Floodlight signaling protocol
- * (server/signaling/protocol.ts): `request(name, payload)` emits with an
+ * (server/contracts/signaling.ts): `request(name, payload)` emits with an
  * acknowledgement and unwraps `{ ok, data | error }`, throwing
  * `SignalingRequestError` (with the server's error code) on `ok: false`.
  */
 import { io, type Socket } from 'socket.io-client';
-import type { Ack, ErrorCode, RequestName, RequestPayload, ResponseData, ServerEventName, ServerEvents } from '../../server/signaling/protocol.js';
+import type { Ack, ErrorCode, RequestName, RequestPayload, ResponseData, ServerEventName, ServerEvents } from '../../server/contracts/signaling.js';
 
 export class SignalingRequestError extends Error {
   constructor(

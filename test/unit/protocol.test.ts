@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { requestSchemas, roomIdSchema } from '../../server/signaling/protocol.js';
+import { requestSchemas, roomIdSchema } from '../../server/contracts/signaling.js';
 
 test('room ids: safe characters only', () => {
   for (const ok of ['live', 'match-2026_final', 'A'.repeat(64)]) assert.ok(roomIdSchema.safeParse(ok).success, ok);

@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { qoeReportSchema, type QoeReport } from '../../server/observability/qoeReport.js';
+import { qoeReportSchema, type QoeReport } from '../../server/contracts/qoeReport.js';
 import { QoeStore } from '../../server/observability/qoeStore.js';
 import { HlsAudience } from '../../server/observability/hlsAudience.js';
 

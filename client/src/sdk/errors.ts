@@ -1,4 +1,4 @@
-import type { ErrorCode } from '../../../server/signaling/protocol';
+import type { ErrorCode } from '../../../server/contracts/signaling';
 
 /** Codes produced by the SDK itself, on top of the server's ErrorCode list. */
 export type ClientErrorCode =

@@ -1,5 +1,5 @@
 import type { Device, types as mediasoupTypes } from 'mediasoup-client';
-import type { MediaKind, RequestPayload, ServerEvents } from '../../../server/signaling/protocol';
+import type { MediaKind, RequestPayload, ServerEvents } from '../../../server/contracts/signaling';
 import { StaleAttemptError, type Attempt } from './attempt';
 import { audioCodecOptions, cameraEncodings, pickVideoCodec, screenEncodings, videoCodecOptions, type VideoCodecName, type VideoSource } from './encoding';
 import { FloodlightError, SignalingError, toFloodlightError } from './errors';

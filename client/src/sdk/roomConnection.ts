@@ -1,5 +1,5 @@
 import { Device, type types as mediasoupTypes } from 'mediasoup-client';
-import type { ResponseData, Role } from '../../../server/signaling/protocol';
+import type { ResponseData, Role } from '../../../server/contracts/signaling';
 import { Attempt, StaleAttemptError } from './attempt';
 import { FloodlightError, SignalingError, isFatal, toFloodlightError } from './errors';
 import { SignalingClient } from './signalingClient';

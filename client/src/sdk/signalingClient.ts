@@ -1,5 +1,5 @@
 import { io, type Socket } from 'socket.io-client';
-import type { Ack, RequestName, RequestPayload, ResponseData, ServerEventName, ServerEvents } from '../../../server/signaling/protocol';
+import type { Ack, RequestName, RequestPayload, ResponseData, ServerEventName, ServerEvents } from '../../../server/contracts/signaling';
 import { FloodlightError, SignalingError } from './errors';
 import { TypedEmitter } from './typedEmitter';
 

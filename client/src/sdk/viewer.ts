@@ -1,5 +1,5 @@
 import type { Device, types as mediasoupTypes } from 'mediasoup-client';
-import type { MediaKind, ProducerInfo, RequestPayload, ServerEvents } from '../../../server/signaling/protocol';
+import type { MediaKind, ProducerInfo, RequestPayload, ServerEvents } from '../../../server/contracts/signaling';
 import { StaleAttemptError, type Attempt } from './attempt';
 import { FloodlightError, SignalingError, toFloodlightError } from './errors';
 import { IceRecovery } from './iceRecovery';

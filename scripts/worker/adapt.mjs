@@ -32,18 +32,17 @@ function replaceExactlyOnce(relativeFile, from, to, why) {
 }
 
 // 1. Debian bookworm ships meson 1.0.1; the worker builds fine with it.
-replaceExactlyOnce('meson.build', "meson_version: '>= 1.1.0'", "meson_version: '>= 1.0.0'", 'accept Debian bookworm meson 1.0.1');
+replaceExactlyOnce('meson.build', "meson_version: '>= 1.1.0'", "meson_version: '>= 1.0.0'",
+  'accept Debian bookworm meson 1.0.1');
 
 // 2. Real mediasoup bug (3.13 .. 3.27.1): BIO callback compares a bit field with ==.
 // With Debian's kTLS-enabled libssl3, OpenSSL's control query gets a wrong 1,
 // never allocates its DTLS write buffer, and the worker segfaults on the first
 // DTLS handshake.
-replaceExactlyOnce(
-  'src/RTC/DtlsTransport.cpp',
+replaceExactlyOnce('src/RTC/DtlsTransport.cpp',
   '(operationType == BIO_CB_RETURN) ? static_cast<long>(ret) : 1',
   '(operationType & BIO_CB_RETURN) ? static_cast<long>(ret) : 1',
-  'BIO_CB_RETURN is a bit flag (fixes segfault on first DTLS handshake)',
-);
+  'BIO_CB_RETURN is a bit flag (fixes segfault on first DTLS handshake)');
 
 // 3. Subprojects: meson uses subprojects/<directory> as-is when it exists and
 // never downloads it. Each shim wraps a Debian library.
@@ -72,7 +71,9 @@ for (const [wrap, shim] of Object.entries(shims)) {
 
 // 4. Every variable the worker's meson.build files read from a shimmed subproject
 // must be defined by our shim, otherwise configuration would fail obscurely.
-const mesonText = ['meson.build', 'deps/libwebrtc/meson.build', 'fbs/meson.build'].map((f) => fs.readFileSync(path.join(workerDir, f), 'utf8')).join('\n');
+const mesonText = ['meson.build', 'deps/libwebrtc/meson.build', 'fbs/meson.build']
+  .map((f) => fs.readFileSync(path.join(workerDir, f), 'utf8'))
+  .join('\n');
 const projVar = {}; // meson variable name of the subproject -> subproject name
 for (const m of mesonText.matchAll(/(\w+)\s*=\s*subproject\(\s*'([\w-]+)'/g)) projVar[m[1]] = m[2];
 for (const m of mesonText.matchAll(/(\w+)\.get_variable\('(\w+)'\)/g)) {

@@ -30,119 +30,76 @@ export function applyKeyFrameCache(workerDir, here, replaceExactlyOnce, fail) {
     console.log(`  added ${to}`);
   }
 
-  replaceExactlyOnce(
-    'meson.build',
-    "  'src/RTC/KeyFrameRequestManager.cpp',\n",
+  replaceExactlyOnce('meson.build', "  'src/RTC/KeyFrameRequestManager.cpp',\n",
     "  'src/RTC/KeyFrameRequestManager.cpp',\n  'src/RTC/KeyFrameCache.cpp',\n",
-    'key frame cache: compile KeyFrameCache.cpp',
-  );
+    'key frame cache: compile KeyFrameCache.cpp');
 
   // Producer: owns the cache (video only), feeds it, replays it.
-  replaceExactlyOnce(
-    'include/RTC/Producer.hpp',
-    '#include "RTC/KeyFrameRequestManager.hpp"\n',
+  replaceExactlyOnce('include/RTC/Producer.hpp', '#include "RTC/KeyFrameRequestManager.hpp"\n',
     '#include "RTC/KeyFrameCache.hpp"\n#include "RTC/KeyFrameRequestManager.hpp"\n#include <functional>\n',
-    'key frame cache: Producer includes it',
-  );
-  replaceExactlyOnce(
-    'include/RTC/Producer.hpp',
-    '\t\tvoid RequestKeyFrame(uint32_t mappedSsrc);\n',
+    'key frame cache: Producer includes it');
+  replaceExactlyOnce('include/RTC/Producer.hpp', '\t\tvoid RequestKeyFrame(uint32_t mappedSsrc);\n',
     '\t\tvoid RequestKeyFrame(uint32_t mappedSsrc);\n' +
       '\t\tbool ReplayKeyFrameCache(uint32_t mappedSsrc, const std::function<void(RTC::RtpPacket*)>& send);\n',
-    'key frame cache: Producer::ReplayKeyFrameCache()',
-  );
-  replaceExactlyOnce(
-    'include/RTC/Producer.hpp',
-    '\t\tRTC::KeyFrameRequestManager* keyFrameRequestManager{ nullptr };\n',
+    'key frame cache: Producer::ReplayKeyFrameCache()');
+  replaceExactlyOnce('include/RTC/Producer.hpp', '\t\tRTC::KeyFrameRequestManager* keyFrameRequestManager{ nullptr };\n',
     '\t\tRTC::KeyFrameRequestManager* keyFrameRequestManager{ nullptr };\n\t\tRTC::KeyFrameCache* keyFrameCache{ nullptr };\n',
-    'key frame cache: Producer member',
-  );
-  replaceExactlyOnce(
-    'src/RTC/Producer.cpp',
+    'key frame cache: Producer member');
+  replaceExactlyOnce('src/RTC/Producer.cpp',
     '\t\t\tthis->keyFrameRequestManager = new RTC::KeyFrameRequestManager(this, keyFrameRequestDelay);\n',
     '\t\t\tthis->keyFrameRequestManager = new RTC::KeyFrameRequestManager(this, keyFrameRequestDelay);\n\n' +
       '\t\t\tif (RTC::KeyFrameCache::MaxAgeMsFromEnvironment() > 0u)\n\t\t\t{\n' +
       '\t\t\t\tthis->keyFrameCache = new RTC::KeyFrameCache(RTC::KeyFrameCache::MaxAgeMsFromEnvironment());\n\t\t\t}\n',
-    'key frame cache: created for video Producers when enabled',
-  );
-  replaceExactlyOnce(
-    'src/RTC/Producer.cpp',
-    '\t\tdelete this->keyFrameRequestManager;\n',
+    'key frame cache: created for video Producers when enabled');
+  replaceExactlyOnce('src/RTC/Producer.cpp', '\t\tdelete this->keyFrameRequestManager;\n',
     '\t\tdelete this->keyFrameRequestManager;\n\t\tdelete this->keyFrameCache;\n',
-    'key frame cache: deleted with the Producer',
-  );
-  replaceExactlyOnce(
-    'src/RTC/Producer.cpp',
-    '\t\t\t\tthis->paused = true;\n',
+    'key frame cache: deleted with the Producer');
+  replaceExactlyOnce('src/RTC/Producer.cpp', '\t\t\t\tthis->paused = true;\n',
     '\t\t\t\tthis->paused = true;\n\n' +
       '\t\t\t\t// Nothing is forwarded while paused: the cached frames end here.\n' +
       '\t\t\t\tif (this->keyFrameCache)\n\t\t\t\t{\n\t\t\t\t\tthis->keyFrameCache->Clear();\n\t\t\t\t}\n',
-    'key frame cache: cleared when the Producer pauses',
-  );
-  replaceExactlyOnce(
-    'src/RTC/Producer.cpp',
-    '\t\tthis->listener->OnProducerRtpPacketReceived(this, packet);\n',
+    'key frame cache: cleared when the Producer pauses');
+  replaceExactlyOnce('src/RTC/Producer.cpp', '\t\tthis->listener->OnProducerRtpPacketReceived(this, packet);\n',
     '\t\tif (this->keyFrameCache)\n\t\t{\n\t\t\tthis->keyFrameCache->Insert(packet, DepLibUV::GetTimeMs());\n\t\t}\n\n' +
       '\t\tthis->listener->OnProducerRtpPacketReceived(this, packet);\n',
-    'key frame cache: every forwarded packet goes through it',
-  );
-  replaceExactlyOnce(
-    'src/RTC/Producer.cpp',
-    '\tRTC::RtpStreamRecv* Producer::GetRtpStream(RTC::RtpPacket* packet)\n',
+    'key frame cache: every forwarded packet goes through it');
+  replaceExactlyOnce('src/RTC/Producer.cpp', '\tRTC::RtpStreamRecv* Producer::GetRtpStream(RTC::RtpPacket* packet)\n',
     '\tbool Producer::ReplayKeyFrameCache(\n\t  uint32_t mappedSsrc, const std::function<void(RTC::RtpPacket*)>& send)\n\t{\n' +
       '\t\tMS_TRACE();\n\n' +
       '\t\tif (!this->keyFrameCache || this->paused)\n\t\t{\n\t\t\treturn false;\n\t\t}\n\n' +
       '\t\treturn this->keyFrameCache->Replay(mappedSsrc, DepLibUV::GetTimeMs(), send);\n\t}\n\n' +
       '\tRTC::RtpStreamRecv* Producer::GetRtpStream(RTC::RtpPacket* packet)\n',
-    'key frame cache: Producer::ReplayKeyFrameCache() definition',
-  );
+    'key frame cache: Producer::ReplayKeyFrameCache() definition');
 
   // Consumers: which of them may start from the cache (never sent video yet).
-  replaceExactlyOnce(
-    'include/RTC/Consumer.hpp',
-    '\t\tvoid TransportConnected();\n',
+  replaceExactlyOnce('include/RTC/Consumer.hpp', '\t\tvoid TransportConnected();\n',
     '\t\t// Floodlight key frame cache: true while this Consumer has never sent\n' +
       '\t\t// video and needs a key frame to start.\n' +
       '\t\tvirtual bool IsWaitingForFirstKeyFrame() const\n\t\t{\n\t\t\treturn false;\n\t\t}\n' +
       '\t\tvoid TransportConnected();\n',
-    'key frame cache: Consumer::IsWaitingForFirstKeyFrame() (default: no)',
-  );
+    'key frame cache: Consumer::IsWaitingForFirstKeyFrame() (default: no)');
   const producerRtpStream = '\t\tvoid ProducerRtpStream(RTC::RtpStreamRecv* rtpStream, uint32_t mappedSsrc) override;\n';
-  replaceExactlyOnce(
-    'include/RTC/SimpleConsumer.hpp',
-    producerRtpStream,
+  replaceExactlyOnce('include/RTC/SimpleConsumer.hpp', producerRtpStream,
     '\t\tbool IsWaitingForFirstKeyFrame() const override\n\t\t{\n' +
       '\t\t\treturn this->kind == RTC::Media::Kind::VIDEO && this->keyFrameSupported && this->syncRequired &&\n' +
-      '\t\t\t       this->rtpStream && this->rtpStream->GetMaxPacketMs() == 0u;\n\t\t}\n' +
-      producerRtpStream,
-    'key frame cache: a SimpleConsumer that has sent nothing may start from it',
-  );
-  replaceExactlyOnce(
-    'include/RTC/SimulcastConsumer.hpp',
-    producerRtpStream,
+      '\t\t\t       this->rtpStream && this->rtpStream->GetMaxPacketMs() == 0u;\n\t\t}\n' + producerRtpStream,
+    'key frame cache: a SimpleConsumer that has sent nothing may start from it');
+  replaceExactlyOnce('include/RTC/SimulcastConsumer.hpp', producerRtpStream,
     '\t\tbool IsWaitingForFirstKeyFrame() const override\n\t\t{\n' +
       '\t\t\treturn this->kind == RTC::Media::Kind::VIDEO && this->currentSpatialLayer == -1 &&\n' +
-      '\t\t\t       this->rtpStream && this->rtpStream->GetMaxPacketMs() == 0u;\n\t\t}\n' +
-      producerRtpStream,
-    'key frame cache: a SimulcastConsumer that has sent nothing may start from it',
-  );
+      '\t\t\t       this->rtpStream && this->rtpStream->GetMaxPacketMs() == 0u;\n\t\t}\n' + producerRtpStream,
+    'key frame cache: a SimulcastConsumer that has sent nothing may start from it');
 
   // Router: try the cache before asking the sender.
-  replaceExactlyOnce(
-    'include/RTC/Router.hpp',
-    '\t\tabsl::flat_hash_map<std::string, RTC::DataProducer*> mapDataProducers;\n',
+  replaceExactlyOnce('include/RTC/Router.hpp', '\t\tabsl::flat_hash_map<std::string, RTC::DataProducer*> mapDataProducers;\n',
     '\t\tabsl::flat_hash_map<std::string, RTC::DataProducer*> mapDataProducers;\n' +
       '\t\t// Set while a key frame cache is being replayed (guards re-entry).\n\t\tbool replayingKeyFrameCache{ false };\n',
-    'key frame cache: Router re-entry guard',
-  );
-  replaceExactlyOnce(
-    'src/RTC/Router.cpp',
+    'key frame cache: Router re-entry guard');
+  replaceExactlyOnce('src/RTC/Router.cpp',
     '\t  RTC::Transport* /*transport*/, RTC::Consumer* consumer, uint32_t mappedSsrc)\n',
     '\t  RTC::Transport* transport, RTC::Consumer* consumer, uint32_t mappedSsrc)\n',
-    "key frame cache: the Router looks at the Consumer's transport",
-  );
-  replaceExactlyOnce(
-    'src/RTC/Router.cpp',
+    'key frame cache: the Router looks at the Consumer\'s transport');
+  replaceExactlyOnce('src/RTC/Router.cpp',
     '\t\tauto* producer = this->mapConsumerProducer.at(consumer);\n\n\t\tproducer->RequestKeyFrame(mappedSsrc);\n',
     '\t\tauto* producer = this->mapConsumerProducer.at(consumer);\n\n' +
       '\t\t// Floodlight key frame cache: a Consumer starting out gets the latest key\n' +
@@ -166,6 +123,5 @@ export function applyKeyFrameCache(workerDir, here, replaceExactlyOnce, fail) {
       '\t\t\tthis->replayingKeyFrameCache = false;\n\n' +
       '\t\t\tif (!consumer->IsWaitingForFirstKeyFrame())\n\t\t\t{\n\t\t\t\treturn;\n\t\t\t}\n\t\t}\n\n' +
       '\t\tproducer->RequestKeyFrame(mappedSsrc);\n',
-    'key frame cache: Router replays it before asking the sender',
-  );
+    'key frame cache: Router replays it before asking the sender');
 }

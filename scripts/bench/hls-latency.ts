@@ -50,7 +50,7 @@ import { cpuSnapshot, cpuUsage, processCpuSeconds, type CpuUsage } from './lib/c
 import { BenchRun, sleep } from './lib/lifecycle.js';
 import { reniceBrowser } from './lib/system.js';
 import { describeMachine, machineInfo } from './lib/machine.js';
-import { fmt, formatTable, numberArg, parseArgs, progress, summarize, writeResult, type Summary } from './lib/results.js';
+import { choicesArg, fmt, formatTable, numberArg, parseArgs, progress, summarize, writeResult, type Summary } from './lib/results.js';
 
 const NAME = 'hls-latency';
 const TARGET_LL_P50_MS = 2_000;
@@ -77,18 +77,17 @@ const args = parseArgs(process.argv.slice(2), [
   'retries',
   'browser-nice',
 ]);
-const PARTS = (args.get('parts') ?? 'first-playlist,latency,cpu').split(',').map((p) => p.trim());
-for (const p of PARTS) if (!['first-playlist', 'latency', 'cpu'].includes(p)) throw new Error(`--parts: unknown part ${p}`);
+const PARTS = choicesArg(args, 'parts', 'first-playlist,latency,cpu', ['first-playlist', 'latency', 'cpu']);
 const RUNS = Math.round(numberArg(args, 'runs', 5));
-const MODES = (args.get('modes') ?? 'll,classic').split(',').map((m) => m.trim()) as Mode[];
-for (const m of MODES) if (m !== 'll' && m !== 'classic') throw new Error(`--modes: unknown mode ${m}`);
-const CODEC = (args.get('codec') ?? 'vp8').toLowerCase() as Codec;
+const MODES = choicesArg(args, 'modes', 'll,classic', ['ll', 'classic']);
+const CODECS: readonly Codec[] = ['vp8', 'h264'];
+const [CODEC = 'vp8', ...extraCodecs] = choicesArg(args, 'codec', 'vp8', CODECS);
+if (extraCodecs.length > 0) throw new Error('--codec takes one codec (--cpu-codecs takes a list)');
 const FRAMES = Math.round(numberArg(args, 'frames', 600));
 const MIN_FRAMES = Math.min(FRAMES, 300);
 const WARMUP_MS = numberArg(args, 'warmup', 15) * 1000;
 const MAX_RECORD_MS = numberArg(args, 'max-record', 60) * 1000;
-const CPU_CODECS = (args.get('cpu-codecs') ?? 'vp8,h264').split(',').map((c) => c.trim().toLowerCase()) as Codec[];
-for (const c of [CODEC, ...CPU_CODECS]) if (c !== 'vp8' && c !== 'h264') throw new Error(`unknown codec ${c}`);
+const CPU_CODECS = choicesArg(args, 'cpu-codecs', 'vp8,h264', CODECS);
 const LADDERS = (args.get('ladders') ?? '720/720,480/720,480,240').split('/').map((l) => l.trim());
 const CPU_WINDOW_MS = numberArg(args, 'cpu-window', 20) * 1000;
 const RETRIES = Math.round(Number(args.get('retries') ?? 2));
@@ -112,7 +111,7 @@ interface Scripts {
 }
 
 async function evaluate<T>(page: Page, expression: string): Promise<T> {
-  return (await page.evaluate(expression)) as T;
+  return page.evaluate<T>(expression);
 }
 
 function watchConsole(page: Page, label: string): void {
@@ -219,24 +218,26 @@ async function firstPlaylistRun(server: FloodlightServer, chromium: LaunchedChro
   };
   const statuses: Record<string, number> = {};
   let renditions: string[] = [];
-  let stop = false;
+  // Not a `let stop` flag: inside the async IIFEs below TypeScript narrows it to
+  // its initial value as if they ran to the end at once.
+  const polling = new AbortController();
   const hasPart = (text: string) => /^#EXT-X-PART:/m.test(text) || /^#EXTINF:/m.test(text);
   // Server side: the recorder's ffmpeg and the packagers, every 20 ms.
   const serverPoll = (async () => {
     const deadline = Date.now() + 30_000;
-    while (!stop && seen.segment === null && Date.now() < deadline) {
+    while (!polling.signal.aborted && seen.segment === null && Date.now() < deadline) {
       const now = Date.now();
       if (seen.ffmpeg === null && server.hls?.ffmpegPid(room)) seen.ffmpeg = now;
       const packagers = Object.values(server.hls?.lookup(room) ?? {});
       if (seen.part === null && packagers.some((p) => p.status().lastMsn >= 0)) seen.part = now;
-      if (seen.segment === null && packagers.length > 0 && packagers.every((p) => p.status().lastCompleteMsn >= 0)) seen.segment = now;
+      if (packagers.length > 0 && packagers.every((p) => p.status().lastCompleteMsn >= 0)) seen.segment = now;
       await sleep(20);
     }
   })();
   // HTTP, as a player sees it, every 50 ms.
   const httpPoll = (async () => {
     const deadline = Date.now() + 30_000;
-    while (!stop && Date.now() < deadline) {
+    while (!polling.signal.aborted && Date.now() < deadline) {
       try {
         if (seen.media === null) {
           const res = await fetch(`${base}/${names[0]}/index.m3u8`);
@@ -289,7 +290,7 @@ async function firstPlaylistRun(server: FloodlightServer, chromium: LaunchedChro
       loadAverage1m: Number(os.loadavg()[0]!.toFixed(2)),
     };
   } catch (error) {
-    stop = true;
+    polling.abort();
     await Promise.all([httpPoll, serverPoll]).catch(() => undefined);
     return {
       room,
@@ -306,7 +307,7 @@ async function firstPlaylistRun(server: FloodlightServer, chromium: LaunchedChro
       error: error instanceof Error ? error.message.split('\n')[0] : String(error),
     };
   } finally {
-    stop = true;
+    polling.abort();
     await broadcast?.page.close().catch(() => undefined);
   }
 }

@@ -378,9 +378,7 @@ class PublisherMonitor {
   }
 
   /** Worst moments of a phase. */
-  summary(
-    phase: string,
-  ): {
+  summary(phase: string): {
     seconds: number;
     minTopWidth: number;
     minTopFps: number;
@@ -414,7 +412,7 @@ class PublisherMonitor {
 }
 
 async function evaluate<T>(page: Page, expression: string): Promise<T> {
-  return (await page.evaluate(expression)) as T;
+  return page.evaluate<T>(expression);
 }
 
 const topEncoding = (s: StatsSnapshot) => [...s.outboundVideo].sort((a, b) => (b.frameWidth ?? 0) - (a.frameWidth ?? 0))[0];

@@ -28,7 +28,7 @@ import { browserScript } from './lib/browserBundle.js';
 import { cpuSnapshot, cpuUsage, type CpuUsage } from './lib/cpu.js';
 import { BenchRun, sleep } from './lib/lifecycle.js';
 import { describeMachine, machineInfo } from './lib/machine.js';
-import { fmt, formatTable, numberArg, parseArgs, progress, summarize, writeResult, type Summary } from './lib/results.js';
+import { choicesArg, fmt, formatTable, numberArg, parseArgs, progress, summarize, writeResult, type Summary } from './lib/results.js';
 
 const NAME = 'webrtc-latency';
 const TARGET_P95_MS = 150;
@@ -47,8 +47,7 @@ const MAX_RECORD_MS = numberArg(args, 'max-record', 90) * 1000;
 const LAYER_WAIT_MS = numberArg(args, 'layer-wait', 60) * 1000;
 /** How long the second watch page (joining from the key frame cache) is followed; 0 skips it. */
 const CACHED_JOIN_MS = numberArg(args, 'cached-join-seconds', 6) * 1000;
-const CODECS = (args.get('codecs') ?? 'vp8,h264').split(',').map((c) => c.trim().toLowerCase());
-for (const codec of CODECS) if (codec !== 'vp8' && codec !== 'h264') throw new Error(`unknown codec ${codec}`);
+const CODECS = choicesArg<Codec>(args, 'codecs', 'vp8,h264', ['vp8', 'h264']);
 
 // Page-side shapes (see scripts/bench/browser/*.js).
 interface Sample {
@@ -137,7 +136,17 @@ interface CodecResult {
 }
 
 async function evaluate<T>(page: Page, expression: string): Promise<T> {
-  return (await page.evaluate(expression)) as T;
+  return page.evaluate<T>(expression);
+}
+
+/** The sender's top simulcast layer as recorded in a result (empty when there was none). */
+function topLayer(result: CodecResult): Record<string, unknown> {
+  return (result.sender?.['top'] ?? {}) as Record<string, unknown>;
+}
+
+/** A stats field meant as text (a size, a limitation reason), or `fallback` when the browser left it out. */
+function text(value: unknown, fallback = '—'): string {
+  return typeof value === 'string' ? value : fallback;
 }
 
 function watchConsole(page: Page, label: string): void {
@@ -509,7 +518,7 @@ async function main(): Promise<void> {
     progress(NAME, 'frame codec self-test passed (JPEG q0.3, 1280x720 and 320x180)');
 
     const results: CodecResult[] = [];
-    for (const codec of CODECS as Codec[]) {
+    for (const codec of CODECS) {
       results.push(
         await measureCodec(codec, {
           baseUrl: server.url,
@@ -553,7 +562,7 @@ async function main(): Promise<void> {
                 ? 'met'
                 : (r.latencyMs?.count ?? 0) >= Math.min(FRAMES, 300)
                   ? `NOT MET (p95 ${fmt(r.latencyMs?.p95)} ms)`
-                  : `NOT MEASURED: ${r.latencyMs?.count ?? 0} 720p frames; sender's top layer ${String((r.sender?.['top'] as Record<string, unknown> | null)?.['size'] ?? '?')}, limited by ${String((r.sender?.['top'] as Record<string, unknown> | null)?.['qualityLimitationReason'] ?? '?')}`,
+                  : `NOT MEASURED: ${r.latencyMs?.count ?? 0} 720p frames; sender's top layer ${text(topLayer(r)['size'], '?')}, limited by ${text(topLayer(r)['qualityLimitationReason'], '?')}`,
             ],
       ),
     );
@@ -573,7 +582,7 @@ async function main(): Promise<void> {
       results
         .filter((r) => !r.error)
         .map((r) => {
-          const top = (r.sender?.['top'] ?? {}) as Record<string, unknown>;
+          const top = topLayer(r);
           const rx = r.receiver ?? {};
           return [
             r.codec.toUpperCase(),
@@ -582,9 +591,9 @@ async function main(): Promise<void> {
             num(top['encodeMsPerFrame']),
             num(rx['jitterBufferMsPerFrame']),
             num(rx['decodeMsPerFrame']),
-            `${String(top['size'] ?? '—')}, ${num(top['fps'], 0)}, ${num(top['kbps'], 0)}`,
+            `${text(top['size'])}, ${num(top['fps'], 0)}, ${num(top['kbps'], 0)}`,
             `${num(rx['fps'], 0)} / ${num(rx['kbps'], 0)}`,
-            String(top['qualityLimitationReason'] ?? '—'),
+            text(top['qualityLimitationReason']),
           ];
         }),
     );

@@ -421,7 +421,7 @@ async function workerDrill(run: BenchRun, args: Map<string, string>): Promise<bo
     };
   });
 
-  const ms = (v: number | null) => (v === null ? '—' : `${fmt(v, 0)}`);
+  const ms = (v: number | null) => (v === null ? '—' : fmt(v, 0));
   const signed = (v: number | null) => (v === null ? '—' : `${v >= 0 ? '+' : ''}${fmt(v, 0)}`);
   const worker = (v: number | null) => (v === null ? '?' : String(v));
   const table = formatTable(
@@ -551,10 +551,12 @@ async function ffmpegDrill(run: BenchRun, args: Map<string, string>): Promise<bo
   progress('drill-ffmpeg', `polling ${mediaUrl} every 50 ms`);
 
   const seen = new Map<string, PartSeen>();
-  let polling = true;
+  // Not a `let polling` flag: inside the async IIFE TypeScript narrows it to its
+  // initial value as if the loop ran at once.
+  const polling = new AbortController();
   let pollErrors = 0;
   const poller = (async () => {
-    while (polling) {
+    while (!polling.signal.aborted) {
       try {
         const text = await (await fetch(mediaUrl, { signal: AbortSignal.timeout(2_000) })).text();
         const now = performance.now();
@@ -566,7 +568,7 @@ async function ffmpegDrill(run: BenchRun, args: Map<string, string>): Promise<bo
     }
   })();
   run.defer('playlist poller', null, async () => {
-    polling = false;
+    polling.abort();
     await poller;
   });
   await sleep(3_000);
@@ -581,7 +583,7 @@ async function ffmpegDrill(run: BenchRun, args: Map<string, string>): Promise<bo
   const firstAfter = () => [...seen.values()].filter((p) => p.seenAt > killAt && p.epoch > epochAtKill).sort((a, b) => a.seenAt - b.seenAt)[0];
   await waitFor(() => firstAfter() !== undefined, { description: 'a part after the discontinuity', timeoutMs: 30_000 }).catch(() => undefined);
   await sleep(1_000);
-  polling = false;
+  polling.abort();
   await poller;
 
   // The old ffmpeg's last part (it may have been listed just after the kill, from data already received).

@@ -23,7 +23,6 @@ export class WebhookReceiver {
   ) {}
 
   static async start(secret: string): Promise<WebhookReceiver> {
-    let receiver: WebhookReceiver | undefined;
     const server = http.createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -37,18 +36,19 @@ export class WebhookReceiver {
         }
         const header = req.headers['x-floodlight-signature'];
         const eventId = req.headers['x-floodlight-event-id'];
-        receiver?.deliveries.push({
+        receiver.deliveries.push({
           receivedAt: Date.now(),
           type: typeof body['type'] === 'string' ? body['type'] : 'unknown',
           eventId: typeof eventId === 'string' ? eventId : null,
           signatureOk: verifyWebhookSignature(secret, typeof header === 'string' ? header : undefined, raw),
-          alert: body['alert'] && typeof body['alert'] === 'object' ? (body['alert'] as WebhookDelivery['alert']) : null,
+          alert: body['alert'] && typeof body['alert'] === 'object' ? body['alert'] : null,
         });
         res.statusCode = 204;
         res.end();
       });
     });
-    receiver = new WebhookReceiver(server, secret);
+    // Declared after the handler that uses it: requests only arrive once listening.
+    const receiver = new WebhookReceiver(server, secret);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(0, '127.0.0.1', () => resolve());

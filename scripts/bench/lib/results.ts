@@ -82,6 +82,15 @@ export function parseArgs(argv: readonly string[], known: readonly string[]): Ma
   return args;
 }
 
+/** A comma list (`--key=a,b`) whose items must each be one of `choices`; case does not matter. */
+export function choicesArg<T extends string>(args: Map<string, string>, key: string, fallback: string, choices: readonly T[]): T[] {
+  return (args.get(key) ?? fallback).split(',').map((item) => {
+    const choice = choices.find((c) => c === item.trim().toLowerCase());
+    if (choice === undefined) throw new Error(`--${key}: unknown value ${item}; choose from ${choices.join(', ')}`);
+    return choice;
+  });
+}
+
 export function numberArg(args: Map<string, string>, key: string, fallback: number): number {
   const raw = args.get(key);
   if (raw === undefined) return fallback;

@@ -49,7 +49,10 @@ export function requireAdmin(tokens: TokenService): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
     checkAdminToken(tokens, bearerToken(req)).then(
       (result) => {
-        if (result.ok) return next();
+        if (result.ok) {
+          next();
+          return;
+        }
         res.set('Cache-Control', 'no-store');
         if (result.status === 401) res.set('WWW-Authenticate', `Bearer realm="floodlight"${result.code === 'UNAUTHORIZED' ? '' : ', error="invalid_token"'}`);
         res.status(result.status).json({ error: { code: result.code, message: result.message } });

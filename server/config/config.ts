@@ -122,11 +122,11 @@ const envSchema = z
     WEBHOOK_QUEUE_SIZE: z.coerce.number().int().min(1).max(10_000).default(100),
   })
   .refine((c) => c.RTC_MIN_PORT < c.RTC_MAX_PORT, {
-    message: 'RTC_MIN_PORT must be lower than RTC_MAX_PORT',
+    error: 'RTC_MIN_PORT must be lower than RTC_MAX_PORT',
     path: ['RTC_MIN_PORT'],
   })
   .refine((c) => c.WEBHOOK_URLS.length === 0 || c.WEBHOOK_SECRET !== undefined, {
-    message: 'required when WEBHOOK_URLS is set (deliveries are signed)',
+    error: 'required when WEBHOOK_URLS is set (deliveries are signed)',
     path: ['WEBHOOK_SECRET'],
   });
 

@@ -60,7 +60,10 @@ export function createObservabilityRouter(options: ObservabilityRoutesOptions): 
     const room = roomParam(req, res);
     if (room === undefined) return;
     const stats = observability.roomStats(room);
-    if (!stats) return sendError(res, 404, 'NOT_FOUND', `no room "${room}"`);
+    if (!stats) {
+      sendError(res, 404, 'NOT_FOUND', `no room "${room}"`);
+      return;
+    }
     res.set('Cache-Control', 'public, max-age=2').json(stats);
   });
 
@@ -69,37 +72,44 @@ export function createObservabilityRouter(options: ObservabilityRoutesOptions): 
     '/api/rooms/:room/qoe',
     (req, res, next) => {
       const room = roomParam(req, res);
-      if (room === undefined) return observability.metrics.qoeRejected('invalid');
+      if (room === undefined) {
+        observability.metrics.qoeRejected('invalid');
+        return;
+      }
       if (!rooms.get(room)) {
         observability.metrics.qoeRejected('unknown_room');
-        return sendError(res, 404, 'NOT_FOUND', `no room "${room}"`);
+        sendError(res, 404, 'NOT_FOUND', `no room "${room}"`);
+        return;
       }
       next();
     },
     qoeBody,
     (req, res) => {
-      const room = req.params['room']!;
+      const room = req.params['room'];
       const parsed = qoeReportSchema.safeParse(req.body);
       if (!parsed.success) {
         observability.metrics.qoeRejected('invalid');
         const issue = parsed.error.issues[0]!;
         const where = issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
-        return sendError(
+        sendError(
           res,
           400,
           'BAD_REQUEST',
           req.body === undefined ? 'body must be a JSON object (Content-Type: application/json)' : `invalid QoE report: ${where}${issue.message}`,
         );
+        return;
       }
       // The room may have closed while the body arrived.
       if (!rooms.get(room)) {
         observability.metrics.qoeRejected('unknown_room');
-        return sendError(res, 404, 'NOT_FOUND', `no room "${room}"`);
+        sendError(res, 404, 'NOT_FOUND', `no room "${room}"`);
+        return;
       }
       if (observability.qoe.ingest(room, parsed.data) === 'rate_limited') {
         observability.metrics.qoeRejected('rate_limited');
         res.set('Retry-After', '1');
-        return sendError(res, 429, 'RATE_LIMITED', 'at most about one QoE report per second per session');
+        sendError(res, 429, 'RATE_LIMITED', 'at most about one QoE report per second per session');
+        return;
       }
       observability.metrics.qoeAccepted(parsed.data.transport);
       res.status(204).end();
@@ -110,11 +120,13 @@ export function createObservabilityRouter(options: ObservabilityRoutesOptions): 
   router.use((error: Error & { status?: number; type?: string }, req: Request, res: Response, next: NextFunction) => {
     if (req.path.endsWith('/qoe') && (error.type === 'entity.too.large' || error.status === 413)) {
       observability.metrics.qoeRejected('too_large');
-      return sendError(res, 413, 'PAYLOAD_TOO_LARGE', `QoE reports are limited to ${QOE_MAX_BODY_BYTES} bytes`);
+      sendError(res, 413, 'PAYLOAD_TOO_LARGE', `QoE reports are limited to ${QOE_MAX_BODY_BYTES} bytes`);
+      return;
     }
     if (req.path.endsWith('/qoe') && error.status !== undefined && error.status >= 400 && error.status < 500) {
       observability.metrics.qoeRejected('invalid');
-      return sendError(res, 400, 'BAD_REQUEST', error.type === 'entity.parse.failed' ? 'body is not valid JSON' : 'unreadable request body');
+      sendError(res, 400, 'BAD_REQUEST', error.type === 'entity.parse.failed' ? 'body is not valid JSON' : 'unreadable request body');
+      return;
     }
     next(error);
   });

@@ -7,7 +7,7 @@
  * every fire/resolve. A socket is disconnected when its token expires.
  * Nothing is accepted from clients.
  */
-import type { Namespace, Server as IoServer } from 'socket.io';
+import type { DefaultEventsMap, Namespace, Server as IoServer } from 'socket.io';
 import type { TokenService } from '../auth/tokens.js';
 import { checkAdminToken } from '../auth/adminAuth.js';
 import type { Alert } from '../alerts/alert.js';
@@ -24,17 +24,24 @@ export interface AdminFeedOptions {
 
 export const ADMIN_NAMESPACE = '/admin';
 
+/** What the handshake check leaves on an admin socket: when its token expires (ms since epoch). */
+interface AdminSocketData {
+  expiresAt?: number | undefined;
+}
+type AdminNamespace = Namespace<DefaultEventsMap, DefaultEventsMap, DefaultEventsMap, AdminSocketData>;
+
 export class AdminFeed {
   readonly #options: AdminFeedOptions;
   readonly #log: Logger;
-  readonly #nsp: Namespace;
+  readonly #nsp: AdminNamespace;
   readonly #timer: NodeJS.Timeout;
   #closed = false;
 
   constructor(options: AdminFeedOptions) {
     this.#options = options;
     this.#log = options.logger.child({ component: 'admin-feed' });
-    this.#nsp = options.io.of(ADMIN_NAMESPACE);
+    // The shared server leaves socket data untyped; on this namespace only the middleware below writes it.
+    this.#nsp = options.io.of(ADMIN_NAMESPACE) as AdminNamespace;
     this.#nsp.use((socket, next) => {
       const token = (socket.handshake.auth as Record<string, unknown> | undefined)?.['token'];
       checkAdminToken(options.tokens, token).then(
@@ -42,7 +49,8 @@ export class AdminFeed {
           if (!result.ok) {
             const error = new Error(result.status === 403 ? 'FORBIDDEN' : 'UNAUTHORIZED') as Error & { data?: unknown };
             error.data = { code: result.code, message: result.message };
-            return next(error);
+            next(error);
+            return;
           }
           socket.data.expiresAt = result.expiresAt;
           next();
@@ -51,7 +59,7 @@ export class AdminFeed {
       );
     });
     this.#nsp.on('connection', (socket) => {
-      const expiresAt = socket.data.expiresAt as number | undefined;
+      const { expiresAt } = socket.data;
       if (expiresAt !== undefined) {
         const timer = setTimeout(() => socket.disconnect(true), Math.max(0, Math.min(expiresAt - Date.now(), 2 ** 31 - 1)));
         timer.unref();

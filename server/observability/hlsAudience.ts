@@ -37,7 +37,7 @@ export class HlsAudience {
   readonly middleware = (req: Request, _res: Response, next: NextFunction): void => {
     if (req.method === 'GET') {
       const match = PLAYLIST_PATH.exec(req.path);
-      if (match) this.record(match[1]!, req.ip ?? req.socket.remoteAddress ?? '', String(req.headers['user-agent'] ?? ''));
+      if (match) this.record(match[1]!, req.ip ?? req.socket.remoteAddress ?? '', req.headers['user-agent'] ?? '');
     }
     next();
   };

@@ -60,14 +60,12 @@ function syncCounter<T extends string>(counter: Counter<T>, last: Map<string, nu
 
 export class FloodlightMetrics {
   readonly registry = new Registry();
-  readonly #sources: MetricsSources;
   readonly #firstFrame: Histogram<'transport'>;
   readonly #qoeReports: Counter<'transport'>;
   readonly #qoeRejected: Counter<'reason'>;
   readonly observers: SamplerObservers;
 
   constructor(sources: MetricsSources) {
-    this.#sources = sources;
     const registers = [this.registry];
     for (const metric of sharedProcessMetrics()) this.registry.registerMetric(metric);
     const { pool } = sources;

@@ -42,7 +42,7 @@ export class MemoryMessageBus implements MessageBus {
     const handler = target ? target.#handlers.get(method) : undefined;
     if (!handler) {
       // Like a real bus: nobody answers, the caller times out.
-      await new Promise((resolve) => setTimeout(resolve, timeoutMs).unref());
+      await new Promise((resolve) => setTimeout(resolve, timeoutMs));
       throw new BusTimeoutError(node, method, timeoutMs);
     }
     try {

@@ -183,7 +183,9 @@ export class SignalingSession {
     if (this.#membership) throw new SignalingError('ALREADY_JOINED', `already in room "${this.#membership.room.id}"; leave first`);
     await context.authorize(roomId, role, token);
     if (this.#closed) throw new SignalingError('UNAVAILABLE', 'connection closed');
-    const room = await context.rooms.open(roomId, { address: this.#socket.handshake.address, connection: this.#socket.id });
+    // Idle-room quotas apply to viewers: an authorized publisher makes its room live at once.
+    const opener = role === 'viewer' ? { address: this.#socket.handshake.address, connection: this.#socket.id } : undefined;
+    const room = await context.rooms.open(roomId, opener);
     const { link, bind } = this.#link();
     let membership: Membership | undefined;
     try {

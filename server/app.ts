@@ -13,6 +13,12 @@ import type { Config } from './config/config.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { WorkerPool } from './media/workerPool.js';
 import { RoomRegistry } from './rooms/roomRegistry.js';
+import { LocalPipe } from './media/pipes/localPipe.js';
+import type { MessageBus } from './cluster/messageBus.js';
+import type { RoomDirectory } from './cluster/roomDirectory.js';
+import { MemoryMessageBus } from './cluster/memoryMessageBus.js';
+import { MemoryRoomDirectory } from './cluster/memoryRoomDirectory.js';
+import { setListenerErrorReporter } from './lib/safeEmitter.js';
 import { SignalingServer } from './signaling/signalingServer.js';
 import { protocolLimits } from './contracts/signaling.js';
 import { TokenService } from './auth/tokens.js';
@@ -38,6 +44,10 @@ export class FloodlightServer {
   readonly log: Logger;
   readonly pool: WorkerPool;
   readonly rooms: RoomRegistry;
+  /** Where rooms live and who watches them (in memory on a single node). */
+  readonly directory: RoomDirectory;
+  /** Room events and node-to-node requests (in memory on a single node). */
+  readonly bus: MessageBus;
   readonly tokens: TokenService;
   readonly signaling: SignalingServer;
   /** Undefined when HLS_ENABLED=false. */
@@ -51,7 +61,19 @@ export class FloodlightServer {
   readonly #io: IoServer;
   #closing: Promise<void> | undefined;
 
-  private constructor(config: Config, log: Logger, pool: WorkerPool, rooms: RoomRegistry, hls: HlsService | undefined, clientDir: string) {
+  private constructor(parts: {
+    config: Config;
+    log: Logger;
+    pool: WorkerPool;
+    rooms: RoomRegistry;
+    directory: RoomDirectory;
+    bus: MessageBus;
+    hls: HlsService | undefined;
+    clientDir: string;
+  }) {
+    const { config, log, pool, rooms, hls, clientDir } = parts;
+    this.directory = parts.directory;
+    this.bus = parts.bus;
     this.config = config;
     this.log = log;
     this.pool = pool;
@@ -64,6 +86,7 @@ export class FloodlightServer {
       config,
       pool,
       rooms,
+      bus: parts.bus,
       hls,
       tokens: this.tokens,
       // Signaling starts below; metrics read it at scrape time.
@@ -72,7 +95,9 @@ export class FloodlightServer {
     });
     const app = createHttpApp({
       hls,
-      rooms: this.rooms,
+      directory: parts.directory,
+      rooms,
+      nodeId: config.nodeId,
       pool,
       clientDir,
       logger: log,
@@ -96,7 +121,14 @@ export class FloodlightServer {
       pingInterval: 10_000,
       pingTimeout: 10_000,
     });
-    this.signaling = new SignalingServer(this.#io, this.rooms, this.tokens, { requireViewerToken: config.requireViewerToken }, log);
+    this.signaling = new SignalingServer({
+      io: this.#io,
+      rooms: this.rooms,
+      tokens: this.tokens,
+      routerRtpCapabilities: pool.routerRtpCapabilities,
+      options: { requireViewerToken: config.requireViewerToken },
+      logger: log,
+    });
     this.observability.attachIo(this.#io);
   }
 
@@ -117,19 +149,28 @@ export class FloodlightServer {
       keyFrameCacheMs: config.keyFrameCacheMs,
       logger: log,
     });
-    const rooms = new RoomRegistry(
+    setListenerErrorReporter((event, error) => log.error({ event, err: error }, 'an event listener threw'));
+    const bus = new MemoryMessageBus(config.nodeId, { onListenerError: (error) => log.error({ err: error }, 'a room event listener threw') });
+    const directory = new MemoryRoomDirectory();
+    const rooms = new RoomRegistry({
+      nodeId: config.nodeId,
       pool,
-      {
+      pipe: new LocalPipe(pool.pipeListenInfo()),
+      room: {
         maxConsumersPerRouter: config.maxConsumersPerRouter,
         keyFrameRequestDelayMs: config.keyFrameRequestDelayMs,
         maxWebRtcViewers: config.maxWebRtcViewers,
-        emptyRoomGraceMs: config.roomGraceMs,
       },
-      log,
-    );
+      emptyRoomGraceMs: config.roomGraceMs,
+      idleQuotas: config.idleRoomQuotas,
+      directory,
+      bus,
+      logger: log,
+    });
     const hls = config.hls.enabled
       ? await HlsService.create({
           rooms,
+          bus,
           root: config.hls.dir,
           renditions: config.hls.renditions,
           dvrSeconds: config.hls.dvrSeconds,
@@ -140,7 +181,16 @@ export class FloodlightServer {
           logger: log,
         })
       : undefined;
-    const server = new FloodlightServer(config, log, pool, rooms, hls, options.clientDir ?? path.join(repoRoot, 'client', 'dist'));
+    const server = new FloodlightServer({
+      config,
+      log,
+      pool,
+      rooms,
+      directory,
+      bus,
+      hls,
+      clientDir: options.clientDir ?? path.join(repoRoot, 'client', 'dist'),
+    });
     try {
       await server.#listen();
     } catch (error) {
@@ -189,6 +239,8 @@ export class FloodlightServer {
       this.signaling.close();
       await new Promise<void>((resolve) => this.#io.close(() => resolve()));
       this.pool.close();
+      await this.bus.close();
+      await this.directory.close();
       this.#http.closeAllConnections();
       await new Promise<void>((resolve) => this.#http.close(() => resolve()));
       this.log.info('shut down');

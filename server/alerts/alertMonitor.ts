@@ -6,8 +6,9 @@
  */
 import type { AlertThresholds } from '../config/config.js';
 import type { WorkerPool } from '../media/workerPool.js';
-import type { Room } from '../rooms/room.js';
 import type { RoomRegistry } from '../rooms/roomRegistry.js';
+import type { MessageBus } from '../cluster/messageBus.js';
+import type { RoomEvent } from '../cluster/roomEvents.js';
 import type { AlertManager } from './alertManager.js';
 import { RoomRules, type RoomSignal } from './alertRules.js';
 
@@ -15,6 +16,8 @@ export interface AlertMonitorOptions {
   manager: AlertManager;
   pool: WorkerPool;
   rooms: RoomRegistry;
+  /** Room events (a closed room's alerts resolve). */
+  bus: MessageBus;
   thresholds: AlertThresholds;
 }
 
@@ -35,7 +38,7 @@ export class AlertMonitor {
     if (pid) this.#lastPids.set(index, pid);
     this.#options.manager.resolve('worker_died', null, index, `media worker ${index} replaced${pid ? ` (new pid ${pid})` : ''}`);
   };
-  readonly #onRoomCreated = (room: Room) => this.#follow(room);
+  #unsubscribe: () => void = () => undefined;
   /** Worker pids, so a death can name the process that died. */
   readonly #lastPids = new Map<number, number>();
   #closed = false;
@@ -45,8 +48,7 @@ export class AlertMonitor {
     for (const w of options.pool.details()) if (w.pid) this.#lastPids.set(w.index, w.pid);
     options.pool.on('workerDied', this.#onWorkerDied);
     options.pool.on('workerReplaced', this.#onWorkerReplaced);
-    options.rooms.on('roomCreated', this.#onRoomCreated);
-    for (const room of options.rooms.rooms()) this.#follow(room);
+    this.#unsubscribe = options.bus.subscribe((event) => this.#onRoomEvent(event));
   }
 
   /** Applies the rules to one sampling pass. */
@@ -73,15 +75,15 @@ export class AlertMonitor {
     this.#closed = true;
     this.#options.pool.off('workerDied', this.#onWorkerDied);
     this.#options.pool.off('workerReplaced', this.#onWorkerReplaced);
-    this.#options.rooms.off('roomCreated', this.#onRoomCreated);
+    this.#unsubscribe();
     this.#rules.clear();
   }
 
-  #follow(room: Room): void {
-    room.once('closed', () => {
-      if (this.#closed) return;
-      this.#rules.delete(room.id);
-      this.#options.manager.resolveRoom(room.id, `room "${room.id}" closed`);
-    });
+  #onRoomEvent(event: RoomEvent): void {
+    if (this.#closed || event.type !== 'closed' || event.node !== this.#options.bus.nodeId) return;
+    // A room reopened meanwhile keeps its alerts.
+    if (this.#options.rooms.get(event.room)) return;
+    this.#rules.delete(event.room);
+    this.#options.manager.resolveRoom(event.room, `room "${event.room}" closed`);
   }
 }

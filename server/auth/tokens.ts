@@ -29,6 +29,9 @@ export class TokenError extends Error {
 
 const ISSUER = 'floodlight';
 
+/** Longest lifetime a token may have (a year): a token that never expires is a key that can't be revoked. */
+export const MAX_TOKEN_TTL_SECONDS = 366 * 24 * 3600;
+
 /** Parses "90s", "15m", "1h", "7d" (or a bare number of seconds) to seconds. */
 export function parseTtl(ttl: string): number {
   const match = /^(\d+)\s*([smhd]?)$/.exec(ttl.trim());
@@ -36,6 +39,7 @@ export function parseTtl(ttl: string): number {
   const unit = { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[match[2] as '' | 's' | 'm' | 'h' | 'd'];
   const seconds = Number(match[1]) * unit;
   if (seconds <= 0) throw new Error('ttl must be positive');
+  if (seconds > MAX_TOKEN_TTL_SECONDS) throw new Error(`ttl must be at most ${MAX_TOKEN_TTL_SECONDS / 86400} days`);
   return seconds;
 }
 
@@ -47,6 +51,7 @@ export class TokenService {
   }
 
   async issue(claims: TokenClaims, ttlSeconds: number): Promise<string> {
+    if (!(ttlSeconds > 0 && ttlSeconds <= MAX_TOKEN_TTL_SECONDS)) throw new RangeError(`token lifetime must be between 1 s and ${MAX_TOKEN_TTL_SECONDS} s`);
     return new SignJWT({ room: claims.room, role: claims.role })
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
       .setIssuer(ISSUER)
@@ -59,10 +64,17 @@ export class TokenService {
   async verify(token: string): Promise<TokenClaims> {
     let payload: unknown;
     try {
-      ({ payload } = await jwtVerify(token, this.#key, { algorithms: ['HS256'], issuer: ISSUER }));
+      ({ payload } = await jwtVerify(token, this.#key, { algorithms: ['HS256'], issuer: ISSUER, requiredClaims: ['exp'] }));
     } catch (error) {
       if (error instanceof joseErrors.JWTExpired) throw new TokenError('TOKEN_EXPIRED', 'token has expired');
+      if (error instanceof joseErrors.JWTClaimValidationFailed && error.claim === 'exp') {
+        throw new TokenError('TOKEN_INVALID', 'token has no expiry (exp); every token must expire');
+      }
       throw new TokenError('TOKEN_INVALID', 'token is malformed or its signature does not verify');
+    }
+    const exp = (payload as { exp?: unknown }).exp;
+    if (typeof exp === 'number' && exp - Date.now() / 1000 > MAX_TOKEN_TTL_SECONDS) {
+      throw new TokenError('TOKEN_INVALID', `token lifetime is over the ${MAX_TOKEN_TTL_SECONDS / 86400}-day limit`);
     }
     const claims = claimsSchema.safeParse(payload);
     if (!claims.success) throw new TokenError('TOKEN_INVALID', 'token claims must name a room and a role');

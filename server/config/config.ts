@@ -47,6 +47,20 @@ const envSchema = z
      * old; otherwise the publisher is asked for a new one. 0 turns the cache off.
      */
     KEYFRAME_CACHE_MS: z.coerce.number().int().min(0).max(5000).default(500),
+    /** This node's id in room events and the room directory; default: the host name. */
+    NODE_ID: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 _ . -')
+      .default(
+        os
+          .hostname()
+          .replace(/[^A-Za-z0-9_.-]/g, '-')
+          .slice(0, 64) || 'node',
+      ),
+    /** Rooms that never had a broadcast (cost no router, but memory): overall, per client address, per connection. */
+    MAX_IDLE_ROOMS: z.coerce.number().int().min(1).max(1_000_000).default(1000),
+    MAX_IDLE_ROOMS_PER_ADDRESS: z.coerce.number().int().min(1).max(100_000).default(20),
+    MAX_IDLE_ROOMS_PER_CONNECTION: z.coerce.number().int().min(1).max(1000).default(4),
     /** WebRTC viewers per room (0 = unlimited). */
     MAX_WEBRTC_VIEWERS: z.coerce.number().int().min(0).default(0),
     /** How long an empty room lingers before its routers close. */
@@ -147,6 +161,9 @@ export interface Config {
   /** Oldest key frame a joining viewer may be started from, ms; 0 = off (KEYFRAME_CACHE_MS). */
   keyFrameCacheMs: number;
   maxWebRtcViewers: number;
+  nodeId: string;
+  /** Quotas for rooms that never had a broadcast (MAX_IDLE_ROOMS*). */
+  idleRoomQuotas: { total: number; perAddress: number; perConnection: number };
   roomGraceMs: number;
   publicUrl: string | undefined;
   mediasoupLogLevel: 'debug' | 'warn' | 'error' | 'none';
@@ -224,6 +241,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     keyFrameRequestDelayMs: c.KEYFRAME_REQUEST_DELAY_MS,
     keyFrameCacheMs: c.KEYFRAME_CACHE_MS,
     maxWebRtcViewers: c.MAX_WEBRTC_VIEWERS,
+    nodeId: c.NODE_ID,
+    idleRoomQuotas: { total: c.MAX_IDLE_ROOMS, perAddress: c.MAX_IDLE_ROOMS_PER_ADDRESS, perConnection: c.MAX_IDLE_ROOMS_PER_CONNECTION },
     roomGraceMs: c.ROOM_GRACE_SECONDS * 1000,
     publicUrl: c.PUBLIC_URL?.replace(/\/$/, ''),
     mediasoupLogLevel: c.MEDIASOUP_LOG_LEVEL,

@@ -15,8 +15,9 @@ import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from '../observability/logger.js';
-import type { Room } from '../rooms/room.js';
 import type { RoomRegistry } from '../rooms/roomRegistry.js';
+import type { MessageBus } from '../cluster/messageBus.js';
+import type { RoomEvent } from '../cluster/roomEvents.js';
 import { Recorder } from './recorder.js';
 import type { RenditionSpec } from './recorderLadder.js';
 import { FRAGMENT_MICROSECONDS, OUTPUT_FPS } from './recorderFfmpegArgs.js';
@@ -24,7 +25,10 @@ import { HlsRoomPackager, type RenditionPackagers } from './roomPackager.js';
 import { FfmpegReaper } from './ffmpegReaper.js';
 
 export interface HlsServiceOptions {
+  /** Where this node's rooms' media is (the recorder consumes a local room's program). */
   rooms: RoomRegistry;
+  /** Room events: the service follows rooms through these, not through room objects. */
+  bus: MessageBus;
   root: string;
   renditions: readonly RenditionSpec[];
   dvrSeconds: number;
@@ -72,7 +76,7 @@ export class HlsService {
   readonly #log: Logger;
   readonly #streams = new Map<string, RoomStream>();
   readonly #reaper: FfmpegReaper;
-  readonly #onRoomCreated = (room: Room) => this.#follow(room);
+  #unsubscribe: (() => void) | undefined;
   #disabledReason: string | undefined;
   #ffmpegRestartsTotal = 0;
   #closed = false;
@@ -98,8 +102,8 @@ export class HlsService {
       service.#log.error({ dir: options.root }, service.#disabledReason);
       return service;
     }
-    options.rooms.on('roomCreated', service.#onRoomCreated);
-    for (const room of options.rooms.rooms()) service.#follow(room);
+    service.#unsubscribe = options.bus.subscribe((event) => service.#onRoomEvent(event));
+    for (const room of options.rooms.rooms()) if (room.live) service.#scheduleSync(room.id);
     return service;
   }
 
@@ -166,7 +170,7 @@ export class HlsService {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#options.rooms.off('roomCreated', this.#onRoomCreated);
+    this.#unsubscribe?.();
     await Promise.all(
       [...this.#streams.values()].map(async (stream) => {
         clearTimeout(stream.debounce);
@@ -186,11 +190,22 @@ export class HlsService {
     return path.join(this.#options.root, '.thumbnails');
   }
 
-  #follow(room: Room): void {
-    const onChange = () => this.#scheduleSync(room);
-    room.on('producersChanged', onChange);
-    room.once('closed', () => this.#onRoomClosed(room.id));
-    if (room.live) onChange();
+  /** Rooms recorded here are this node's rooms; their events say when the program changes. */
+  #onRoomEvent(event: RoomEvent): void {
+    if (event.node !== this.#options.bus.nodeId) return;
+    switch (event.type) {
+      case 'opened':
+      case 'sourceAdded':
+      case 'sourceRemoved':
+      case 'programChanged':
+        this.#scheduleSync(event.room);
+        return;
+      case 'closed':
+        this.#onRoomClosed(event.room);
+        return;
+      case 'audienceChanged':
+        return;
+    }
   }
 
   #streamFor(roomId: string): RoomStream {
@@ -235,24 +250,28 @@ export class HlsService {
     return stream;
   }
 
-  /** Producers arrive as a burst (audio, then video): act once it settles. */
-  #scheduleSync(room: Room): void {
-    if (this.#closed || room.closed) return;
-    const stream = this.#streamFor(room.id);
+  /** Tracks arrive as a burst (audio, then video): act once it settles. */
+  #scheduleSync(roomId: string): void {
+    if (this.#closed) return;
+    const room = this.#options.rooms.get(roomId);
+    // Nothing to record yet: don't make a stream (and its directory) for an idle room.
+    if (!room || room.closed || (!room.live && !this.#streams.has(roomId))) return;
+    const stream = this.#streamFor(roomId);
     clearTimeout(stream.debounce);
     stream.debounce = setTimeout(() => {
       stream.chain = stream.chain
-        .then(() => this.#sync(room, stream))
-        .catch((error: Error) => {
-          this.#log.error({ room: room.id, err: error.message }, 'could not start HLS recording');
+        .then(() => this.#sync(roomId, stream))
+        .catch((error: unknown) => {
+          this.#log.error({ room: roomId, err: (error as Error).message }, 'could not start HLS recording');
         });
     }, 150);
     stream.debounce.unref();
   }
 
-  async #sync(room: Room, stream: RoomStream): Promise<void> {
-    if (this.#closed || room.closed || this.#streams.get(room.id) !== stream) return;
-    const media = room.publisherMedia();
+  async #sync(roomId: string, stream: RoomStream): Promise<void> {
+    const room = this.#options.rooms.get(roomId);
+    if (this.#closed || !room || room.closed || this.#streams.get(roomId) !== stream) return;
+    const media = room.programMedia();
     const key = media?.video ? `${media.video.id}/${media.audio?.id ?? '-'}` : '';
     if (key === stream.recordingKey) return;
     if (stream.recorder) {

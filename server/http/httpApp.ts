@@ -7,6 +7,7 @@ import path from 'node:path';
 import express, { type Request, type Response, type NextFunction } from 'express';
 import helmet from 'helmet';
 import type { Logger } from '../observability/logger.js';
+import type { RoomDirectory } from '../cluster/roomDirectory.js';
 import type { RoomRegistry } from '../rooms/roomRegistry.js';
 import type { WorkerPool } from '../media/workerPool.js';
 import type { HlsService } from '../hls/hlsService.js';
@@ -14,7 +15,11 @@ import { createHlsRouter } from '../hls/hlsRoutes.js';
 import { roomIdSchema } from '../contracts/signaling.js';
 
 export interface HttpAppDeps {
+  /** This node's rooms: their own figures are fresher than the directory's. */
   rooms: RoomRegistry;
+  nodeId: string;
+  /** Rooms are listed from the directory: every room someone serves, not just this node's. */
+  directory: RoomDirectory;
   pool: WorkerPool;
   clientDir: string;
   logger: Logger;
@@ -34,7 +39,7 @@ const pages: Record<string, string> = {
 };
 
 export function createHttpApp(deps: HttpAppDeps): express.Express {
-  const { rooms, pool, clientDir, logger, isShuttingDown, hls } = deps;
+  const { directory, rooms, pool, clientDir, logger, isShuttingDown, hls } = deps;
   const log = logger.child({ component: 'http' });
   const app = express();
   app.disable('x-powered-by');
@@ -73,9 +78,18 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', shuttingDown: isShuttingDown(), workers });
   });
 
-  app.get('/api/rooms', (_req, res) => {
-    const list = rooms.list().map((room) => {
-      const status = hls?.status(room.id);
+  app.get('/api/rooms', async (_req, res) => {
+    const listings = await directory.list();
+    const list = listings.map((listing) => {
+      const local = rooms.get(listing.id);
+      const status = hls?.status(listing.id);
+      const room = {
+        id: listing.id,
+        live: listing.live,
+        viewers: Object.entries(listing.viewersByNode).reduce((sum, [node, n]) => sum + (node === deps.nodeId && local ? 0 : n), local?.viewerCount ?? 0),
+        workers: local?.summary().workers ?? [],
+        createdAt: listing.createdAt,
+      };
       return {
         ...room,
         hls: status ? { available: status.available, url: status.url } : { available: false, url: null },

@@ -88,6 +88,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   readonly #options: WorkerPoolOptions;
   readonly #log: Logger;
   readonly #slots: WorkerSlot[] = [];
+  #routerRtpCapabilities: ms.RtpCapabilities | undefined;
   #cpuTimer: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -116,6 +117,12 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
         pool.#slots.push(slot);
         await pool.#start(slot);
       }
+      // Every router is made with the same codecs, so they all announce the same
+      // capabilities: learn them once, and a viewer can load its device before any
+      // router exists for its room.
+      const probe = await pool.createRouter(0, { role: 'capabilities-probe' });
+      pool.#routerRtpCapabilities = probe.rtpCapabilities;
+      probe.close();
     } catch (error) {
       pool.close();
       throw error;
@@ -127,6 +134,12 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
 
   get size(): number {
     return this.#slots.length;
+  }
+
+  /** The RTP capabilities of every router of this pool. */
+  get routerRtpCapabilities(): ms.RtpCapabilities {
+    if (!this.#routerRtpCapabilities) throw new Error('worker pool not started');
+    return this.#routerRtpCapabilities;
   }
 
   get allAlive(): boolean {

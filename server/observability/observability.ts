@@ -7,6 +7,7 @@ import type { Server as IoServer } from 'socket.io';
 import type { Config } from '../config/config.js';
 import type { WorkerPool } from '../media/workerPool.js';
 import type { RoomRegistry } from '../rooms/roomRegistry.js';
+import type { MessageBus } from '../cluster/messageBus.js';
 import type { HlsService } from '../hls/hlsService.js';
 import type { SignalingStats } from '../signaling/signalingServer.js';
 import type { TokenService } from '../auth/tokens.js';
@@ -26,6 +27,7 @@ export interface ObservabilityOptions {
   config: Config;
   pool: WorkerPool;
   rooms: RoomRegistry;
+  bus: MessageBus;
   hls: HlsService | undefined;
   tokens: TokenService;
   signalingStats: () => SignalingStats | undefined;
@@ -46,7 +48,7 @@ export class Observability {
 
   constructor(options: ObservabilityOptions) {
     this.#options = options;
-    const { config, pool, rooms, hls, logger } = options;
+    const { config, pool, rooms, bus, hls, logger } = options;
     const settings = config.observability;
     this.alertManager = new AlertManager({ logger });
     this.hlsAudience = new HlsAudience({ isKnownRoom: (room) => rooms.get(room) !== undefined });
@@ -65,9 +67,10 @@ export class Observability {
       hlsOriginClients: () => this.hlsAudience.total(),
     });
     this.qoe = new QoeStore({ onFirstFrame: (transport, ms) => this.metrics.firstFrame(transport, ms) });
-    this.#monitor = new AlertMonitor({ manager: this.alertManager, pool, rooms, thresholds: settings.alerts });
+    this.#monitor = new AlertMonitor({ manager: this.alertManager, pool, rooms, bus, thresholds: settings.alerts });
     this.sampler = new StatsSampler({
       rooms,
+      bus,
       hls,
       qoe: this.qoe,
       intervalMs: settings.statsIntervalMs,

@@ -15,8 +15,10 @@
 import type { types as ms } from 'mediasoup';
 import type { Logger } from './logger.js';
 import type { Room } from '../rooms/room.js';
-import type { Peer } from '../rooms/peer.js';
+import type { WebRtcViewer } from '../viewers/webrtcViewer.js';
 import type { RoomRegistry } from '../rooms/roomRegistry.js';
+import type { MessageBus } from '../cluster/messageBus.js';
+import type { RoomEvent } from '../cluster/roomEvents.js';
 import type { HlsService } from '../hls/hlsService.js';
 import type { RoomSignal } from '../alerts/alertRules.js';
 import type { Alert } from '../alerts/alert.js';
@@ -34,7 +36,10 @@ export interface SamplerObservers {
 }
 
 export interface StatsSamplerOptions {
+  /** This node's rooms (their media is sampled here). */
   rooms: RoomRegistry;
+  /** Room events: which rooms exist is learnt from these. */
+  bus: MessageBus;
   hls: HlsService | undefined;
   qoe: QoeStore;
   intervalMs: number;
@@ -142,7 +147,7 @@ export class StatsSampler {
   readonly #log: Logger;
   readonly #now: () => number;
   readonly #tracks = new Map<string, RoomTrack>();
-  readonly #onRoomCreated = (room: Room) => this.#follow(room);
+  readonly #unsubscribe: () => void;
   readonly #maxCalls: number;
   readonly #viewersPerRoom: number;
   #timer: NodeJS.Timeout | undefined;
@@ -157,7 +162,7 @@ export class StatsSampler {
     this.#now = options.now ?? Date.now;
     this.#maxCalls = options.maxStatCallsPerTick ?? 400;
     this.#viewersPerRoom = options.viewersPerRoom ?? 8;
-    options.rooms.on('roomCreated', this.#onRoomCreated);
+    this.#unsubscribe = options.bus.subscribe((event) => this.#onRoomEvent(event));
     for (const room of options.rooms.rooms()) this.#follow(room);
   }
 
@@ -246,7 +251,7 @@ export class StatsSampler {
       if (room.closed) continue;
       totals.rooms++;
       if (room.live) totals.liveRooms++;
-      if (room.publisher) totals.publishers++;
+      if (room.hasPublisher) totals.publishers++;
       totals.webrtcViewers += room.viewerCount;
       totals.hlsViewers += this.#options.qoe.hlsViewers(room.id);
       const latest = track.latest;
@@ -292,7 +297,7 @@ export class StatsSampler {
     let watchMs = track.watchMs;
     for (const joinedAt of track.viewerJoinedAt.values()) watchMs += now - joinedAt;
     const { fps, ...qoeAggregate } = qoe;
-    const hasVideo = room.live && !!room.publisherMedia()?.video;
+    const hasVideo = room.live && !!room.programMedia()?.video;
     return {
       id: room.id,
       live: room.live,
@@ -330,9 +335,15 @@ export class StatsSampler {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#timer) clearInterval(this.#timer);
-    this.#options.rooms.off('roomCreated', this.#onRoomCreated);
+    this.#unsubscribe();
     for (const track of this.#tracks.values()) track.detach();
     this.#tracks.clear();
+  }
+
+  #onRoomEvent(event: RoomEvent): void {
+    if (event.node !== this.#options.bus.nodeId || event.type !== 'opened') return;
+    const room = this.#options.rooms.get(event.room);
+    if (room) this.#follow(room);
   }
 
   #follow(room: Room): void {
@@ -352,12 +363,11 @@ export class StatsSampler {
       latest: undefined,
       detach: () => undefined,
     };
-    const onJoined = (peer: Peer) => {
-      if (peer.role !== 'viewer') return;
+    const onJoined = (peer: WebRtcViewer) => {
       track.joins++;
       track.viewerJoinedAt.set(peer.id, this.#now());
     };
-    const onLeft = (peer: Peer) => {
+    const onLeft = (peer: WebRtcViewer) => {
       const joinedAt = track.viewerJoinedAt.get(peer.id);
       if (joinedAt === undefined) return;
       track.viewerJoinedAt.delete(peer.id);
@@ -373,14 +383,14 @@ export class StatsSampler {
       if (this.#tracks.get(room.id) === track) this.#tracks.delete(room.id);
       this.#options.qoe.forgetRoom(room.id);
     };
-    room.on('peerJoined', onJoined);
-    room.on('peerLeft', onLeft);
-    room.on('producersChanged', onProducers);
+    room.on('viewerJoined', onJoined);
+    room.on('viewerLeft', onLeft);
+    room.on('programChanged', onProducers);
     room.once('closed', onClosed);
     track.detach = () => {
-      room.off('peerJoined', onJoined);
-      room.off('peerLeft', onLeft);
-      room.off('producersChanged', onProducers);
+      room.off('viewerJoined', onJoined);
+      room.off('viewerLeft', onLeft);
+      room.off('programChanged', onProducers);
       room.off('closed', onClosed);
     };
     this.#tracks.get(room.id)?.detach();
@@ -407,7 +417,7 @@ export class StatsSampler {
     let expected = 0;
     let jitterMs: number | null = null;
     let publisherRttMs: number | null = null;
-    const mainVideo = room.publisherMedia()?.video;
+    const mainVideo = room.programMedia()?.video;
     let codec: string | null = null;
     let score: number | null = null;
     const seen = new Set<string>();

@@ -1,36 +1,81 @@
 /**
- * All rooms of this server. Rooms are created on first join and close after a
+ * The rooms this node serves. A room opens on first join and closes after a
  * grace period once empty (a publisher reconnecting within it finds its room
- * and its viewers still there). Forwards worker deaths to the rooms.
+ * and its viewers still there). Worker deaths are forwarded to the rooms.
+ *
+ * The registry is also where this node's rooms meet the rest of the system:
+ * it announces every room's life on the message bus (HLS, stats and alerts
+ * follow rooms through the bus, not through local objects), reports rooms to
+ * the room directory, and holds the origin lease of rooms it broadcasts.
+ *
+ * Rooms that never had a broadcast cost no router, and there may only be so
+ * many of them (overall, per address, per connection): a crowd of made-up
+ * room names is refused with 'limit-reached' instead of eating memory.
  */
-import { EventEmitter } from 'node:events';
 import type { Logger } from '../observability/logger.js';
 import type { WorkerPool } from '../media/workerPool.js';
+import type { PipeStrategy } from '../media/pipes/pipeStrategy.js';
+import type { MessageBus } from '../cluster/messageBus.js';
+import type { OriginLease, RoomDirectory } from '../cluster/roomDirectory.js';
+import type { RoomEvent } from '../cluster/roomEvents.js';
+import { SafeEmitter } from '../lib/safeEmitter.js';
 import { Room, type RoomOptions, type RoomSummary } from './room.js';
+import { RoomError } from './roomError.js';
 
-export interface RoomRegistryOptions extends RoomOptions {
-  emptyRoomGraceMs: number;
+export interface IdleRoomQuotas {
+  /** Rooms without a broadcast on this node. */
+  total: number;
+  /** …opened by one client address. */
+  perAddress: number;
+  /** …opened by one signaling connection. */
+  perConnection: number;
 }
 
-type RegistryEvents = { roomCreated: [room: Room] };
+export const DEFAULT_IDLE_ROOM_QUOTAS: IdleRoomQuotas = { total: 1000, perAddress: 20, perConnection: 4 };
 
-export class RoomRegistry extends EventEmitter<RegistryEvents> {
+/** Who asks for a room to be opened (for the idle-room quotas). */
+export interface RoomOpener {
+  address: string;
+  connection: string;
+}
+
+export interface RoomRegistryOptions {
+  nodeId: string;
+  pool: WorkerPool;
+  pipe: PipeStrategy;
+  room: RoomOptions;
+  emptyRoomGraceMs: number;
+  idleQuotas?: IdleRoomQuotas;
+  directory: RoomDirectory;
+  bus: MessageBus;
+  logger: Logger;
+}
+
+type RegistryEvents = { roomOpened: [room: Room] };
+
+/** Audience reports to the directory are coalesced to one per room per this. */
+const AUDIENCE_REPORT_MS = 1_000;
+
+export class RoomRegistry extends SafeEmitter<RegistryEvents> {
   readonly #rooms = new Map<string, Room>();
   readonly #graceTimers = new Map<string, NodeJS.Timeout>();
-  readonly #pool: WorkerPool;
+  readonly #idleOpeners = new Map<string, RoomOpener>();
+  readonly #leases = new Map<string, OriginLease>();
+  readonly #audienceTimers = new Map<string, NodeJS.Timeout>();
   readonly #options: RoomRegistryOptions;
+  readonly #quotas: IdleRoomQuotas;
   readonly #log: Logger;
-  readonly #onWorkerDied = (index: number) => {
+  readonly #onWorkerDied = (index: number): void => {
     for (const room of this.#rooms.values()) room.handleWorkerDied(index);
   };
   #closed = false;
 
-  constructor(pool: WorkerPool, options: RoomRegistryOptions, logger: Logger) {
+  constructor(options: RoomRegistryOptions) {
     super();
-    this.#pool = pool;
     this.#options = options;
-    this.#log = logger.child({ component: 'rooms' });
-    pool.on('workerDied', this.#onWorkerDied);
+    this.#quotas = options.idleQuotas ?? DEFAULT_IDLE_ROOM_QUOTAS;
+    this.#log = options.logger.child({ component: 'rooms' });
+    options.pool.on('workerDied', this.#onWorkerDied);
   }
 
   get size(): number {
@@ -41,58 +86,139 @@ export class RoomRegistry extends EventEmitter<RegistryEvents> {
     return this.#rooms.get(id);
   }
 
-  getOrCreate(id: string): Room {
-    if (this.#closed) throw new Error('room registry is closed');
+  rooms(): Room[] {
+    return [...this.#rooms.values()];
+  }
+
+  /** This node's rooms that have had a broadcast: live first, then by audience. */
+  list(): RoomSummary[] {
+    return this.rooms()
+      .filter((room) => room.everLive)
+      .map((room) => room.summary())
+      .sort((a, b) => Number(b.live) - Number(a.live) || b.viewers - a.viewers || a.id.localeCompare(b.id));
+  }
+
+  /** The room, opened if needed. `opener` is checked against the idle-room quotas. */
+  async open(id: string, opener?: RoomOpener): Promise<Room> {
+    if (this.#closed) throw new RoomError('unavailable', 'server is shutting down');
     this.#cancelGrace(id);
-    let room = this.#rooms.get(id);
-    if (!room) {
-      room = new Room(id, this.#pool, this.#options, this.#log);
-      const created = room;
-      this.#rooms.set(id, created);
-      created.on('empty', () => this.#scheduleClose(created));
-      created.on('closed', () => {
-        this.#cancelGrace(id);
-        if (this.#rooms.get(id) === created) this.#rooms.delete(id);
-      });
-      // A room nobody manages to join (e.g. bad token) must not linger.
-      this.#scheduleClose(created);
-      this.#log.info({ room: id }, 'room created');
-      this.emit('roomCreated', created);
-    }
+    const existing = this.#rooms.get(id);
+    if (existing) return existing;
+    if (opener) this.#checkIdleQuota(opener);
+    const room = new Room(id, {
+      pool: this.#options.pool,
+      pipe: this.#options.pipe,
+      options: this.#options.room,
+      logger: this.#log,
+    });
+    this.#rooms.set(id, room);
+    if (opener) this.#idleOpeners.set(id, opener);
+    this.#follow(room);
+    // A room nobody manages to join (bad token, refused) must not linger.
+    this.#scheduleClose(room);
+    this.#log.info({ room: id }, 'room opened');
+    this.#announce(room, { type: 'opened' });
+    this.safeEmit('roomOpened', room);
     return room;
   }
 
   /** After a failed join: an empty room goes back to its grace countdown. */
   releaseIfEmpty(room: Room): void {
-    if (!room.closed && room.peerCount === 0 && this.#rooms.get(room.id) === room) this.#scheduleClose(room);
-  }
-
-  /** Live first, then by audience. */
-  list(): RoomSummary[] {
-    return [...this.#rooms.values()]
-      .map((room) => room.summary())
-      .sort((a, b) => Number(b.live) - Number(a.live) || b.viewers - a.viewers || a.id.localeCompare(b.id));
-  }
-
-  rooms(): Room[] {
-    return [...this.#rooms.values()];
+    if (!room.closed && room.participantCount === 0 && this.#rooms.get(room.id) === room) this.#scheduleClose(room);
   }
 
   close(reason = 'server shutting down'): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#pool.off('workerDied', this.#onWorkerDied);
+    this.#options.pool.off('workerDied', this.#onWorkerDied);
     for (const timer of this.#graceTimers.values()) clearTimeout(timer);
     this.#graceTimers.clear();
-    for (const room of [...this.#rooms.values()]) room.close(reason);
+    for (const room of this.rooms()) room.close(reason);
     this.#rooms.clear();
+  }
+
+  #checkIdleQuota(opener: RoomOpener): void {
+    const idle = [...this.#idleOpeners.values()];
+    const quotas = this.#quotas;
+    if (idle.length >= quotas.total) throw new RoomError('limit-reached', `too many rooms without a broadcast on this server (${quotas.total})`);
+    if (idle.filter((o) => o.address === opener.address).length >= quotas.perAddress) {
+      throw new RoomError('limit-reached', `too many rooms without a broadcast opened from this address (${quotas.perAddress})`);
+    }
+    if (idle.filter((o) => o.connection === opener.connection).length >= quotas.perConnection) {
+      throw new RoomError('limit-reached', `too many rooms without a broadcast opened by this connection (${quotas.perConnection})`);
+    }
+  }
+
+  #follow(room: Room): void {
+    const { directory, nodeId } = this.#options;
+    room.on('empty', () => this.#scheduleClose(room));
+    room.on('sourceAdded', (source) => {
+      this.#idleOpeners.delete(room.id);
+      this.#announce(room, { type: 'sourceAdded', source: source.id, protocol: source.protocol, slot: source.slot });
+      if (!this.#leases.has(room.id)) {
+        directory.claimOrigin(room.id, nodeId).then(
+          (lease) => {
+            if (room.closed) void directory.releaseOrigin(lease);
+            else this.#leases.set(room.id, lease);
+          },
+          (error: unknown) => this.#log.error({ room: room.id, err: (error as Error).message }, 'could not claim the room origin'),
+        );
+      }
+      this.#reportAudience(room, true);
+    });
+    room.on('sourceRemoved', (source, reason) => this.#announce(room, { type: 'sourceRemoved', source: source.id, reason }));
+    room.on('programChanged', () => {
+      this.#announce(room, { type: 'programChanged', live: room.live });
+      this.#reportAudience(room, true);
+    });
+    room.on('viewerJoined', () => this.#reportAudience(room, false));
+    room.on('viewerLeft', () => this.#reportAudience(room, false));
+    room.once('closed', () => {
+      this.#cancelGrace(room.id);
+      this.#idleOpeners.delete(room.id);
+      clearTimeout(this.#audienceTimers.get(room.id));
+      this.#audienceTimers.delete(room.id);
+      if (this.#rooms.get(room.id) === room) this.#rooms.delete(room.id);
+      const lease = this.#leases.get(room.id);
+      this.#leases.delete(room.id);
+      if (lease) void directory.releaseOrigin(lease).catch(() => undefined);
+      void directory.forget(nodeId, room.id).catch(() => undefined);
+      this.#announce(room, { type: 'closed' });
+    });
+  }
+
+  /** Rooms that have had a broadcast are reported to the directory; audience changes are coalesced. */
+  #reportAudience(room: Room, now: boolean): void {
+    if (!room.everLive || room.closed) return;
+    const send = (): void => {
+      this.#audienceTimers.delete(room.id);
+      if (room.closed) return;
+      const summary = room.summary();
+      void this.#options.directory
+        .report(this.#options.nodeId, { id: room.id, live: room.live, viewers: room.viewerCount, createdAt: summary.createdAt })
+        .catch((error: unknown) => this.#log.warn({ room: room.id, err: (error as Error).message }, 'room directory report failed'));
+      this.#announce(room, { type: 'audienceChanged', viewers: room.viewerCount });
+    };
+    if (now) {
+      clearTimeout(this.#audienceTimers.get(room.id));
+      send();
+      return;
+    }
+    if (this.#audienceTimers.has(room.id)) return;
+    const timer = setTimeout(send, AUDIENCE_REPORT_MS);
+    timer.unref();
+    this.#audienceTimers.set(room.id, timer);
+  }
+
+  #announce(room: Room, event: DistributiveOmit<RoomEvent, 'room' | 'node' | 'at'>): void {
+    this.#options.bus.publish({ ...event, room: room.id, node: this.#options.nodeId, at: Date.now() } as RoomEvent);
   }
 
   #scheduleClose(room: Room): void {
     this.#cancelGrace(room.id);
     const timer = setTimeout(() => {
       this.#graceTimers.delete(room.id);
-      if (room.peerCount === 0) room.close('empty');
+      if (room.participantCount === 0) room.close('empty');
     }, this.#options.emptyRoomGraceMs);
     timer.unref();
     this.#graceTimers.set(room.id, timer);
@@ -104,3 +230,5 @@ export class RoomRegistry extends EventEmitter<RegistryEvents> {
     this.#graceTimers.delete(id);
   }
 }
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

@@ -91,6 +91,12 @@ test('a viewer can never produce', async () => {
   const joined = await rawRequest(socket, 'join', { room: 'stage2', role: 'viewer' });
   assert.ok(joined.ok);
   assert.equal(errorCode(await rawRequest(socket, 'createTransport', { direction: 'send' })), 'FORBIDDEN');
+  // A room that never had a broadcast costs no router: no transport yet.
+  assert.equal(errorCode(await rawRequest(socket, 'createTransport', { direction: 'recv' })), 'NOT_LIVE');
+  const publisher = await client();
+  assert.ok(
+    (await rawRequest(publisher, 'join', { room: 'stage2', role: 'publisher', token: await tokens.issue({ room: 'stage2', role: 'publisher' }, 60) })).ok,
+  );
   const recv = await rawRequest(socket, 'createTransport', { direction: 'recv' });
   assert.ok(recv.ok);
   const produce = await rawRequest(socket, 'produce', {

@@ -70,3 +70,25 @@ test('ttl parsing', () => {
   assert.throws(() => parseTtl('soon'));
   assert.throws(() => parseTtl('0s'));
 });
+
+test('a token without exp is refused: every token must expire', async () => {
+  const token = await new SignJWT({ room: 'match', role: 'publisher' })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setIssuer('floodlight')
+    .setIssuedAt()
+    .sign(new TextEncoder().encode(secret));
+  await rejectsWith(tokens.verifyForRoom(token, 'match'), 'TOKEN_INVALID');
+});
+
+test('a token valid for more than a year is refused, and none can be issued', async () => {
+  const token = await new SignJWT({ room: 'match', role: 'publisher' })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setIssuer('floodlight')
+    .setIssuedAt()
+    .setExpirationTime(Math.floor(Date.now() / 1000) + 400 * 86400)
+    .sign(new TextEncoder().encode(secret));
+  await rejectsWith(tokens.verifyForRoom(token, 'match'), 'TOKEN_INVALID');
+  await assert.rejects(tokens.issue({ room: 'match', role: 'publisher' }, 400 * 86400), RangeError);
+  assert.throws(() => parseTtl('400d'), /at most 366 days/);
+  assert.equal(parseTtl('366d'), 366 * 86400);
+});

@@ -6,7 +6,6 @@
 import http from 'node:http';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { Server as IoServer } from 'socket.io';
 import type { Config } from './config/config.js';
@@ -19,6 +18,7 @@ import type { RoomDirectory } from './cluster/roomDirectory.js';
 import { MemoryMessageBus } from './cluster/memoryMessageBus.js';
 import { MemoryRoomDirectory } from './cluster/memoryRoomDirectory.js';
 import { setListenerErrorReporter } from './lib/safeEmitter.js';
+import { findRepoRoot } from './lib/repoRoot.js';
 import { SignalingServer } from './signaling/signalingServer.js';
 import { protocolLimits } from './contracts/signaling.js';
 import { TokenService } from './auth/tokens.js';
@@ -27,8 +27,6 @@ import { HlsService } from './hls/hlsService.js';
 import { Observability } from './observability/observability.js';
 import { createObservabilityRouter } from './http/observabilityRoutes.js';
 import type { AlertsView } from './alerts/alertManager.js';
-
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 export class PortInUseError extends Error {
   override name = 'PortInUseError';
@@ -189,7 +187,7 @@ export class FloodlightServer {
       directory,
       bus,
       hls,
-      clientDir: options.clientDir ?? path.join(repoRoot, 'client', 'dist'),
+      clientDir: options.clientDir ?? path.join(findRepoRoot(), 'client', 'dist'),
     });
     try {
       await server.#listen();

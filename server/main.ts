@@ -3,8 +3,6 @@
  * Startup problems end with one clear line and exit code 1, never a stack trace.
  */
 import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ConfigError, loadConfig, type Config } from './config/config.js';
 import { createLogger } from './observability/logger.js';
 
@@ -22,15 +20,6 @@ function checkWorkerBinary(): void {
     fs.accessSync(bin, fs.constants.X_OK);
   } catch {
     die(`mediasoup worker binary missing or not executable at ${bin}; run "npm run setup" to build it`);
-  }
-}
-
-/** The folder holding package.json, whether this file runs from server/ (tsx) or dist/server/ (compiled). */
-function findRepoRoot(): string {
-  const start = path.dirname(fileURLToPath(import.meta.url));
-  for (let dir = start; ; dir = path.dirname(dir)) {
-    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
-    if (path.dirname(dir) === dir) die(`no package.json above ${start}; run Floodlight from its own folder`);
   }
 }
 
@@ -74,9 +63,9 @@ async function main(): Promise<void> {
   process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'unhandled promise rejection'));
 
   try {
-    server = await FloodlightServer.create(config, { logger: log, clientDir: path.join(findRepoRoot(), 'client', 'dist') });
+    server = await FloodlightServer.create(config, { logger: log });
   } catch (error) {
-    if (error instanceof PortInUseError || error instanceof WorkerStartError) die((error as Error).message);
+    if (error instanceof PortInUseError || error instanceof WorkerStartError) die(error.message);
     throw error;
   }
   if (stopping) {

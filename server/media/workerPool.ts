@@ -30,7 +30,7 @@ function withWorkerEnvironment<T>(vars: Record<string, string>, start: () => T):
     return start();
   } finally {
     for (const [name, value] of saved) {
-      if (value === undefined) delete process.env[name];
+      if (value === undefined) Reflect.deleteProperty(process.env, name);
       else process.env[name] = value;
     }
   }
@@ -220,10 +220,11 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
 
   async #start(slot: WorkerSlot): Promise<void> {
     const { rtcMinPort, rtcMaxPort, listenIp, announcedIp, logLevel } = this.#options;
+    // Port ranges go on each listen info (WebRtcServer, pipes, recorder), not on the worker (deprecated there).
     let worker: ms.Worker;
     try {
       worker = await withWorkerEnvironment({ [KEYFRAME_CACHE_ENV]: String(this.#options.keyFrameCacheMs ?? 0) }, () =>
-        mediasoup.createWorker({ logLevel, rtcMinPort, rtcMaxPort, appData: { index: slot.index } }),
+        mediasoup.createWorker({ logLevel, appData: { index: slot.index } }),
       );
     } catch (error) {
       throw new WorkerStartError(

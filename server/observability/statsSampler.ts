@@ -490,7 +490,7 @@ export class StatsSampler {
           picked.flat().map(async (consumer) => {
             calls++;
             const stats = await consumer.getStats().catch(() => [] as Array<ms.ConsumerStat>);
-            const outbound = stats.find((s) => s.type === 'outbound-rtp') as ms.ConsumerStat | undefined;
+            const outbound = stats.find((s) => s.type === 'outbound-rtp');
             observers?.consumerScore(consumer.score.score);
             if (!outbound) return;
             outBps += outbound.bitrate;

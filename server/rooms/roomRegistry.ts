@@ -211,7 +211,7 @@ export class RoomRegistry extends SafeEmitter<RegistryEvents> {
   }
 
   #announce(room: Room, event: DistributiveOmit<RoomEvent, 'room' | 'node' | 'at'>): void {
-    this.#options.bus.publish({ ...event, room: room.id, node: this.#options.nodeId, at: Date.now() } as RoomEvent);
+    this.#options.bus.publish({ ...event, room: room.id, node: this.#options.nodeId, at: Date.now() });
   }
 
   #scheduleClose(room: Room): void {

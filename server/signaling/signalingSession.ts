@@ -65,42 +65,58 @@ export class SignalingSession {
       if (!response.ok) this.#context.countError(response.error.code);
       ack?.(response);
     };
-    const fail = (code: ErrorCode, message: string): void => reply({ ok: false, error: { code, message } });
+    const fail = (code: ErrorCode, message: string): void => {
+      reply({ ok: false, error: { code, message } });
+    };
 
-    if (!this.#limiter.tryTake()) return fail('RATE_LIMITED', 'too many messages; slow down');
+    if (!this.#limiter.tryTake()) {
+      fail('RATE_LIMITED', 'too many messages; slow down');
+
+      return;
+    }
     if (typeof event !== 'string' || !Object.hasOwn(requestSchemas, event)) {
-      return fail('UNKNOWN_MESSAGE', `unknown message "${String(event).slice(0, 64)}"`);
+      fail('UNKNOWN_MESSAGE', `unknown message "${String(event).slice(0, 64)}"`);
+      return;
     }
     if (!ack) {
       // Requests without an ack can't be answered: drop them, but count it.
       this.#context.countError('BAD_REQUEST');
       return;
     }
-    if (args.length > 1) return fail('BAD_REQUEST', 'send exactly one payload object');
+    if (args.length > 1) {
+      fail('BAD_REQUEST', 'send exactly one payload object');
+      return;
+    }
     const raw = args[0] ?? {};
     let size: number;
     try {
       size = Buffer.byteLength(JSON.stringify(raw));
     } catch {
-      return fail('BAD_REQUEST', 'payload is not JSON');
+      fail('BAD_REQUEST', 'payload is not JSON');
+      return;
     }
     if (size > protocolLimits.maxPayloadBytes) {
-      return fail('PAYLOAD_TOO_LARGE', `payload is ${size} bytes; the limit is ${protocolLimits.maxPayloadBytes}`);
+      fail('PAYLOAD_TOO_LARGE', `payload is ${size} bytes; the limit is ${protocolLimits.maxPayloadBytes}`);
+      return;
     }
     const name = event as RequestName;
     const parsed = requestSchemas[name].safeParse(raw);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
       const where = issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
-      return fail('BAD_REQUEST', `invalid ${name}: ${where}${issue.message}`);
+      fail('BAD_REQUEST', `invalid ${name}: ${where}${issue.message}`);
+      return;
     }
     const run = async (): Promise<void> => {
       try {
-        const handler = (this.#handlers as { [K in RequestName]: Handler<K> })[name];
+        const handler = this.#handlers[name];
         reply({ ok: true, data: await handler(parsed.data as never) });
       } catch (error) {
         const known = wireError(error);
-        if (known) return fail(known.code, known.message);
+        if (known) {
+          fail(known.code, known.message);
+          return;
+        }
         this.#context.log.error({ err: error, message: name, socket: this.#socket.id }, 'request failed');
         fail('INTERNAL', 'internal error');
       }

@@ -181,7 +181,7 @@ export class Room extends EventEmitter<RoomEvents> {
     };
   }
 
-  routerRtpCapabilities(peer: Peer): unknown {
+  routerRtpCapabilities(peer: Peer): ms.RtpCapabilities {
     return this.#entryOf(peer).router.rtpCapabilities;
   }
 
@@ -231,7 +231,7 @@ export class Room extends EventEmitter<RoomEvents> {
     }
   }
 
-  async restartIce(peer: Peer, transportId: string): Promise<{ iceParameters: unknown }> {
+  async restartIce(peer: Peer, transportId: string): Promise<{ iceParameters: ms.IceParameters }> {
     const transport = this.#transportOf(peer, transportId);
     return { iceParameters: await transport.restartIce() };
   }
@@ -267,7 +267,7 @@ export class Room extends EventEmitter<RoomEvents> {
     publisherEntry.localProducerIds.set(producer.id, Promise.resolve(producer.id));
     for (const entry of this.#entries) if (entry !== publisherEntry) this.#pipe(producer.id, entry);
     producer.observer.once('close', () => this.#onProducerClosed(peer, producer.id));
-    this.#log.info({ producer: producer.id, kind: request.kind, source: request.source, encodings: request.rtpParameters.encodings.length }, 'producing');
+    this.#log.info({ producer: producer.id, kind: request.kind, source: request.source, encodings: request.rtpParameters.encodings?.length }, 'producing');
     const info: ProducerInfo = { producerId: producer.id, kind: request.kind, ...(request.source ? { source: request.source } : {}) };
     for (const other of this.#peers.values()) if (other.role === 'viewer') other.notify('newProducer', info);
     this.#scheduleStatus();

@@ -12,6 +12,7 @@ import type { WorkerPool } from '../media/workerPool.js';
 import type { HlsService } from '../hls/hlsService.js';
 import { createHlsRouter } from '../hls/hlsRoutes.js';
 import { roomIdSchema } from '../contracts/signaling.js';
+import type { RoomListItem, RoomsResponse } from '../contracts/adminApi.js';
 
 export interface HttpAppDeps {
   rooms: RoomRegistry;
@@ -74,7 +75,7 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
   });
 
   app.get('/api/rooms', (_req, res) => {
-    const list = rooms.list().map((room) => {
+    const list = rooms.list().map((room): RoomListItem => {
       const status = hls?.status(room.id);
       return {
         ...room,
@@ -82,7 +83,7 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
         thumbnail: hls?.thumbnailPath(room.id) ? `/api/rooms/${room.id}/thumbnail.jpg` : null,
       };
     });
-    res.set('Cache-Control', 'no-store').json({ rooms: list, hls: { enabled: !!hls?.enabled, reason: hls?.disabledReason ?? null } });
+    res.set('Cache-Control', 'no-store').json({ rooms: list, hls: { enabled: !!hls?.enabled, reason: hls?.disabledReason ?? null } } satisfies RoomsResponse);
   });
 
   app.get('/api/rooms/:room/thumbnail.jpg', (req, res) => {

@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { TokenService, parseTtl, tokenRoleSchema } from '../server/auth/tokens.js';
-import { roomIdSchema } from '../server/contracts/signaling.js';
+import { isValidRoomId, ROOM_ID_RULE } from '../server/contracts/roomId.js';
 
 function die(message: string): never {
   process.stderr.write(`token: ${message}\n`);
@@ -23,7 +23,7 @@ if (!secret || secret.length < 16) die("AUTH_SECRET must be set (at least 16 cha
 if (!values.room) die(`--room is required\n${usage}`);
 const role = tokenRoleSchema.safeParse(values.role);
 if (!role.success) die(`--role must be publisher, viewer or admin\n${usage}`);
-if (values.room !== '*' && !roomIdSchema.safeParse(values.room).success) die('--room must be 1-64 characters of A-Z a-z 0-9 _ -');
+if (values.room !== '*' && !isValidRoomId(values.room)) die(`--${ROOM_ID_RULE}`);
 if (values.room === '*' && role.data !== 'admin') die('--room "*" is only for admin tokens');
 let ttlSeconds: number;
 try {

@@ -8,7 +8,8 @@
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../observability/logger.js';
-import { ruleSeverity, type Alert, type AlertRule } from './alert.js';
+import type { Alert, AlertRule } from '../contracts/adminApi.js';
+import { ruleSeverity } from './alert.js';
 
 export interface AlertSpec {
   rule: AlertRule;

@@ -10,7 +10,7 @@
  * maximum) count as clear, values in between keep the current state.
  */
 import type { AlertThresholds } from '../config/config.js';
-import type { AlertRule } from './alert.js';
+import type { AlertRule } from '../contracts/adminApi.js';
 import type { AlertSpec } from './alertManager.js';
 
 export interface RoomSignal {

@@ -11,6 +11,7 @@
  * network work is asynchronous, so delivery never blocks the media path.
  */
 import { randomUUID } from 'node:crypto';
+import type { WebhookEndpointStatus } from '../contracts/adminApi.js';
 import type { Logger } from '../observability/logger.js';
 import { EVENT_ID_HEADER, SIGNATURE_HEADER, signWebhook } from './webhookSignature.js';
 
@@ -25,18 +26,6 @@ export interface WebhookDispatcherOptions {
   /** Waits before retries 1..n. Default 1, 2, 4, 8, 16 s. */
   backoffMs?: readonly number[];
   fetch?: typeof fetch;
-}
-
-/** What the admin overview shows per endpoint (contract). */
-export interface WebhookEndpointStatus {
-  url: string;
-  /** The last attempt succeeded (true before any attempt). */
-  ok: boolean;
-  lastError: string | null;
-  /** Events delivered. */
-  delivered: number;
-  /** Failed attempts (each retry counts). */
-  failed: number;
 }
 
 /** Counters for metrics. */

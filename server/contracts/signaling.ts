@@ -7,12 +7,19 @@
  *   { ok: true, data }  or  { ok: false, error: { code, message } }
  *
  * This file is shared by the server and the browser SDK (the SDK imports only
- * types), so both ends agree on names and shapes. docs/protocol.md describes it.
+ * types and the event-name list), so both ends agree on names and shapes.
+ * docs/protocol.md describes it.
  */
+import type { types as mediasoup } from 'mediasoup-client';
 import { z } from 'zod';
+import { ROOM_ID_PATTERN, ROOM_ID_RULE } from './roomId.js';
+import type { MediaKind, ProducerInfo } from './serverEvents.js';
+
+// The server's events live in their own zod-free file (the SDK imports their names at runtime).
+export { serverEventNames, type MediaKind, type ProducerInfo, type ServerEventName, type ServerEvents } from './serverEvents.js';
 
 /** Room names: short, URL- and path-safe (they name HLS directories later). */
-export const roomIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'room must be 1-64 characters of A-Z a-z 0-9 _ -');
+export const roomIdSchema = z.string().regex(ROOM_ID_PATTERN, ROOM_ID_RULE);
 
 export const roleSchema = z.enum(['publisher', 'viewer']);
 export type Role = z.infer<typeof roleSchema>;
@@ -21,16 +28,45 @@ const idSchema = z.string().min(1).max(64);
 const tokenSchema = z.string().min(1).max(4096);
 
 // mediasoup's own parameter objects are validated in depth by the worker
-// itself; here we bound their size and basic shape so garbage never reaches it.
+// itself; here we bound their size and basic shape so garbage never reaches it,
+// then type them as mediasoup's types (mediasoup-client's: the server's are
+// assignable both ways), which is what both ends hand to mediasoup.
 const looseObject = z.record(z.string(), z.unknown());
 
-const dtlsParametersSchema = z.object({
-  role: z.enum(['auto', 'client', 'server']).optional(),
-  fingerprints: z
-    .array(z.object({ algorithm: z.string().max(32), value: z.string().max(256) }))
-    .min(1)
-    .max(8),
-});
+/** What passed `schema`, typed as mediasoup's own T (zod checked the outline; the worker checks the rest). */
+function asMediasoup<T>(schema: z.ZodType): z.ZodPipe<z.ZodType, z.ZodType<T>> {
+  return schema.pipe(z.custom<T>());
+}
+
+const dtlsParametersSchema = asMediasoup<mediasoup.DtlsParameters>(
+  z.object({
+    role: z.enum(['auto', 'client', 'server']).optional(),
+    fingerprints: z
+      .array(z.object({ algorithm: z.string().max(32), value: z.string().max(256) }))
+      .min(1)
+      .max(8),
+  }),
+);
+
+const mediaKindSchema = z.enum(['audio', 'video']) satisfies z.ZodType<MediaKind>;
+
+/** `audio/opus`, `video/VP8`, `video/rtx`: the type names the media kind. */
+const MIME_TYPE_PATTERN = /^(audio|video)\/[A-Za-z0-9.+_-]{1,32}$/;
+
+/** A codec the publisher sends (what the worker would otherwise refuse late, or wrongly accept). */
+const rtpCodecSchema = z
+  .object({
+    mimeType: z.string().regex(MIME_TYPE_PATTERN, 'mimeType must be audio/<codec> or video/<codec>'),
+    payloadType: z.number().int().min(0).max(127),
+    clockRate: z.number().int().positive(),
+    channels: z.number().int().min(1).max(8).optional(),
+    parameters: looseObject.optional(),
+    rtcpFeedback: z
+      .array(z.object({ type: z.string().max(32), parameter: z.string().max(32).optional() }))
+      .max(16)
+      .optional(),
+  })
+  .loose();
 
 const rtpEncodingSchema = z
   .object({
@@ -41,44 +77,72 @@ const rtpEncodingSchema = z
     scalabilityMode: z.string().max(16).optional(),
     active: z.boolean().optional(),
   })
-  .passthrough();
+  .loose();
 
 const rtpParametersSchema = z
   .object({
     mid: z.string().max(32).optional(),
-    codecs: z.array(looseObject).min(1).max(16),
+    codecs: z.array(rtpCodecSchema).min(1).max(16),
     headerExtensions: z.array(looseObject).max(32).optional(),
     encodings: z.array(rtpEncodingSchema).min(1).max(3),
     rtcp: looseObject.optional(),
   })
-  .passthrough();
+  .loose();
 
-const rtpCapabilitiesSchema = z
-  .object({
-    codecs: z.array(looseObject).max(64),
-    headerExtensions: z.array(looseObject).max(64).optional(),
-  })
-  .passthrough();
+const rtpCapabilitiesSchema = asMediasoup<mediasoup.RtpCapabilities>(
+  z
+    .object({
+      codecs: z.array(looseObject).max(64),
+      headerExtensions: z.array(looseObject).max(64).optional(),
+    })
+    .loose(),
+);
+
+/** The codecs' media type must be the producer's kind: viewers are told `kind`, the worker forwards the codecs. */
+const produceSchema = asMediasoup<ProducePayload>(
+  z
+    .object({
+      transportId: idSchema,
+      kind: mediaKindSchema,
+      rtpParameters: rtpParametersSchema,
+      source: z.enum(['camera', 'microphone', 'screen', 'screen-audio']).optional(),
+    })
+    .strict()
+    .superRefine(({ kind, rtpParameters }, context) => {
+      rtpParameters.codecs.forEach((codec, index) => {
+        if (!codec.mimeType.startsWith(`${kind}/`)) {
+          context.addIssue({
+            code: 'custom',
+            path: ['rtpParameters', 'codecs', index, 'mimeType'],
+            message: `kind is ${kind} but codec ${codec.mimeType} is not`,
+          });
+        }
+      });
+    }),
+);
+
+/** What the produce schema accepts, with mediasoup's own type for the parameters. */
+interface ProducePayload {
+  transportId: string;
+  kind: MediaKind;
+  rtpParameters: mediasoup.RtpParameters;
+  source?: 'camera' | 'microphone' | 'screen' | 'screen-audio' | undefined;
+}
 
 /** Client → server requests: event name → payload schema. */
 export const requestSchemas = {
-  join: z.object({
-    room: roomIdSchema,
-    role: roleSchema,
-    token: tokenSchema.optional(),
-  }),
+  join: z
+    .object({
+      room: roomIdSchema,
+      role: roleSchema,
+      token: tokenSchema.optional(),
+    })
+    .strict(),
   getRouterRtpCapabilities: z.object({}).strict(),
   createTransport: z.object({ direction: z.enum(['send', 'recv']) }).strict(),
   connectTransport: z.object({ transportId: idSchema, dtlsParameters: dtlsParametersSchema }).strict(),
   restartIce: z.object({ transportId: idSchema }).strict(),
-  produce: z
-    .object({
-      transportId: idSchema,
-      kind: z.enum(['audio', 'video']),
-      rtpParameters: rtpParametersSchema,
-      source: z.enum(['camera', 'microphone', 'screen', 'screen-audio']).optional(),
-    })
-    .strict(),
+  produce: produceSchema,
   closeProducer: z.object({ producerId: idSchema }).strict(),
   pauseProducer: z.object({ producerId: idSchema }).strict(),
   resumeProducer: z.object({ producerId: idSchema }).strict(),
@@ -98,19 +162,11 @@ export const requestSchemas = {
 export type RequestName = keyof typeof requestSchemas;
 export type RequestPayload<N extends RequestName> = z.infer<(typeof requestSchemas)[N]>;
 
-export type MediaKind = 'audio' | 'video';
-
-export interface ProducerInfo {
-  producerId: string;
-  kind: MediaKind;
-  source?: string;
-}
-
 export interface TransportInfo {
   id: string;
-  iceParameters: unknown;
-  iceCandidates: unknown[];
-  dtlsParameters: unknown;
+  iceParameters: mediasoup.IceParameters;
+  iceCandidates: mediasoup.IceCandidate[];
+  dtlsParameters: mediasoup.DtlsParameters;
 }
 
 /** Successful response data for each request. */
@@ -119,14 +175,14 @@ export interface ResponseData {
     peerId: string;
     room: string;
     role: Role;
-    routerRtpCapabilities: unknown;
+    routerRtpCapabilities: mediasoup.RtpCapabilities;
     producers: ProducerInfo[];
     viewers: number;
   };
-  getRouterRtpCapabilities: { routerRtpCapabilities: unknown };
+  getRouterRtpCapabilities: { routerRtpCapabilities: mediasoup.RtpCapabilities };
   createTransport: TransportInfo;
   connectTransport: Record<string, never>;
-  restartIce: { iceParameters: unknown };
+  restartIce: { iceParameters: mediasoup.IceParameters };
   produce: { producerId: string };
   closeProducer: Record<string, never>;
   pauseProducer: Record<string, never>;
@@ -135,7 +191,7 @@ export interface ResponseData {
     consumerId: string;
     producerId: string;
     kind: MediaKind;
-    rtpParameters: unknown;
+    rtpParameters: mediasoup.RtpParameters;
     type: string;
     producerPaused: boolean;
   };
@@ -154,7 +210,7 @@ export const errorCodes = [
   'NOT_JOINED', // request needs a joined room (out of order)
   'ALREADY_JOINED', // join twice on one connection
   'UNAUTHORIZED', // a token is required and none was given
-  'TOKEN_INVALID', // forged, malformed or wrongly signed token
+  'TOKEN_INVALID', // forged, malformed or wrongly signed token, or without `exp`
   'TOKEN_EXPIRED',
   'TOKEN_WRONG_ROOM', // token names another room
   'FORBIDDEN', // role not allowed to do this (viewer producing, …)
@@ -169,31 +225,6 @@ export const errorCodes = [
 export type ErrorCode = (typeof errorCodes)[number];
 
 export type Ack<T> = { ok: true; data: T } | { ok: false; error: { code: ErrorCode; message: string } };
-
-/** Server → client events and their payloads. */
-export interface ServerEvents {
-  /** A new producer is available in the room (viewers consume it). */
-  newProducer: ProducerInfo;
-  /** A producer left; the consumer bound to it is closed server-side. */
-  producerClosed: { producerId: string };
-  consumerClosed: { consumerId: string; producerId: string };
-  consumerPaused: { consumerId: string };
-  consumerResumed: { consumerId: string };
-  /** The simulcast layer actually being forwarded changed. */
-  consumerLayersChanged: { consumerId: string; spatialLayer: number | null; temporalLayer: number | null };
-  /** Audience figures for the room, sent to everybody in it (throttled). */
-  roomStatus: { viewers: number; live: boolean };
-  /** The room was closed by the server; do not rejoin automatically. */
-  roomClosed: { reason: string };
-  /**
-   * The server dropped this peer's media state (a worker died, the room was
-   * rebuilt, or the server asks clients to move). Rejoin from scratch.
-   */
-  reconnect: { reason: string };
-  /** Another connection took over this publisher seat. */
-  kicked: { reason: string };
-}
-export type ServerEventName = keyof ServerEvents;
 
 /** Limits the server enforces on every connection. */
 export const protocolLimits = {

@@ -14,8 +14,9 @@ import path from 'node:path';
 import { buildMasterPlaylist, type VariantStream } from './llHlsPlaylist.js';
 import { MsnAligner } from './cmafSegmenter.js';
 import { RenditionPackager, type RenditionPackagerOptions } from './renditionPackager.js';
+import { ROOM_ID_PATTERN as ROOM_NAME_PATTERN } from '../contracts/roomId.js';
 
-export const ROOM_NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+export { ROOM_NAME_PATTERN };
 export const RENDITION_NAME_PATTERN = /^[a-z0-9]{1,16}$/;
 export const MASTER_PLAYLIST_FILE = 'index.m3u8';
 

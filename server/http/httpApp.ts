@@ -13,6 +13,7 @@ import type { WorkerPool } from '../media/workerPool.js';
 import type { HlsService } from '../hls/hlsService.js';
 import { createHlsRouter } from '../hls/hlsRoutes.js';
 import { roomIdSchema } from '../contracts/signaling.js';
+import type { RoomListItem, RoomsResponse } from '../contracts/adminApi.js';
 
 export interface HttpAppDeps {
   /** This node's rooms: their own figures are fresher than the directory's. */
@@ -80,7 +81,7 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
 
   app.get('/api/rooms', async (_req, res) => {
     const listings = await directory.list();
-    const list = listings.map((listing) => {
+    const list = listings.map((listing): RoomListItem => {
       const local = rooms.get(listing.id);
       const status = hls?.status(listing.id);
       const room = {
@@ -88,6 +89,7 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
         live: listing.live,
         viewers: Object.entries(listing.viewersByNode).reduce((sum, [node, n]) => sum + (node === deps.nodeId && local ? 0 : n), local?.viewerCount ?? 0),
         workers: local?.summary().workers ?? [],
+        routers: local?.summary().routers ?? 0,
         createdAt: listing.createdAt,
       };
       return {
@@ -96,7 +98,7 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
         thumbnail: hls?.thumbnailPath(room.id) ? `/api/rooms/${room.id}/thumbnail.jpg` : null,
       };
     });
-    res.set('Cache-Control', 'no-store').json({ rooms: list, hls: { enabled: !!hls?.enabled, reason: hls?.disabledReason ?? null } });
+    res.set('Cache-Control', 'no-store').json({ rooms: list, hls: { enabled: !!hls?.enabled, reason: hls?.disabledReason ?? null } } satisfies RoomsResponse);
   });
 
   app.get('/api/rooms/:room/thumbnail.jpg', (req, res) => {

@@ -10,9 +10,8 @@
 import type { DefaultEventsMap, Namespace, Server as IoServer } from 'socket.io';
 import type { TokenService } from '../auth/tokens.js';
 import { checkAdminToken } from '../auth/adminAuth.js';
-import type { Alert } from '../alerts/alert.js';
+import type { Alert, Overview } from '../contracts/adminApi.js';
 import type { Logger } from './logger.js';
-import type { Overview } from './overview.js';
 
 export interface AdminFeedOptions {
   io: IoServer;

@@ -18,7 +18,7 @@ import type { SignalingStats } from '../signaling/signalingServer.js';
 import { errorCodes } from '../contracts/signaling.js';
 import type { HlsService } from '../hls/hlsService.js';
 import type { AlertManager } from '../alerts/alertManager.js';
-import { alertRules } from '../alerts/alert.js';
+import { alertRules } from '../contracts/adminApi.js';
 import type { WebhookDispatcher } from '../alerts/webhookDispatcher.js';
 import type { SamplerObservers, ServerTotals } from './statsSampler.js';
 

@@ -20,8 +20,8 @@ import { QoeStore } from './qoeStore.js';
 import { HlsAudience } from './hlsAudience.js';
 import { StatsSampler } from './statsSampler.js';
 import { AdminFeed } from './adminFeed.js';
-import { OVERVIEW_MAX_ROOMS, OVERVIEW_RECENT_ALERTS, type Overview } from './overview.js';
-import type { RoomStats } from './roomStats.js';
+import { OVERVIEW_MAX_ROOMS, OVERVIEW_RECENT_ALERTS } from './overview.js';
+import type { Overview, RoomStats } from '../contracts/adminApi.js';
 
 export interface ObservabilityOptions {
   config: Config;

@@ -15,17 +15,8 @@
  * - Each session may report about once a second (token bucket: 1/s, burst 2).
  */
 import type { QoeReport } from '../contracts/qoeReport.js';
+import type { RoomQoe as QoeAggregate } from '../contracts/adminApi.js';
 import { RingBuffer } from './ringBuffer.js';
-
-export interface QoeAggregate {
-  /** Sessions (any transport) that reported within the activity window. */
-  sessions: number;
-  freezesPerMinute: number;
-  droppedFramesPercent: number;
-  jitterBufferDelayMs: number | null;
-  latencyMs: number | null;
-  firstFrameMsP50: number | null;
-}
 
 export interface QoeRoomCounters {
   /** HLS sessions that became active / inactive. */

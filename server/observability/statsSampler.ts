@@ -21,10 +21,10 @@ import type { MessageBus } from '../cluster/messageBus.js';
 import type { RoomEvent } from '../cluster/roomEvents.js';
 import type { HlsService } from '../hls/hlsService.js';
 import type { RoomSignal } from '../alerts/alertRules.js';
-import type { Alert } from '../alerts/alert.js';
+import type { Alert, HistoryPoint, RoomStats } from '../contracts/adminApi.js';
 import type { QoeStore } from './qoeStore.js';
 import { RingBuffer } from './ringBuffer.js';
-import { HISTORY_POINTS, type HistoryPoint, type RoomStats } from './roomStats.js';
+import { HISTORY_POINTS } from './roomStats.js';
 
 /** Hooks the metrics registry plugs in (histograms fed by samples). */
 export interface SamplerObservers {

@@ -141,7 +141,7 @@ export class SignalingSession {
     },
     connectTransport: async ({ transportId, dtlsParameters }) => {
       const member = this.#member();
-      const dtls = dtlsParameters as ms.DtlsParameters;
+      const dtls = dtlsParameters;
       if (member.role === 'publisher') await member.source.connectTransport(transportId, dtls);
       else await member.viewer.connectTransport(transportId, dtls);
       return {};
@@ -153,7 +153,7 @@ export class SignalingSession {
     },
     produce: async (p) => {
       const source = this.#publisher('viewers cannot produce');
-      const producerId = await source.produce({ kind: p.kind, rtpParameters: p.rtpParameters as unknown as ms.RtpParameters, label: p.source });
+      const producerId = await source.produce({ kind: p.kind, rtpParameters: p.rtpParameters, label: p.source });
       return { producerId };
     },
     closeProducer: async ({ producerId }) => {
@@ -170,7 +170,7 @@ export class SignalingSession {
     },
     consume: async ({ producerId, rtpCapabilities }) => {
       const { room, viewer } = this.#viewer('only viewers consume');
-      const consumed = await room.consume(viewer, producerId, rtpCapabilities as unknown as ms.RtpCapabilities);
+      const consumed = await room.consume(viewer, producerId, rtpCapabilities);
       const { trackId, ...rest } = consumed;
       return { ...rest, producerId: trackId };
     },

@@ -9,7 +9,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { RoomRules, Sustained, VIEWER_DROP_HOLD_MS, type RoomSignal, type RuleAction } from '../../server/alerts/alertRules.js';
 import { AlertManager } from '../../server/alerts/alertManager.js';
-import type { Alert, AlertRule } from '../../server/alerts/alert.js';
+import type { Alert, AlertRule } from '../../server/contracts/adminApi.js';
 import type { AlertThresholds } from '../../server/config/config.js';
 import type { Logger } from '../../server/observability/logger.js';
 

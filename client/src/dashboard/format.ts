@@ -42,15 +42,29 @@ export function formatDuration(seconds: number | null | undefined): string {
   return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')} min`;
 }
 
-/** "12 s ago" from a ms epoch. */
-export function formatAgo(at: number | null | undefined, now = Date.now()): string {
-  if (at === null || at === undefined || !Number.isFinite(at)) return DASH;
-  return `${formatDuration(Math.max(0, (now - at) / 1000))} ago`;
+/** ms epoch of an ISO time from the server (null when absent or unreadable). */
+export function epochMs(iso: string | null | undefined): number | null {
+  if (!iso) return null;
+  const ms = Date.parse(iso);
+  return Number.isFinite(ms) ? ms : null;
 }
 
-export function formatClock(at: number | null | undefined): string {
-  if (at === null || at === undefined || !Number.isFinite(at)) return DASH;
-  return new Date(at).toLocaleTimeString();
+/** Seconds from an ISO time until now (null when absent). */
+export function secondsSince(iso: string | null | undefined, now = Date.now()): number | null {
+  const at = epochMs(iso);
+  return at === null ? null : Math.max(0, (now - at) / 1000);
+}
+
+/** "12 s ago" from an ISO time. */
+export function formatAgo(iso: string | null | undefined, now = Date.now()): string {
+  const seconds = secondsSince(iso, now);
+  return seconds === null ? DASH : `${formatDuration(seconds)} ago`;
+}
+
+/** The local clock time of an ISO time. */
+export function formatClock(iso: string | null | undefined): string {
+  const at = epochMs(iso);
+  return at === null ? DASH : new Date(at).toLocaleTimeString();
 }
 
 /** "1280×720 @ 30 fps · VP8" from what is known. */

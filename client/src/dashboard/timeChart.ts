@@ -43,7 +43,8 @@ const DEFAULT_WINDOW_S = 300;
 const MIN_SPAN_S = 60;
 
 function yRange(minMax: number): uPlot.Scale.Range {
-  return (_u, _min, max) => [0, Math.max(minMax, max === null || !Number.isFinite(max) ? 0 : max * 1.15)];
+  // uPlot passes null for an empty scale, although its types say number.
+  return (_u, _min, max: number | null) => [0, Math.max(minMax, max === null || !Number.isFinite(max) ? 0 : max * 1.15)];
 }
 
 export class TimeChart {
@@ -83,6 +84,8 @@ export class TimeChart {
       axes.push({
         ...axisBase,
         scale: options.rightScale,
+        // uPlot.Axis.Side.Right is an ambient const enum, which isolatedModules cannot read: its value.
+        // eslint-disable-next-line @typescript-eslint/no-unsafe-enum-assignment
         side: 1,
         size: 44,
         grid: { show: false },
@@ -90,7 +93,7 @@ export class TimeChart {
       });
     }
     const series: uPlot.Series[] = [
-      { value: (_u, v) => (v === null ? '–' : new Date(v * 1000).toLocaleTimeString()) },
+      { value: (_u, v: number | null) => (v === null ? '–' : new Date(v * 1000).toLocaleTimeString()) },
       ...options.series.map((spec): uPlot.Series => {
         const fmt = spec.scale && spec.scale === options.rightScale ? formatRight : format;
         return {
@@ -100,7 +103,7 @@ export class TimeChart {
           scale: spec.scale ?? 'y',
           spanGaps: false,
           points: { show: false },
-          value: (_u, v) => (v === null || v === undefined ? '–' : fmt(v)),
+          value: (_u, v: number | null | undefined) => (v === null || v === undefined ? '–' : fmt(v)),
           ...(spec.fill ? { fill: `${spec.color}22` } : {}),
           ...(spec.dash ? { dash: spec.dash } : {}),
         };

@@ -3,7 +3,8 @@
  * shows the room's poster frame (refreshed every few seconds) once the server
  * has one, the room's initial on a gradient until then.
  */
-import { fetchRooms, type RoomSummary } from '../api/rooms';
+import { fetchRooms } from '../api/rooms';
+import type { RoomListItem as RoomSummary } from '../../../server/contracts/adminApi';
 import { byId, el, formatViewers, setVisible } from '../ui/dom';
 
 const REFRESH_MS = 5_000;

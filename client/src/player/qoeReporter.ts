@@ -5,10 +5,7 @@
  * closed (fetch keepalive, so it survives the unload). Failures are ignored:
  * reporting must never disturb playback.
  *
- * Body (the server's contract):
- *   { sessionId, transport, framesDecoded, framesDropped, freezeCount,
- *     freezeDurationMs, jitterBufferDelayMs?, latencyMs?, bitrateBps?,
- *     firstFrameMs?, watchingSeconds }
+ * Body: `QoeReport` of server/contracts/qoeReport.ts (strict: unknown fields are refused).
  * Counters are totals for this page session (one sessionId per page load,
  * across transport switches and rejoins); firstFrameMs (page start → first
  * rendered frame) is sent once; bitrateBps is over the last interval.
@@ -21,6 +18,9 @@
  * FREEZE_MIN_MS between two rendered frames (requestVideoFrameCallback)
  * while frames were expected.
  */
+// Type-only: the browser gets the contract's type, not its zod schema. A field the
+// reporter adds that the contract lacks is a type error (the server refuses unknown fields).
+import type { QoeReport } from '../../../server/contracts/qoeReport';
 import type { Playback, QoeSample } from './playback';
 
 export const REPORT_INTERVAL_MS = 5_000;
@@ -30,20 +30,6 @@ export const FREEZE_MIN_MS = 700;
 const MIN_REPORT_SPACING_MS = 1_100;
 /** watchingSeconds is sampled at this rate. */
 const WATCH_TICK_MS = 1_000;
-
-export interface QoeReport {
-  sessionId: string;
-  transport: 'webrtc' | 'hls';
-  framesDecoded: number;
-  framesDropped: number;
-  freezeCount: number;
-  freezeDurationMs: number;
-  jitterBufferDelayMs?: number;
-  latencyMs?: number;
-  bitrateBps?: number;
-  firstFrameMs?: number;
-  watchingSeconds: number;
-}
 
 export interface QoeReporterOptions {
   room: string;
@@ -287,6 +273,8 @@ export class QoeReporter {
     this.sending = true;
     try {
       const fresh = await this.absorb(performance.now());
+      // stop() may have run during the await (TypeScript keeps the narrowing from before it).
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition
       if (!fresh || this.stopped || performance.now() - this.lastSentAt < MIN_REPORT_SPACING_MS) return;
       this.post();
     } finally {

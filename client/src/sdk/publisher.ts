@@ -1,5 +1,5 @@
 import type { Device, types as mediasoupTypes } from 'mediasoup-client';
-import type { MediaKind, RequestPayload, ServerEvents } from '../../../server/contracts/signaling';
+import type { MediaKind, ServerEvents } from '../../../server/contracts/signaling';
 import { StaleAttemptError, type Attempt } from './attempt';
 import { audioCodecOptions, cameraEncodings, pickVideoCodec, screenEncodings, videoCodecOptions, type VideoCodecName, type VideoSource } from './encoding';
 import { FloodlightError, SignalingError, toFloodlightError } from './errors';
@@ -225,9 +225,9 @@ export class Publisher extends TypedEmitter<PublisherEvents> {
     const info = await attempt.guard(signaling.request('createTransport', { direction: 'send' }));
     const transport = device.createSendTransport({
       id: info.id,
-      iceParameters: info.iceParameters as mediasoupTypes.IceParameters,
-      iceCandidates: info.iceCandidates as mediasoupTypes.IceCandidate[],
-      dtlsParameters: info.dtlsParameters as mediasoupTypes.DtlsParameters,
+      iceParameters: info.iceParameters,
+      iceCandidates: info.iceCandidates,
+      dtlsParameters: info.dtlsParameters,
     });
     session.transport = transport;
 
@@ -240,7 +240,7 @@ export class Publisher extends TypedEmitter<PublisherEvents> {
         .request('produce', {
           transportId: transport.id,
           kind,
-          rtpParameters: rtpParameters as RequestPayload<'produce'>['rtpParameters'],
+          rtpParameters,
           ...(source ? { source } : {}),
         })
         .then(({ producerId }) => callback({ id: producerId }), errback);

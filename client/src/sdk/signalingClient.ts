@@ -1,5 +1,6 @@
 import { io, type Socket } from 'socket.io-client';
-import type { Ack, RequestName, RequestPayload, ResponseData, ServerEventName, ServerEvents } from '../../../server/contracts/signaling';
+import type { Ack, RequestName, RequestPayload, ResponseData, ServerEvents } from '../../../server/contracts/signaling';
+import { serverEventNames } from '../../../server/contracts/serverEvents';
 import { FloodlightError, SignalingError } from './errors';
 import { TypedEmitter } from './typedEmitter';
 
@@ -24,19 +25,6 @@ export interface SignalingClientOptions {
 const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 /** After the server itself drops the socket, socket.io will not retry on its own. */
 const SERVER_DISCONNECT_RETRY_MS = 2_000;
-
-const SERVER_EVENT_NAMES: readonly ServerEventName[] = [
-  'newProducer',
-  'producerClosed',
-  'consumerClosed',
-  'consumerPaused',
-  'consumerResumed',
-  'consumerLayersChanged',
-  'roomStatus',
-  'roomClosed',
-  'reconnect',
-  'kicked',
-];
 
 interface PendingRequest {
   /** Rejects the request's promise with a SignalingError and forgets it. */
@@ -105,7 +93,7 @@ export class SignalingClient extends TypedEmitter<SignalingEvents> {
       const code = willRetry ? 'DISCONNECTED' : 'CONNECT_REFUSED';
       this.emit('connectError', { error: new FloodlightError(code, error.message), willRetry });
     });
-    for (const name of SERVER_EVENT_NAMES) {
+    for (const name of serverEventNames) {
       socket.on(name, (payload: unknown) => {
         this.emit(name, payload as ServerEvents[typeof name]);
       });

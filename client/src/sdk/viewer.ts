@@ -1,5 +1,5 @@
 import type { Device, types as mediasoupTypes } from 'mediasoup-client';
-import type { MediaKind, ProducerInfo, RequestPayload, ServerEvents } from '../../../server/contracts/signaling';
+import type { MediaKind, ProducerInfo, ServerEvents } from '../../../server/contracts/signaling';
 import { StaleAttemptError, type Attempt } from './attempt';
 import { FloodlightError, SignalingError, toFloodlightError } from './errors';
 import { IceRecovery } from './iceRecovery';
@@ -308,9 +308,9 @@ export class Viewer extends TypedEmitter<ViewerEvents> {
     const info = await attempt.guard(signaling.request('createTransport', { direction: 'recv' }));
     const transport = device.createRecvTransport({
       id: info.id,
-      iceParameters: info.iceParameters as mediasoupTypes.IceParameters,
-      iceCandidates: info.iceCandidates as mediasoupTypes.IceCandidate[],
-      dtlsParameters: info.dtlsParameters as mediasoupTypes.DtlsParameters,
+      iceParameters: info.iceParameters,
+      iceCandidates: info.iceCandidates,
+      dtlsParameters: info.dtlsParameters,
     });
     session.transport = transport;
     transport.on('connect', ({ dtlsParameters }, callback, errback) => {
@@ -366,14 +366,14 @@ export class Viewer extends TypedEmitter<ViewerEvents> {
     session.consuming.add(producerId);
     let consumed: ConsumedTrack | null = null;
     try {
-      const rtpCapabilities = device.rtpCapabilities as RequestPayload<'consume'>['rtpCapabilities'];
+      const rtpCapabilities = device.rtpCapabilities;
       const params = await attempt.guard(signaling.request('consume', { producerId, rtpCapabilities }));
       const consumer = await attempt.guard(
         transport.consume({
           id: params.consumerId,
           producerId: params.producerId,
           kind: params.kind,
-          rtpParameters: params.rtpParameters as mediasoupTypes.RtpParameters,
+          rtpParameters: params.rtpParameters,
         }),
       );
       consumed = { consumer, type: params.type, preferredSpatialLayer: null };

@@ -11,12 +11,7 @@ export function setVisible(element: HTMLElement, visible: boolean): void {
   element.hidden = !visible;
 }
 
-/** Same rule as the server's roomIdSchema. */
-export const ROOM_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
-
-export function isValidRoomId(room: string | null): room is string {
-  return room !== null && ROOM_ID_PATTERN.test(room);
-}
+export { isValidRoomId } from '../../../server/contracts/roomId';
 
 export function formatViewers(count: number): string {
   return `${count} ${count === 1 ? 'viewer' : 'viewers'}`;

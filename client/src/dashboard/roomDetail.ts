@@ -1,0 +1,163 @@
+/**
+ * The drill-down of one room: GET /api/rooms/<room>/stats every 2 s, its
+ * figures (media, audience, QoE, HLS), history graphs, alerts and thumbnail.
+ */
+import type { RoomStats } from '../../../server/contracts/adminApi';
+import { fetchRoomStats } from '../api/admin';
+import { ApiError } from '../api/http';
+import { byId, el, setVisible } from '../ui/dom';
+import { byRecency } from './alertBook';
+import { alertItem } from './alertItem';
+import { DASH, formatBitrate, formatDuration, formatMs, formatNumber, formatPercent, formatVideo, secondsSince } from './format';
+import { charts, formatMbps } from './overviewCharts';
+import { RoomThumbnail } from './roomThumbnail';
+import { CHART_COLORS, TimeChart } from './timeChart';
+
+const POLL_MS = 2_000;
+
+/** One label/value pair (a div per pair: allowed inside <dl>, keeps them together in the grid). */
+function figure(label: string, value: string, hint?: string): HTMLElement {
+  const dd = el('dd', { text: value });
+  if (hint) dd.title = hint;
+  return el('div', { className: 'figure' }, [el('dt', { text: label }), dd]);
+}
+
+function figures(stats: RoomStats): HTMLElement[] {
+  const q = stats.qoe;
+  const hlsAge = stats.hls.playlistAgeSeconds;
+  return [
+    figure('Video', stats.live ? formatVideo(stats.video) : DASH),
+    figure('Video bitrate', formatBitrate(stats.video.bitrateBps)),
+    figure('Audio bitrate', formatBitrate(stats.audio.bitrateBps)),
+    figure('Stream score', stats.video.score === null ? DASH : `${stats.video.score} / 10`, "mediasoup's score of the publisher's video"),
+    figure('Packet loss', formatPercent(stats.lossPercent)),
+    figure('RTT', formatMs(stats.rttMs)),
+    figure('Jitter', formatMs(stats.jitterMs)),
+    figure('Viewers', `${stats.viewers.webrtc} WebRTC · ${stats.viewers.hls} HLS`),
+    figure('Joins / leaves', `${formatNumber(stats.joins)} / ${formatNumber(stats.leaves)}`),
+    figure('Watch time', formatDuration(stats.watchTimeSeconds)),
+    figure('QoE sessions', formatNumber(q.sessions)),
+    figure('Freezes / min', formatNumber(q.freezesPerMinute, 2)),
+    figure('Dropped frames', formatPercent(q.droppedFramesPercent, 2)),
+    figure('Jitter buffer', formatMs(q.jitterBufferDelayMs)),
+    figure('HLS latency', formatMs(q.latencyMs)),
+    figure('First frame (p50)', formatMs(q.firstFrameMsP50)),
+    figure('HLS', stats.hls.available ? `ready · playlist ${hlsAge === null ? DASH : `${hlsAge.toFixed(1)} s old`}` : 'not available'),
+  ];
+}
+
+function status(stats: RoomStats): string {
+  if (!stats.live) return 'Offline';
+  const viewers = stats.viewers.webrtc + stats.viewers.hls;
+  const liveFor = secondsSince(stats.since);
+  return `Live${liveFor === null ? '' : ` for ${formatDuration(liveFor)}`} · ${viewers} ${viewers === 1 ? 'viewer' : 'viewers'}`;
+}
+
+export class RoomDetail {
+  readonly #panel = byId('room-detail', HTMLElement);
+  readonly #title = byId('detail-title', HTMLHeadingElement);
+  readonly #status = byId('detail-status', HTMLParagraphElement);
+  readonly #watch = byId('detail-watch', HTMLAnchorElement);
+  readonly #error = byId('detail-error', HTMLParagraphElement);
+  readonly #initial = byId('detail-initial', HTMLSpanElement);
+  readonly #figures = byId('detail-figures', HTMLDListElement);
+  readonly #alerts = byId('detail-alerts', HTMLUListElement);
+  readonly #noAlerts = byId('detail-alerts-none', HTMLParagraphElement);
+  readonly #thumbnail = new RoomThumbnail(byId('detail-thumb', HTMLDivElement));
+  #room: string | null = null;
+  #timer: ReturnType<typeof setTimeout> | null = null;
+  /** Bumped on every selection: stale answers are dropped. */
+  #generation = 0;
+
+  constructor(onClose: () => void) {
+    byId('detail-close', HTMLButtonElement).addEventListener('click', onClose);
+  }
+
+  get room(): string | null {
+    return this.#room;
+  }
+
+  /** Shows (or with null hides) a room's drill-down; false when it is the one already shown. */
+  select(room: string | null): boolean {
+    if (room === this.#room) {
+      if (room) this.#panel.scrollIntoView({ behavior: 'smooth', block: 'nearest' });
+      return false;
+    }
+    this.#room = room;
+    this.#generation++;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#thumbnail.drop();
+    setVisible(this.#panel, room !== null);
+    if (!room) return true;
+    this.#title.textContent = room;
+    this.#initial.textContent = room.charAt(0).toUpperCase();
+    this.#watch.href = `/watch?room=${encodeURIComponent(room)}`;
+    this.#status.textContent = 'Loading…';
+    this.#figures.replaceChildren();
+    this.#alerts.replaceChildren();
+    setVisible(this.#error, false);
+    const { main, loss } = this.#charts();
+    main.clear();
+    loss.clear();
+    void this.#refresh(room, this.#generation);
+    this.#panel.scrollIntoView({ behavior: 'smooth', block: 'nearest' });
+    return true;
+  }
+
+  #charts(): { main: TimeChart; loss: TimeChart } {
+    charts['room'] ??= new TimeChart(byId('chart-room', HTMLDivElement), {
+      series: [
+        { label: 'In', color: CHART_COLORS[0]!, fill: true },
+        { label: 'Out', color: CHART_COLORS[2]! },
+        { label: 'Viewers', color: CHART_COLORS[1]!, scale: 'viewers' },
+      ],
+      rightScale: 'viewers',
+      format: formatMbps,
+      formatRight: (v) => v.toFixed(0),
+      minMax: 1,
+      minMaxRight: 4,
+    });
+    charts['roomLoss'] ??= new TimeChart(byId('chart-room-loss', HTMLDivElement), {
+      series: [{ label: 'Loss', color: CHART_COLORS[4]!, fill: true }],
+      format: (v) => v.toFixed(1),
+      minMax: 2,
+    });
+    return { main: charts['room'], loss: charts['roomLoss'] };
+  }
+
+  async #refresh(room: string, current: number): Promise<void> {
+    try {
+      const stats = await fetchRoomStats(room);
+      if (current !== this.#generation) return;
+      setVisible(this.#error, false);
+      this.#render(stats);
+    } catch (error) {
+      if (current !== this.#generation) return;
+      this.#error.textContent =
+        error instanceof ApiError && error.status === 404
+          ? `Room ${room} does not exist (any more).`
+          : `Cannot load the room's stats (${error instanceof Error ? error.message : String(error)}).`;
+      setVisible(this.#error, true);
+    } finally {
+      if (current === this.#generation) this.#timer = setTimeout(() => void this.#refresh(room, current), POLL_MS);
+    }
+  }
+
+  #render(stats: RoomStats): void {
+    this.#status.textContent = status(stats);
+    this.#panel.dataset['live'] = String(stats.live);
+    this.#figures.replaceChildren(...figures(stats));
+
+    const { main, loss } = this.#charts();
+    const mbps = (bps: number) => bps / 1e6;
+    main.setPoints(stats.history.map((p) => ({ t: p.t, values: [mbps(p.bitrateInBps), mbps(p.bitrateOutBps), p.viewers] })));
+    loss.setPoints(stats.history.map((p) => ({ t: p.t, values: [p.lossPercent] })));
+
+    const alerts = [...stats.alerts].sort((a, b) => Number(b.state === 'firing') - Number(a.state === 'firing') || byRecency(a, b));
+    this.#alerts.replaceChildren(...alerts.map(alertItem));
+    setVisible(this.#noAlerts, alerts.length === 0);
+
+    this.#thumbnail.show(stats.thumbnail, `Latest frame of ${stats.id}`);
+  }
+}

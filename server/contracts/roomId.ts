@@ -1,0 +1,15 @@
+/**
+ * The room-id rule, shared by the signaling schema, the HTTP APIs, the HLS
+ * packager (room ids name its directories), the pages and scripts/token.ts.
+ * Plain regex, no zod: the pages import it and their bundles stay small.
+ */
+
+/** 1-64 characters, URL- and path-safe. */
+export const ROOM_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** What a refused room id is told. */
+export const ROOM_ID_RULE = 'room must be 1-64 characters of A-Z a-z 0-9 _ -';
+
+export function isValidRoomId(room: string | null | undefined): room is string {
+  return typeof room === 'string' && ROOM_ID_PATTERN.test(room);
+}

@@ -8,7 +8,6 @@
  * room in domain terms and maps errors and notices to the wire contract.
  */
 import type { Socket } from 'socket.io';
-import type { types as ms } from 'mediasoup';
 import {
   protocolLimits,
   requestSchemas,

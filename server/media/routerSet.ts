@@ -146,34 +146,28 @@ export class RouterSet {
   async #ensureOrigin(): Promise<RouterEntry> {
     const existing = this.origin;
     if (existing) return existing;
-    if (this.#closed) throw new RoomError('unavailable', 'room closed');
-    const { pool, roomId } = this.#options;
-    const workerIndex = pool.leastLoadedWorker();
-    if (workerIndex === undefined) throw new RoomError('unavailable', 'no media worker is available');
-    const router = await pool.createRouter(workerIndex, { room: roomId, role: 'origin' });
-    if (this.#closed) {
-      router.close();
-      throw new RoomError('unavailable', 'room closed');
-    }
-    const entry = new RouterEntry(router, workerIndex, true);
+    const entry = await this.#openRouter(this.#options.pool.leastLoadedWorker(), 'origin');
     this.#entries.unshift(entry);
     return entry;
   }
 
   async #openConsumerRouter(): Promise<RouterEntry> {
-    const { pool, roomId } = this.#options;
-    const workerIndex = pool.leastLoadedWorker(this.#entries.map((e) => e.workerIndex));
+    const entry = await this.#openRouter(this.#options.pool.leastLoadedWorker(this.#entries.map((e) => e.workerIndex)), 'consumer');
+    this.#entries.push(entry);
+    for (const track of this.#options.tracks()) void this.#pipe(track, entry).catch(() => undefined);
+    this.#log.info({ worker: entry.workerIndex, router: entry.id, routers: this.#entries.length }, 'opened consumer router');
+    return entry;
+  }
+
+  async #openRouter(workerIndex: number | undefined, role: 'origin' | 'consumer'): Promise<RouterEntry> {
+    if (this.#closed) throw new RoomError('unavailable', 'room closed');
     if (workerIndex === undefined) throw new RoomError('unavailable', 'no media worker is available');
-    const router = await pool.createRouter(workerIndex, { room: roomId, role: 'consumer' });
+    const router = await this.#options.pool.createRouter(workerIndex, { room: this.#options.roomId, role });
     if (this.#closed) {
       router.close();
       throw new RoomError('unavailable', 'room closed');
     }
-    const entry = new RouterEntry(router, workerIndex, false);
-    this.#entries.push(entry);
-    for (const track of this.#options.tracks()) void this.#pipe(track, entry).catch(() => undefined);
-    this.#log.info({ worker: workerIndex, router: router.id, routers: this.#entries.length }, 'opened consumer router');
-    return entry;
+    return new RouterEntry(router, workerIndex, role === 'origin');
   }
 
   #pipe(track: PipedTrack, entry: RouterEntry): Promise<string> {

@@ -15,9 +15,10 @@ import type { WorkerPool } from '../media/workerPool.js';
 import { SafeEmitter } from '../lib/safeEmitter.js';
 import { RouterSet, type RouterLayoutEntry } from '../media/routerSet.js';
 import type { PipeStrategy } from '../media/pipes/pipeStrategy.js';
+import type { RoomListItem } from '../contracts/adminApi.js';
 import type { MediaSource, SourceEndReason, SourceSlot } from '../sources/mediaSource.js';
 import { WebRtcPublisherSource } from '../sources/webrtcPublisherSource.js';
-import type { WebRtcTransportDescription } from '../sources/webrtcTransports.js';
+import type { WebRtcTransportDescription } from '../media/browserTransport.js';
 import { WebRtcViewer, type ConsumerDescription } from '../viewers/webrtcViewer.js';
 import { Program, type ProgramTrack } from './program.js';
 import { RoomError } from './roomError.js';
@@ -31,14 +32,8 @@ export interface RoomOptions {
   maxWebRtcViewers: number;
 }
 
-export interface RoomSummary {
-  id: string;
-  live: boolean;
-  viewers: number;
-  workers: number[];
-  routers: number;
-  createdAt: string;
-}
+/** This node's figures for a room (the parts of a `/api/rooms` item a room knows itself). */
+export type RoomSummary = Pick<RoomListItem, 'id' | 'live' | 'viewers' | 'workers' | 'routers' | 'createdAt'>;
 
 export interface RoomDeps {
   pool: WorkerPool;

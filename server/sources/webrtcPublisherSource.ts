@@ -10,7 +10,7 @@ import { SafeEmitter } from '../lib/safeEmitter.js';
 import { RoomError } from '../rooms/roomError.js';
 import type { MediaSource, MediaSourceEvents, SourceEndReason, SourceSlot, SourceTrack } from './mediaSource.js';
 import { SourceHealthTracker, type SourceHealth } from './sourceHealth.js';
-import { armConnectDeadline, createBrowserTransport, describeTransport, type WebRtcTransportDescription } from './webrtcTransports.js';
+import { BrowserTransport, type WebRtcTransportDescription } from '../media/browserTransport.js';
 
 export const publisherLimits = { producersPerKind: 2, maxIncomingBitrate: 8_000_000 } as const;
 
@@ -38,7 +38,7 @@ export class WebRtcPublisherSource extends SafeEmitter<MediaSourceEvents> implem
   readonly #log: Logger;
   readonly #tracks = new Map<string, SourceTrack>();
   readonly #health = new SourceHealthTracker();
-  #transport: ms.WebRtcTransport | undefined;
+  readonly #transport: BrowserTransport;
   #ended = false;
 
   constructor(options: WebRtcPublisherSourceOptions) {
@@ -47,6 +47,7 @@ export class WebRtcPublisherSource extends SafeEmitter<MediaSourceEvents> implem
     this.slot = options.slot;
     this.router = options.router;
     this.#log = options.logger.child({ source: this.id, protocol: 'webrtc' });
+    this.#transport = new BrowserTransport('send', this.#log);
     // The worker holding our producers died, or the room closed the router.
     options.router.observer.once('close', () => this.end('media-lost'));
   }
@@ -65,37 +66,26 @@ export class WebRtcPublisherSource extends SafeEmitter<MediaSourceEvents> implem
 
   async createTransport(): Promise<WebRtcTransportDescription> {
     this.#assertLive();
-    if (this.#transport) throw new RoomError('limit-reached', 'a send transport already exists for this publisher');
-    const transport = await createBrowserTransport(this.router, this.#options.webRtcServer, { source: this.id, direction: 'send' });
-    if (this.#ended) {
-      transport.close();
-      throw new RoomError('not-joined', 'the publisher left while its transport was being created');
-    }
-    this.#transport = transport;
-    transport.observer.once('close', () => {
-      if (this.#transport === transport) this.#transport = undefined;
-    });
-    await transport.setMaxIncomingBitrate(publisherLimits.maxIncomingBitrate).catch(() => undefined);
-    armConnectDeadline(transport, this.#log);
-    return describeTransport(transport);
+    const description = await this.#transport.open(this.router, this.#options.webRtcServer, { source: this.id });
+    await this.#transport.current?.setMaxIncomingBitrate(publisherLimits.maxIncomingBitrate).catch(() => undefined);
+    // A publisher connects at once, so its DTLS clock starts now.
+    this.#transport.armConnectDeadline();
+    return description;
   }
 
   async connectTransport(transportId: string, dtlsParameters: ms.DtlsParameters): Promise<void> {
-    const transport = this.#transportById(transportId);
-    try {
-      await transport.connect({ dtlsParameters });
-    } catch (error) {
-      throw new RoomError('bad-request', `cannot connect transport: ${(error as Error).message}`);
-    }
+    this.#assertLive();
+    await this.#transport.connect(transportId, dtlsParameters);
   }
 
   async restartIce(transportId: string): Promise<ms.IceParameters> {
-    return this.#transportById(transportId).restartIce();
+    this.#assertLive();
+    return this.#transport.restartIce(transportId);
   }
 
   async produce(request: ProduceRequest): Promise<string> {
     this.#assertLive();
-    const transport = this.#transport;
+    const transport = this.#transport.current;
     if (!transport) throw new RoomError('not-found', 'create a send transport before producing');
     const sameKind = [...this.#tracks.values()].filter((t) => t.kind === request.kind).length;
     if (sameKind >= publisherLimits.producersPerKind) {
@@ -141,8 +131,7 @@ export class WebRtcPublisherSource extends SafeEmitter<MediaSourceEvents> implem
   end(reason: SourceEndReason): void {
     if (this.#ended) return;
     this.#ended = true;
-    this.#transport?.close();
-    this.#transport = undefined;
+    this.#transport.close();
     for (const id of [...this.#tracks.keys()]) this.#forget(id);
     this.#health.close();
     this.#log.info({ reason }, 'source ended');
@@ -161,13 +150,6 @@ export class WebRtcPublisherSource extends SafeEmitter<MediaSourceEvents> implem
 
   #assertLive(): void {
     if (this.#ended) throw new RoomError('not-joined', 'this publisher has left the room');
-  }
-
-  #transportById(transportId: string): ms.WebRtcTransport {
-    this.#assertLive();
-    const transport = this.#transport;
-    if (transport?.id !== transportId) throw new RoomError('not-found', `no transport ${transportId}`);
-    return transport;
   }
 
   #trackById(producerId: string): SourceTrack {

@@ -9,7 +9,7 @@ import type { Logger } from '../observability/logger.js';
 import type { RouterEntry } from '../media/routerEntry.js';
 import { RoomError } from '../rooms/roomError.js';
 import type { ParticipantLink, TrackInfo } from '../rooms/roomNotices.js';
-import { armConnectDeadline, createBrowserTransport, describeTransport, type WebRtcTransportDescription } from '../sources/webrtcTransports.js';
+import { BrowserTransport, type WebRtcTransportDescription } from '../media/browserTransport.js';
 
 export interface ConsumerDescription {
   consumerId: string;
@@ -26,13 +26,12 @@ export class WebRtcViewer {
   /** Router this viewer's transport lives on; set once placed. */
   routerEntry: RouterEntry | undefined;
   readonly #consumers = new Map<string, { consumer: ms.Consumer; trackId: string }>();
-  readonly #log: Logger;
-  #transport: ms.WebRtcTransport | undefined;
+  readonly #transport: BrowserTransport;
   #closed = false;
 
   constructor(link: ParticipantLink, logger: Logger) {
     this.link = link;
-    this.#log = logger.child({ viewer: this.id });
+    this.#transport = new BrowserTransport('recv', logger.child({ viewer: this.id }));
   }
 
   get closed(): boolean {
@@ -40,7 +39,7 @@ export class WebRtcViewer {
   }
 
   get hasTransport(): boolean {
-    return this.#transport !== undefined;
+    return this.#transport.current !== undefined;
   }
 
   consumers(): ms.Consumer[] {
@@ -48,30 +47,15 @@ export class WebRtcViewer {
   }
 
   async openTransport(entry: RouterEntry, webRtcServer: ms.WebRtcServer): Promise<WebRtcTransportDescription> {
-    if (this.#transport) throw new RoomError('limit-reached', 'a recv transport already exists for this viewer');
-    const transport = await createBrowserTransport(entry.router, webRtcServer, { viewer: this.id, direction: 'recv' });
-    if (this.#closed) {
-      transport.close();
-      throw new RoomError('not-joined', 'left the room while the transport was being created');
-    }
-    this.#transport = transport;
-    transport.observer.once('close', () => {
-      if (this.#transport === transport) this.#transport = undefined;
-    });
-    return describeTransport(transport);
+    return this.#transport.open(entry.router, webRtcServer, { viewer: this.id });
   }
 
   async connectTransport(transportId: string, dtlsParameters: ms.DtlsParameters): Promise<void> {
-    const transport = this.#transportById(transportId);
-    try {
-      await transport.connect({ dtlsParameters });
-    } catch (error) {
-      throw new RoomError('bad-request', `cannot connect transport: ${(error as Error).message}`);
-    }
+    await this.#transport.connect(transportId, dtlsParameters);
   }
 
   async restartIce(transportId: string): Promise<ms.IceParameters> {
-    return this.#transportById(transportId).restartIce();
+    return this.#transport.restartIce(transportId);
   }
 
   isConsuming(trackId: string): boolean {
@@ -81,7 +65,7 @@ export class WebRtcViewer {
 
   async consume(track: TrackInfo, localProducerId: string, rtpCapabilities: ms.RtpCapabilities): Promise<ConsumerDescription> {
     const entry = this.routerEntry;
-    const transport = this.#transport;
+    const transport = this.#transport.current;
     if (!entry || !transport) throw new RoomError('not-found', 'create a recv transport before consuming');
     let canConsume = false;
     try {
@@ -106,7 +90,7 @@ export class WebRtcViewer {
       throw new RoomError('not-joined', 'left the room while consuming');
     }
     // A viewer may wait a long time for the broadcaster, so its DTLS clock starts at the first consume.
-    if (this.#consumers.size === 0) armConnectDeadline(transport, this.#log);
+    if (this.#consumers.size === 0) this.#transport.armConnectDeadline();
     this.#consumers.set(consumer.id, { consumer, trackId: track.trackId });
     this.#wire(consumer, track.trackId);
     return {
@@ -142,8 +126,7 @@ export class WebRtcViewer {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#transport?.close();
-    this.#transport = undefined;
+    this.#transport.close();
     this.#consumers.clear();
   }
 
@@ -165,12 +148,6 @@ export class WebRtcViewer {
         temporalLayer: layers?.temporalLayer ?? null,
       }),
     );
-  }
-
-  #transportById(transportId: string): ms.WebRtcTransport {
-    const transport = this.#transport;
-    if (transport?.id !== transportId) throw new RoomError('not-found', `no transport ${transportId}`);
-    return transport;
   }
 
   #consumerById(consumerId: string): ms.Consumer {

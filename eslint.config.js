@@ -42,6 +42,20 @@ export default tseslint.config(
     },
   },
   {
+    // The media path knows no front door: errors and notices are mapped to wire codes in signaling/ (and http/).
+    files: ['server/{rooms,sources,media,viewers,recorder,ffmpeg,hls,cluster,lib}/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['**/signaling/*', '**/http/*'], message: 'domain code must not depend on a front door' }] }],
+    },
+  },
+  {
+    // Wire contracts are imported by the browser too: nothing server-side may leak in.
+    files: ['server/contracts/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['../*'], message: 'contracts import only other contracts, zod and types' }] }],
+    },
+  },
+  {
     // Plain JavaScript build and browser-bench scripts: no type information for these rules.
     files: ['**/*.js', '**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,

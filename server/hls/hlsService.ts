@@ -17,9 +17,9 @@ import path from 'node:path';
 import type { Logger } from '../observability/logger.js';
 import type { Room } from '../rooms/room.js';
 import type { RoomRegistry } from '../rooms/roomRegistry.js';
-import { Recorder } from './recorder.js';
-import type { RenditionSpec } from './recorderLadder.js';
-import { FRAGMENT_MICROSECONDS, OUTPUT_FPS } from './recorderFfmpegArgs.js';
+import { Recorder } from '../recorder/recorder.js';
+import type { RenditionSpec } from '../recorder/recorderLadder.js';
+import { FRAGMENT_MICROSECONDS, OUTPUT_FPS } from '../recorder/recorderFfmpegArgs.js';
 import { HlsRoomPackager, type RenditionPackagers } from './roomPackager.js';
 import { FfmpegReaper } from './ffmpegReaper.js';
 

@@ -21,7 +21,8 @@ import { Recorder } from '../recorder/recorder.js';
 import type { RenditionSpec } from '../recorder/recorderLadder.js';
 import { FRAGMENT_MICROSECONDS, OUTPUT_FPS } from '../recorder/recorderFfmpegArgs.js';
 import { HlsRoomPackager, type RenditionPackagers } from './roomPackager.js';
-import { FfmpegReaper } from './ffmpegReaper.js';
+import { FfmpegPidFiles } from '../ffmpeg/ffmpegPidFiles.js';
+import { FfmpegStats } from '../ffmpeg/ffmpegStats.js';
 
 export interface HlsServiceOptions {
   rooms: RoomRegistry;
@@ -71,16 +72,16 @@ export class HlsService {
   readonly #options: HlsServiceOptions;
   readonly #log: Logger;
   readonly #streams = new Map<string, RoomStream>();
-  readonly #reaper: FfmpegReaper;
+  readonly #pidFiles: FfmpegPidFiles;
+  readonly #ffmpegStats = new FfmpegStats();
   readonly #onRoomCreated = (room: Room) => this.#follow(room);
   #disabledReason: string | undefined;
-  #ffmpegRestartsTotal = 0;
   #closed = false;
 
   private constructor(options: HlsServiceOptions) {
     this.#options = options;
     this.#log = options.logger.child({ component: 'hls' });
-    this.#reaper = new FfmpegReaper(path.join(options.root, '.pids'), this.#log);
+    this.#pidFiles = new FfmpegPidFiles(path.join(options.root, '.pids'), this.#log);
   }
 
   /** Never throws for disk problems: HLS is disabled with a logged reason instead. */
@@ -92,7 +93,7 @@ export class HlsService {
       await fsp.writeFile(probe, 'ok');
       await fsp.rm(probe);
       await fsp.mkdir(service.#thumbnailDir(), { recursive: true });
-      await service.#reaper.reapOrphans();
+      await service.#pidFiles.reapOrphans();
     } catch (error) {
       service.#disabledReason = `HLS directory ${options.root} is not writable (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); HLS is disabled, WebRTC keeps working. Set HLS_DIR to a writable directory.`;
       service.#log.error({ dir: options.root }, service.#disabledReason);
@@ -135,7 +136,12 @@ export class HlsService {
 
   /** ffmpeg restarts of all recorders since start (a counter for metrics). */
   get ffmpegRestartsTotal(): number {
-    return this.#ffmpegRestartsTotal;
+    return this.#ffmpegStats.restarts;
+  }
+
+  /** Starts, restarts, exits by kind and running count of the recorders' ffmpegs. */
+  get ffmpegStats(): Readonly<FfmpegStats> {
+    return this.#ffmpegStats;
   }
 
   /** Size and frame rate of the room's top rendition (≤ the source), once it has a segment. */
@@ -179,7 +185,6 @@ export class HlsService {
       }),
     );
     this.#streams.clear();
-    this.#reaper.close();
   }
 
   #thumbnailDir(): string {
@@ -274,16 +279,14 @@ export class HlsService {
       logger: this.#log,
       ffmpegPath: this.#options.ffmpegPath,
       h264Passthrough: this.#options.h264Passthrough ?? false,
+      pidFiles: this.#pidFiles,
+      ffmpegStats: this.#ffmpegStats,
     });
     if (this.#closed || room.closed || this.#streams.get(room.id) !== stream) {
       recorder.close();
       return;
     }
-    recorder.on('ffmpegStarted', (pid) => this.#reaper.track(pid));
-    const pid = recorder.ffmpegPid;
-    if (pid) this.#reaper.track(pid);
     recorder.on('restarted', (count) => {
-      this.#ffmpegRestartsTotal++;
       this.#log.warn({ room: room.id, restarts: count }, 'HLS recorder restarted ffmpeg');
     });
     stream.recorder = recorder;
@@ -296,9 +299,7 @@ export class HlsService {
     const recorder = stream.recorder;
     if (!recorder) return;
     stream.ffmpegRestarts += recorder.restarts;
-    const pid = recorder.ffmpegPid;
     recorder.close();
-    if (pid) this.#reaper.untrack(pid);
     stream.recorder = undefined;
     stream.recordingSince = undefined;
     stream.recordingKey = '';

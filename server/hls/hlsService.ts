@@ -8,7 +8,8 @@
  * - When the room closes, playlists get ENDLIST and the files stay for
  *   HLS_RETAIN_SECONDS (DVR keeps them), then go.
  * - An HLS directory that can't be written disables HLS with a clear error;
- *   WebRTC is unaffected.
+ *   WebRTC is unaffected. One that is not the server's own (another owner,
+ *   writable by others) stops the server from starting (hlsDirSafety.ts).
  */
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
@@ -22,6 +23,7 @@ import type { RenditionSpec } from '../recorder/recorderLadder.js';
 import { FRAGMENT_MICROSECONDS, OUTPUT_FPS } from '../recorder/recorderFfmpegArgs.js';
 import { HlsRoomPackager, type RenditionPackagers } from './roomPackager.js';
 import { FfmpegPidFiles } from '../ffmpeg/ffmpegPidFiles.js';
+import { HlsDirUnsafeError, prepareHlsRoot } from './hlsDirSafety.js';
 import { FfmpegStats } from '../ffmpeg/ffmpegStats.js';
 
 export interface HlsServiceOptions {
@@ -84,17 +86,24 @@ export class HlsService {
     this.#pidFiles = new FfmpegPidFiles(path.join(options.root, '.pids'), this.#log);
   }
 
-  /** Never throws for disk problems: HLS is disabled with a logged reason instead. */
+  /**
+   * Never throws for disk problems: HLS is disabled with a logged reason
+   * instead. Throws HlsDirUnsafeError for an HLS_DIR owned by someone else
+   * or writable by others (the server must not start on it).
+   */
   static async create(options: HlsServiceOptions): Promise<HlsService> {
-    const service = new HlsService(options);
+    let service = new HlsService(options);
     try {
-      await fsp.mkdir(options.root, { recursive: true });
-      const probe = path.join(options.root, `.write-test-${process.pid}`);
-      await fsp.writeFile(probe, 'ok');
+      const root = await prepareHlsRoot(options.root);
+      service = new HlsService({ ...options, root });
+      const probe = path.join(root, `.write-test-${process.pid}`);
+      await fsp.rm(probe, { force: true });
+      await fsp.writeFile(probe, 'ok', { flag: 'wx' });
       await fsp.rm(probe);
       await fsp.mkdir(service.#thumbnailDir(), { recursive: true });
       await service.#pidFiles.reapOrphans();
     } catch (error) {
+      if (error instanceof HlsDirUnsafeError) throw error;
       service.#disabledReason = `HLS directory ${options.root} is not writable (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); HLS is disabled, WebRTC keeps working. Set HLS_DIR to a writable directory.`;
       service.#log.error({ dir: options.root }, service.#disabledReason);
       return service;
@@ -112,6 +121,7 @@ export class HlsService {
     return this.#disabledReason;
   }
 
+  /** The HLS root's real path (links resolved once, at start). */
   get root(): string {
     return this.#options.root;
   }

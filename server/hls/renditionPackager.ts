@@ -34,56 +34,14 @@
  */
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
-import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import { BoxReader, Mp4ParseError } from './mp4Boxes.js';
 import { CmafSegmenter, type CmafPart, type CmafSegment, type InitSection, type MsnAligner, type SegmenterEvent } from './cmafSegmenter.js';
 import { buildMediaPlaylist, ceilMs, type PlaylistPart, type PlaylistSegment, type RenditionReport } from './llHlsPlaylist.js';
-
-export const PLAYLIST_FILE = 'index.m3u8';
-
-/** Every file name a packager writes (and the only ones the routes serve). */
-export const PACKAGER_FILE_PATTERN = /^(?:index\.m3u8|init-[a-z0-9]{1,16}-\d{1,9}\.mp4|part-[a-z0-9]{1,16}-\d{1,12}\.m4s|seg-[a-z0-9]{1,16}-\d{1,12}\.m4s)$/;
-const CLEANUP_PATTERN = /^(?:index\.m3u8|init-.+\.mp4|part-.+\.m4s|seg-.+\.m4s|\..+\.tmp)$/;
-const PART_FILE = /^part-([a-z0-9]{1,16})-(\d{1,12})\.m4s$/;
-
-export class HlsDiskError extends Error {
-  constructor(
-    readonly op: string,
-    readonly path: string,
-    readonly code: string,
-    cause: unknown,
-    /** Identical errors suppressed since the last report. */
-    readonly suppressed = 0,
-  ) {
-    const detail = cause instanceof Error ? cause.message : String(cause);
-    super(`HLS packager could not ${op} ${path} (${code}): ${detail}${suppressed > 0 ? ` [${suppressed} similar suppressed]` : ''}`, {
-      cause,
-    });
-    this.name = 'HlsDiskError';
-  }
-}
-
-/** File operations the packager uses; replaceable for tests. */
-export interface PackagerFs {
-  mkdir(dir: string): Promise<unknown>;
-  readdir(dir: string): Promise<string[]>;
-  writeFile(file: string, data: Uint8Array | string): Promise<void>;
-  rename(from: string, to: string): Promise<void>;
-  unlink(file: string): Promise<void>;
-  rmdir(dir: string): Promise<void>;
-}
-
-const nodeFs: PackagerFs = {
-  mkdir: (dir) => fsp.mkdir(dir, { recursive: true }),
-  readdir: (dir) => fsp.readdir(dir),
-  writeFile: (file, data) => fsp.writeFile(file, data),
-  rename: (from, to) => fsp.rename(from, to),
-  unlink: (file) => fsp.unlink(file),
-  rmdir: (dir) => fsp.rmdir(dir),
-};
+import { nodeFs, PackagerFileStore, PART_FILE, PLAYLIST_FILE, type PackagerFs } from './packagerFiles.js';
+import { PublishWaits } from './publishWaits.js';
 
 export interface RenditionPackagerOptions {
   /** Output directory (created). Files of an earlier packager in it are removed. */
@@ -125,6 +83,8 @@ export interface RenditionPackagerOptions {
   logger?: Logger;
   /** For tests: the file operations. */
   fs?: Partial<PackagerFs>;
+  /** The trusted folder above `dir` (the HLS root): no symbolic link between the two is followed. Default: dir's parent. */
+  root?: string;
   /** Random per instance by default; [a-z0-9]{1,16}. */
   sessionId?: string;
 }
@@ -213,22 +173,6 @@ interface InProgress {
 
 type QueuedEvent = SegmenterEvent | { type: 'end' };
 
-interface Waiter {
-  msn: number;
-  /** undefined: the whole segment. */
-  part: number | undefined;
-  resolve: (ok: boolean) => void;
-  timer: NodeJS.Timeout;
-}
-
-interface FileWaiter {
-  partNumber: number;
-  resolve: (ok: boolean) => void;
-  timer: NodeJS.Timeout;
-}
-
-const ERROR_THROTTLE_MS = 5_000;
-
 export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
   readonly dir: string;
   readonly name: string;
@@ -237,7 +181,8 @@ export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
   readonly liveWindowSegments: number;
   readonly dvrWindowSec: number;
 
-  readonly #fs: PackagerFs;
+  readonly #files: PackagerFileStore;
+  readonly #waits = new PublishWaits();
   readonly #now: () => number;
   readonly #log: Logger | undefined;
   readonly #programDateTime: boolean;
@@ -279,10 +224,7 @@ export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
   #idle: Promise<void> = Promise.resolve();
   #prepared = false;
 
-  #waiters = new Set<Waiter>();
-  #fileWaiters = new Set<FileWaiter>();
-  #errorThrottle = new Map<string, { at: number; suppressed: number }>();
-  #stats = { parts: 0, segments: 0, publishes: 0, lastLatencyMs: 0, maxLatencyMs: 0, totalLatencyMs: 0, diskErrors: 0 };
+  #stats = { parts: 0, segments: 0, publishes: 0, lastLatencyMs: 0, maxLatencyMs: 0, totalLatencyMs: 0 };
 
   constructor(options: RenditionPackagerOptions) {
     super();
@@ -302,7 +244,13 @@ export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
     this.#declaredBandwidth = options.bandwidth ?? 0;
     this.#now = options.now ?? Date.now;
     this.#log = options.logger?.child({ component: 'hls', rendition: this.name });
-    this.#fs = { ...nodeFs, ...options.fs };
+    this.#files = new PackagerFileStore({
+      dir: this.dir,
+      root: path.resolve(options.root ?? path.dirname(this.dir)),
+      fs: { ...nodeFs, ...options.fs },
+      now: this.#now,
+      report: (error) => this.#report(error),
+    });
     this.#segmenter = new CmafSegmenter({ segmentTargetSec: this.segmentTargetSec, ...(options.msnAligner ? { msnAligner: options.msnAligner } : {}) });
     this.#schedule();
   }
@@ -448,7 +396,7 @@ export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
       lastLatencyMs: s.lastLatencyMs,
       maxLatencyMs: s.maxLatencyMs,
       meanLatencyMs: s.publishes > 0 ? s.totalLatencyMs / s.publishes : 0,
-      diskErrors: s.diskErrors,
+      diskErrors: this.#files.diskErrors,
     };
   }
 
@@ -467,18 +415,7 @@ export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
   waitFor(msn: number, part: number | undefined, timeoutMs: number): Promise<boolean> {
     if (this.#ended || this.#satisfies(msn, part)) return Promise.resolve(true);
     if (this.#closed) return Promise.resolve(false);
-    return new Promise((resolve) => {
-      const waiter: Waiter = {
-        msn,
-        part,
-        resolve,
-        timer: setTimeout(() => {
-          this.#waiters.delete(waiter);
-          resolve(false);
-        }, timeoutMs),
-      };
-      this.#waiters.add(waiter);
-    });
+    return this.#waits.waitForPlaylist(msn, part, timeoutMs);
   }
 
   /**
@@ -494,17 +431,7 @@ export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
     const next = this.#published.nextPartNumber;
     if (partNumber < next) return Promise.resolve(true);
     if (partNumber > next + 1) return Promise.resolve(false);
-    return new Promise((resolve) => {
-      const waiter: FileWaiter = {
-        partNumber,
-        resolve,
-        timer: setTimeout(() => {
-          this.#fileWaiters.delete(waiter);
-          resolve(false);
-        }, timeoutMs),
-      };
-      this.#fileWaiters.add(waiter);
-    });
+    return this.#waits.waitForPart(partNumber, timeoutMs);
   }
 
   /** Stops; pending waits resolve false. `removeFiles` deletes everything this packager wrote. */
@@ -514,7 +441,7 @@ export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
       this.#wakeAll(false);
     }
     await this.idle();
-    if (options.removeFiles) {
+    if (options.removeFiles && (await this.#files.checkDir())) {
       const files = new Set<string>([PLAYLIST_FILE, ...this.#writtenInits]);
       for (const s of [...this.#retired, ...this.#segments]) {
         files.add(s.uri);
@@ -526,8 +453,8 @@ export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
       this.#withPartFiles = [];
       this.#inProgress = undefined;
       this.#writtenInits = [];
-      await Promise.all([...files].map((f) => this.#unlink(f)));
-      await this.#fs.rmdir(this.dir).catch(() => undefined);
+      await Promise.all([...files].map((f) => this.#files.unlink(f)));
+      await this.#files.removeDir();
     }
   }
 
@@ -545,7 +472,7 @@ export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
       try {
         if (!this.#prepared) {
           this.#prepared = true;
-          await this.#prepare();
+          await this.#files.prepare();
         }
         while (this.#queue.length > 0 && !this.#closed) {
           const batch = this.#queue.splice(0);
@@ -561,36 +488,34 @@ export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
     })();
   }
 
-  /** Creates the directory and removes files of an earlier packager. */
-  async #prepare(): Promise<void> {
-    try {
-      await this.#fs.mkdir(this.dir);
-    } catch (error) {
-      this.#diskError('create directory', this.dir, error);
-      return;
-    }
-    let names: string[] = [];
-    try {
-      names = await this.#fs.readdir(this.dir);
-    } catch (error) {
-      this.#diskError('list', this.dir, error);
-    }
-    await Promise.all(names.filter((n) => CLEANUP_PATTERN.test(n)).map((n) => this.#unlink(n)));
-  }
-
   async #process(events: QueuedEvent[], arrivalMs: number): Promise<void> {
-    // 1. Store every file the batch produced (in parallel), remembering failures.
+    // 1. Store every file the batch produced (in parallel), remembering failures
+    //    (all of them, if a link has appeared on the way to the folder).
+    await this.#files.checkDir();
     const failed = new Set<object>();
     const writes: Promise<void>[] = [];
     for (const event of events) {
       if (event.type === 'init') {
         const file = `init-${this.sessionId}-${event.init.discontinuity}.mp4`;
-        writes.push(this.#writeAtomic(file, event.init.data).then((ok) => void (ok ? this.#writtenInits.push(file) : failed.add(event))));
+        writes.push(
+          this.#files.writeAtomic(file, event.init.data).then((ok) => {
+            if (ok) this.#writtenInits.push(file);
+            else failed.add(event);
+          }),
+        );
       } else if (event.type === 'part') {
-        writes.push(this.#writeAtomic(this.#partFile(event.part), event.part.data).then((ok) => void (ok || failed.add(event))));
+        writes.push(
+          this.#files.writeAtomic(this.#partFile(event.part), event.part.data).then((ok) => {
+            if (!ok) failed.add(event);
+          }),
+        );
       } else if (event.type === 'segment') {
         const data = Buffer.concat(event.segment.parts.map((p) => p.data));
-        writes.push(this.#writeAtomic(this.#segmentFile(event.segment.msn), data).then((ok) => void (ok || failed.add(event))));
+        writes.push(
+          this.#files.writeAtomic(this.#segmentFile(event.segment.msn), data).then((ok) => {
+            if (!ok) failed.add(event);
+          }),
+        );
       }
     }
     await Promise.all(writes);
@@ -790,7 +715,7 @@ export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
       this.#writtenInits = this.#writtenInits.filter((f) => used.has(f));
       doomed.push(...unused);
     }
-    await Promise.all(doomed.map((f) => this.#unlink(f)));
+    await Promise.all(doomed.map((f) => this.#files.unlink(f)));
   }
 
   #render(): string {
@@ -837,7 +762,7 @@ export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
       if (!this.#ended || this.#playlist === undefined) return false;
     }
     const text = this.#render();
-    const ok = await this.#writeAtomic(PLAYLIST_FILE, text);
+    const ok = await this.#files.writeAtomic(PLAYLIST_FILE, text);
     if (!ok) return false;
     this.#playlist = text;
     this.#readySince ??= this.#now();
@@ -862,33 +787,11 @@ export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
   }
 
   #wake(): void {
-    for (const waiter of this.#waiters) {
-      if (this.#satisfies(waiter.msn, waiter.part)) {
-        clearTimeout(waiter.timer);
-        this.#waiters.delete(waiter);
-        waiter.resolve(true);
-      }
-    }
-    for (const waiter of this.#fileWaiters) {
-      if (waiter.partNumber < this.#published.nextPartNumber) {
-        clearTimeout(waiter.timer);
-        this.#fileWaiters.delete(waiter);
-        waiter.resolve(true);
-      }
-    }
+    this.#waits.wake((msn, part) => this.#satisfies(msn, part), this.#published.nextPartNumber);
   }
 
   #wakeAll(result: boolean): void {
-    for (const waiter of this.#waiters) {
-      clearTimeout(waiter.timer);
-      waiter.resolve(result);
-    }
-    this.#waiters.clear();
-    for (const waiter of this.#fileWaiters) {
-      clearTimeout(waiter.timer);
-      waiter.resolve(false);
-    }
-    this.#fileWaiters.clear();
+    this.#waits.wakeAll(result);
   }
 
   // ----- files ------------------------------------------------------------
@@ -901,53 +804,7 @@ export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
     return `seg-${this.sessionId}-${msn}.m4s`;
   }
 
-  #tmpCounter = 0;
-
-  /** Temp file + rename. Returns false (and reports) on failure. */
-  async #writeAtomic(name: string, data: Uint8Array | string): Promise<boolean> {
-    const file = path.join(this.dir, name);
-    const tmp = path.join(this.dir, `.${name}.${process.pid}.${++this.#tmpCounter}.tmp`);
-    try {
-      await this.#fs.writeFile(tmp, data);
-    } catch (error) {
-      this.#diskError('write', tmp, error);
-      await this.#fs.unlink(tmp).catch(() => undefined);
-      return false;
-    }
-    try {
-      await this.#fs.rename(tmp, file);
-      return true;
-    } catch (error) {
-      this.#diskError('rename', file, error);
-      await this.#fs.unlink(tmp).catch(() => undefined);
-      return false;
-    }
-  }
-
-  async #unlink(name: string): Promise<void> {
-    const file = path.join(this.dir, name);
-    try {
-      await this.#fs.unlink(file);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException)?.code !== 'ENOENT') this.#diskError('delete', file, error);
-    }
-  }
-
   // ----- reporting ----------------------------------------------------------
-
-  #diskError(op: string, file: string, error: unknown): void {
-    this.#stats.diskErrors += 1;
-    const code = (error as NodeJS.ErrnoException)?.code ?? 'EUNKNOWN';
-    const key = `${op}:${code}`;
-    const now = this.#now();
-    const seen = this.#errorThrottle.get(key);
-    if (seen && now - seen.at < ERROR_THROTTLE_MS) {
-      seen.suppressed += 1;
-      return;
-    }
-    this.#errorThrottle.set(key, { at: now, suppressed: 0 });
-    this.#report(new HlsDiskError(op, file, code, error, seen?.suppressed ?? 0));
-  }
 
   #report(error: Error): void {
     if (this.listenerCount('error') > 0) this.emit('error', error);

@@ -31,6 +31,11 @@
  * could not be stored is published with GAP=YES / EXT-X-GAP so the numbering
  * stays intact. A malformed byte stream is reported as an `'error'`
  * (`Mp4ParseError`) and the rest of it ignored until `restart()`.
+ *
+ * Parts of the job live next door: the segment/part model and playlist text
+ * (renditionPlaylist.ts), the file store (packagerFiles.ts) and the held
+ * requests (publishWaits.ts). What stays here is the input → store → publish
+ * → wake cycle, plus the documented options and status types of its API.
  */
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
@@ -38,10 +43,13 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import { BoxReader, Mp4ParseError } from './mp4Boxes.js';
-import { CmafSegmenter, type CmafPart, type CmafSegment, type InitSection, type MsnAligner, type SegmenterEvent } from './cmafSegmenter.js';
-import { buildMediaPlaylist, ceilMs, type PlaylistPart, type PlaylistSegment, type RenditionReport } from './llHlsPlaylist.js';
+import { CmafSegmenter, type MsnAligner, type SegmenterEvent } from './cmafSegmenter.js';
+import type { RenditionReport } from './llHlsPlaylist.js';
 import { nodeFs, PackagerFileStore, PART_FILE, PLAYLIST_FILE, type PackagerFs } from './packagerFiles.js';
 import { PublishWaits } from './publishWaits.js';
+import { RenditionPlaylist, type RenditionInfo } from './renditionPlaylist.js';
+
+export type { RenditionInfo } from './renditionPlaylist.js';
 
 export interface RenditionPackagerOptions {
   /** Output directory (created). Files of an earlier packager in it are removed. */
@@ -116,17 +124,6 @@ export interface RenditionStatus {
   nextPartNumber: number;
 }
 
-export interface RenditionInfo {
-  codecs: string[];
-  width?: number;
-  height?: number;
-  frameRate?: number;
-  /** Peak segment bitrate (or declared, if higher), bits/s. */
-  bandwidth: number;
-  /** Mean bitrate over the recent segments; undefined before the first complete segment. */
-  averageBandwidth?: number;
-}
-
 export interface PackagerStats {
   parts: number;
   segments: number;
@@ -144,33 +141,6 @@ export interface RenditionPackagerEvents {
   ended: [];
 }
 
-interface PublishedSegment {
-  msn: number;
-  uri: string;
-  duration: number;
-  mapUri: string;
-  discontinuity: boolean;
-  /** Discontinuity sequence number (tags up to and including this segment's). */
-  dsn: number;
-  programDateTime: number | undefined;
-  parts: PlaylistPart[];
-  partFiles: string[];
-  gap: boolean;
-  bytes: number;
-  videoSamples: number;
-}
-
-interface InProgress {
-  msn: number;
-  mapUri: string;
-  discontinuity: boolean;
-  dsn: number;
-  programDateTime: number | undefined;
-  parts: PlaylistPart[];
-  partFiles: string[];
-  videoSamples: number;
-}
-
 type QueuedEvent = SegmenterEvent | { type: 'end' };
 
 export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
@@ -185,31 +155,10 @@ export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
   readonly #waits = new PublishWaits();
   readonly #now: () => number;
   readonly #log: Logger | undefined;
-  readonly #programDateTime: boolean;
-  readonly #declaredBandwidth: number;
-  readonly #retainSegmentsOption: number | undefined;
-  readonly #partHoldBackOption: number | undefined;
   readonly #reader = new BoxReader();
   readonly #segmenter: CmafSegmenter;
 
-  #targetDuration: number;
-  #partTarget: number | undefined;
-  #partTargetFixed: boolean;
-  #init: InitSection | undefined;
-  #mapUri: string | undefined;
-  #writtenInits: string[] = [];
-  /** PDT anchor of the current init: wall ms at timing-track tick `ticks`. */
-  #anchor: { wallMs: number; ticks: number; timescale: number } | undefined;
-  #segments: PublishedSegment[] = [];
-  #retired: PublishedSegment[] = [];
-  /** Segments (in order) whose part files still exist. */
-  #withPartFiles: PublishedSegment[] = [];
-  #inProgress: InProgress | undefined;
-  #dsn = 0;
-  /** Typical video frame duration of the latest part (timing-track ticks). */
-  #frameDurationTicks = 0;
-  /** Number of the part after the last one in the model (the preload hint). */
-  #nextPartNumber = 0;
+  readonly #model: RenditionPlaylist;
   #published = { lastMsn: -1, lastPart: -1, lastCompleteMsn: -1, nextPartNumber: 0 };
   #playlist: string | undefined;
   #readySince: number | undefined;
@@ -235,15 +184,21 @@ export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
     this.segmentTargetSec = options.segmentTargetSec ?? 1;
     this.liveWindowSegments = Math.max(1, Math.floor(options.liveWindowSegments ?? 6));
     this.dvrWindowSec = options.dvrWindowSec ?? 0;
-    this.#targetDuration = Math.max(1, Math.round(options.targetDuration ?? this.segmentTargetSec));
-    this.#partTarget = options.partTargetSec;
-    this.#partTargetFixed = options.partTargetSec !== undefined;
-    this.#retainSegmentsOption = options.retainSegments;
-    this.#partHoldBackOption = options.partHoldBackSec;
-    this.#programDateTime = options.programDateTime ?? true;
-    this.#declaredBandwidth = options.bandwidth ?? 0;
     this.#now = options.now ?? Date.now;
     this.#log = options.logger?.child({ component: 'hls', rendition: this.name });
+    this.#model = new RenditionPlaylist({
+      sessionId: this.sessionId,
+      segmentTargetSec: this.segmentTargetSec,
+      liveWindowSegments: this.liveWindowSegments,
+      dvrWindowSec: this.dvrWindowSec,
+      targetDuration: Math.max(1, Math.round(options.targetDuration ?? this.segmentTargetSec)),
+      partTargetSec: options.partTargetSec,
+      partHoldBackSec: options.partHoldBackSec,
+      retainSegments: options.retainSegments,
+      programDateTime: options.programDateTime ?? true,
+      declaredBandwidth: options.bandwidth ?? 0,
+      warn: (message) => this.#warn(message),
+    });
     this.#files = new PackagerFileStore({
       dir: this.dir,
       root: path.resolve(options.root ?? path.dirname(this.dir)),
@@ -332,7 +287,6 @@ export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
   }
 
   status(): RenditionStatus {
-    const first = this.#segments[0] ?? this.#inProgress;
     return {
       name: this.name,
       sessionId: this.sessionId,
@@ -342,9 +296,9 @@ export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
       lastMsn: this.#published.lastMsn,
       lastPart: this.#published.lastPart,
       lastCompleteMsn: this.#published.lastCompleteMsn,
-      targetDuration: this.#targetDuration,
-      partTarget: this.#partTarget,
-      mediaSequence: first?.msn ?? 0,
+      targetDuration: this.#model.targetDuration,
+      partTarget: this.#model.partTarget,
+      mediaSequence: this.#model.mediaSequence,
       nextPartNumber: this.#published.nextPartNumber,
     };
   }
@@ -357,28 +311,7 @@ export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
    * parts are playable.)
    */
   info(): RenditionInfo | undefined {
-    const init = this.#init;
-    const segments = [...this.#retired.slice(-6), ...this.#segments].filter((s) => !s.gap && s.duration > 0);
-    if (!init || this.#playlist === undefined) return undefined;
-    if (segments.length === 0 && !(this.#declaredBandwidth > 0)) return undefined;
-    const codecs = init.moov.tracks.filter((t) => t.handler === 'vide' || t.handler === 'soun').map((t) => t.codec);
-    const video = init.moov.tracks.find((t) => t.handler === 'vide');
-    let peak = 0;
-    let bits = 0;
-    let seconds = 0;
-    for (const s of segments) {
-      peak = Math.max(peak, (s.bytes * 8) / s.duration);
-      bits += s.bytes * 8;
-      seconds += s.duration;
-    }
-    const info: RenditionInfo = { codecs, bandwidth: Math.max(peak, this.#declaredBandwidth) };
-    if (seconds > 0) info.averageBandwidth = bits / seconds;
-    if (video?.width) info.width = video.width;
-    if (video?.height) info.height = video.height;
-    if (video && this.#frameDurationTicks > 0) {
-      info.frameRate = Math.round((init.timescale / this.#frameDurationTicks) * 1000) / 1000;
-    }
-    return info;
+    return this.#model.info(this.#playlist !== undefined);
   }
 
   /** Where this rendition is, for other renditions' EXT-X-RENDITION-REPORT. */
@@ -442,18 +375,8 @@ export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
     }
     await this.idle();
     if (options.removeFiles && (await this.#files.checkDir())) {
-      const files = new Set<string>([PLAYLIST_FILE, ...this.#writtenInits]);
-      for (const s of [...this.#retired, ...this.#segments]) {
-        files.add(s.uri);
-        for (const f of s.partFiles) files.add(f);
-      }
-      for (const f of this.#inProgress?.partFiles ?? []) files.add(f);
-      this.#retired = [];
-      this.#segments = [];
-      this.#withPartFiles = [];
-      this.#inProgress = undefined;
-      this.#writtenInits = [];
-      await Promise.all([...files].map((f) => this.#files.unlink(f)));
+      const files = [PLAYLIST_FILE, ...this.#model.takeAllFiles()];
+      await Promise.all(files.map((f) => this.#files.unlink(f)));
       await this.#files.removeDir();
     }
   }
@@ -496,23 +419,23 @@ export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
     const writes: Promise<void>[] = [];
     for (const event of events) {
       if (event.type === 'init') {
-        const file = `init-${this.sessionId}-${event.init.discontinuity}.mp4`;
+        const file = this.#model.initFile(event.init.discontinuity);
         writes.push(
           this.#files.writeAtomic(file, event.init.data).then((ok) => {
-            if (ok) this.#writtenInits.push(file);
+            if (ok) this.#model.initWritten(file);
             else failed.add(event);
           }),
         );
       } else if (event.type === 'part') {
         writes.push(
-          this.#files.writeAtomic(this.#partFile(event.part), event.part.data).then((ok) => {
+          this.#files.writeAtomic(this.#model.partFile(event.part), event.part.data).then((ok) => {
             if (!ok) failed.add(event);
           }),
         );
       } else if (event.type === 'segment') {
         const data = Buffer.concat(event.segment.parts.map((p) => p.data));
         writes.push(
-          this.#files.writeAtomic(this.#segmentFile(event.segment.msn), data).then((ok) => {
+          this.#files.writeAtomic(this.#model.segmentFile(event.segment.msn), data).then((ok) => {
             if (!ok) failed.add(event);
           }),
         );
@@ -526,14 +449,15 @@ export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
     for (const event of events) {
       switch (event.type) {
         case 'init':
-          this.#onInit(event.init);
+          this.#model.onInit(event.init);
           break;
         case 'part':
-          this.#onPart(event.part, event.segmentStart, event.startsDiscontinuity, failed.has(event), arrivalMs);
+          this.#model.onPart(event.part, event.segmentStart, event.startsDiscontinuity, failed.has(event), arrivalMs);
+          this.#stats.parts += 1;
           newParts += 1;
           break;
         case 'segment':
-          this.#onSegment(event.segment, failed.has(event));
+          if (this.#model.onSegment(event.segment, failed.has(event))) this.#stats.segments += 1;
           break;
         case 'warning':
           this.#warn(event.message);
@@ -544,7 +468,7 @@ export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
       }
     }
     if (ending) this.#ended = true;
-    this.#trimWindow();
+    this.#model.trimWindow();
 
     // 3. Publish the playlist, then wake blocked requests.
     const published = await this.#publish();
@@ -571,179 +495,7 @@ export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
     }
 
     // 4. Delete what no playlist names any more (after the grace period).
-    await this.#deleteExpired();
-  }
-
-  #onInit(init: InitSection): void {
-    this.#init = init;
-    this.#mapUri = `init-${this.sessionId}-${init.discontinuity}.mp4`;
-    this.#anchor = undefined;
-  }
-
-  #onPart(part: CmafPart, segmentStart: boolean, startsDiscontinuity: boolean, failed: boolean, arrivalMs: number): void {
-    const init = this.#init!;
-    if (!this.#anchor) {
-      // The fragment is complete now, so its first sample is about one part
-      // old; after a restart, never before the end of what came earlier.
-      const wallMs = Math.max(arrivalMs - part.duration * 1000, this.#programDateTimeEnd() ?? -Infinity);
-      this.#anchor = { wallMs, ticks: part.startTicks, timescale: init.timescale };
-    }
-    if (segmentStart || !this.#inProgress) {
-      if (startsDiscontinuity) this.#dsn += 1;
-      const anchor = this.#anchor;
-      this.#inProgress = {
-        msn: part.msn,
-        mapUri: this.#mapUri!,
-        discontinuity: startsDiscontinuity,
-        dsn: this.#dsn,
-        programDateTime: this.#programDateTime ? Math.round(anchor.wallMs + ((part.startTicks - anchor.ticks) / anchor.timescale) * 1000) : undefined,
-        parts: [],
-        partFiles: [],
-        videoSamples: 0,
-      };
-    }
-    const open = this.#inProgress;
-    const file = this.#partFile(part);
-    open.parts.push({ uri: file, duration: part.duration, independent: part.independent, gap: failed });
-    open.partFiles.push(file);
-    open.videoSamples += part.videoSamples;
-    if (part.frameDurationTicks > 0) this.#frameDurationTicks = part.frameDurationTicks;
-    this.#nextPartNumber = part.partNumber + 1;
-    this.#stats.parts += 1;
-
-    if (this.#partTarget !== undefined && part.duration > this.#partTarget + 1e-9) {
-      const raised = ceilMs(part.duration);
-      if (this.#partTargetFixed || this.#published.lastMsn >= 0) {
-        this.#warn(`part of ${part.duration.toFixed(3)} s exceeds PART-TARGET ${this.#partTarget}; raising it to ${raised}`);
-      }
-      this.#partTarget = raised;
-    }
-  }
-
-  /** Wall-clock end of the media published so far (ms), if known. */
-  #programDateTimeEnd(): number | undefined {
-    const open = this.#inProgress;
-    if (open?.programDateTime !== undefined) {
-      return open.programDateTime + open.parts.reduce((sum, p) => sum + p.duration, 0) * 1000;
-    }
-    const last = this.#segments[this.#segments.length - 1];
-    return last?.programDateTime !== undefined ? last.programDateTime + last.duration * 1000 : undefined;
-  }
-
-  #onSegment(segment: CmafSegment, failed: boolean): void {
-    const open = this.#inProgress;
-    if (!open || open.msn !== segment.msn) {
-      this.#warn(`segment ${segment.msn} closed without its parts being tracked`);
-      return;
-    }
-    this.#inProgress = undefined;
-    const published: PublishedSegment = {
-      msn: segment.msn,
-      uri: this.#segmentFile(segment.msn),
-      duration: segment.duration,
-      mapUri: open.mapUri,
-      discontinuity: open.discontinuity,
-      dsn: open.dsn,
-      programDateTime: open.programDateTime,
-      parts: open.parts,
-      partFiles: open.partFiles,
-      gap: failed,
-      bytes: segment.bytes,
-      videoSamples: open.videoSamples,
-    };
-    this.#segments.push(published);
-    this.#withPartFiles.push(published);
-    this.#stats.segments += 1;
-
-    if (this.#partTarget === undefined) {
-      // Auto part target: the longest part of the first complete segment.
-      this.#partTarget = ceilMs(Math.max(...segment.parts.map((p) => p.duration)));
-    }
-    const rounded = Math.round(segment.duration);
-    if (rounded > this.#targetDuration) {
-      this.#warn(
-        `segment ${segment.msn} lasts ${segment.duration.toFixed(3)} s; raising EXT-X-TARGETDURATION from ${this.#targetDuration} to ${rounded} (check the encoder's GOP)`,
-      );
-      this.#targetDuration = rounded;
-    }
-  }
-
-  /** Moves segments that left the playlist window to the retired list. */
-  #trimWindow(): void {
-    if (this.dvrWindowSec === Infinity) return;
-    const minDuration = 3 * this.#targetDuration;
-    let total = this.#segments.reduce((sum, s) => sum + s.duration, 0);
-    while (this.#segments.length > this.liveWindowSegments) {
-      const first = this.#segments[0]!;
-      if (this.dvrWindowSec > 0 && total - first.duration < this.dvrWindowSec) break;
-      // Never shrink a live playlist below three target durations (RFC 8216bis §6.2.2).
-      if (total - first.duration < minDuration) break;
-      this.#segments.shift();
-      this.#retired.push(first);
-      total -= first.duration;
-    }
-  }
-
-  #retainSegments(): number {
-    return this.#retainSegmentsOption ?? Math.max(2, Math.ceil((3 * this.#targetDuration) / this.segmentTargetSec));
-  }
-
-  async #deleteExpired(): Promise<void> {
-    const doomed: string[] = [];
-    // Segment files: `retain` segments after they left the playlist.
-    const retain = this.#retainSegments();
-    while (this.#retired.length > retain) {
-      const seg = this.#retired.shift()!;
-      doomed.push(seg.uri, ...seg.partFiles);
-      seg.partFiles = [];
-    }
-    // Part files: the part window (3 target durations) plus as long again, plus one.
-    const partSegments = 2 * Math.ceil((3 * this.#targetDuration) / this.segmentTargetSec) + 1;
-    while (this.#withPartFiles.length > partSegments) {
-      const seg = this.#withPartFiles.shift()!;
-      doomed.push(...seg.partFiles);
-      seg.partFiles = [];
-      // Far outside the part window: never listed again (keeps long DVR windows light).
-      seg.parts = [];
-    }
-    // Init sections no segment needs any more.
-    if (doomed.length > 0) {
-      const used = new Set<string>([...this.#retired, ...this.#segments].map((s) => s.mapUri));
-      if (this.#inProgress) used.add(this.#inProgress.mapUri);
-      if (this.#mapUri) used.add(this.#mapUri);
-      const unused = this.#writtenInits.filter((f) => !used.has(f));
-      this.#writtenInits = this.#writtenInits.filter((f) => used.has(f));
-      doomed.push(...unused);
-    }
-    await Promise.all(doomed.map((f) => this.#files.unlink(f)));
-  }
-
-  #render(): string {
-    const segments: PlaylistSegment[] = this.#segments.map((s) => ({
-      uri: s.uri,
-      duration: s.duration,
-      mapUri: s.mapUri,
-      discontinuity: s.discontinuity,
-      programDateTime: s.programDateTime,
-      parts: s.parts,
-      gap: s.gap,
-    }));
-    const first = this.#segments[0] ?? this.#inProgress;
-    const discontinuitySequence = first ? first.dsn - (first.discontinuity ? 1 : 0) : this.#dsn;
-    const open = this.#inProgress;
-    return buildMediaPlaylist({
-      targetDuration: this.#targetDuration,
-      partTarget: this.#partTarget,
-      partHoldBack: Math.max(this.#partHoldBackOption ?? 0, ceilMs(3 * this.#partTarget!)),
-      mediaSequence: first?.msn ?? 0,
-      discontinuitySequence,
-      segments,
-      inProgress: open ? { mapUri: open.mapUri, discontinuity: open.discontinuity, programDateTime: open.programDateTime, parts: open.parts } : undefined,
-      preloadHintUri: this.#ended ? undefined : `part-${this.sessionId}-${this.#nextPartNumber}.m4s`,
-      ended: this.#ended,
-      playlistType: this.dvrWindowSec === Infinity ? 'EVENT' : undefined,
-      renditionReports: this.#ended ? undefined : this.#safeReports(),
-    });
+    await Promise.all(this.#model.takeExpired().map((f) => this.#files.unlink(f)));
   }
 
   #safeReports(): readonly RenditionReport[] | undefined {
@@ -757,26 +509,14 @@ export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
 
   /** Writes the playlist if there is something to publish. */
   async #publish(): Promise<boolean> {
-    if (this.#partTarget === undefined || !this.#init) return false;
-    if (this.#segments.length === 0 && !this.#inProgress) {
-      if (!this.#ended || this.#playlist === undefined) return false;
-    }
-    const text = this.#render();
+    if (!this.#model.renderable(this.#ended, this.#playlist !== undefined)) return false;
+    const text = this.#model.render(this.#ended, this.#ended ? undefined : this.#safeReports());
     const ok = await this.#files.writeAtomic(PLAYLIST_FILE, text);
     if (!ok) return false;
     this.#playlist = text;
     this.#readySince ??= this.#now();
-    const open = this.#inProgress;
-    const last = this.#segments[this.#segments.length - 1];
-    if (open && open.parts.length > 0) {
-      this.#published.lastMsn = open.msn;
-      this.#published.lastPart = open.parts.length - 1;
-    } else if (last) {
-      this.#published.lastMsn = last.msn;
-      this.#published.lastPart = last.parts.length - 1;
-    }
-    if (last) this.#published.lastCompleteMsn = last.msn;
-    this.#published.nextPartNumber = this.#nextPartNumber;
+    this.#model.publishedOnce = true;
+    this.#published = { ...this.#model.edge(this.#published), nextPartNumber: this.#model.nextPartNumber };
     return true;
   }
 
@@ -792,16 +532,6 @@ export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
 
   #wakeAll(result: boolean): void {
     this.#waits.wakeAll(result);
-  }
-
-  // ----- files ------------------------------------------------------------
-
-  #partFile(part: CmafPart): string {
-    return `part-${this.sessionId}-${part.partNumber}.m4s`;
-  }
-
-  #segmentFile(msn: number): string {
-    return `seg-${this.sessionId}-${msn}.m4s`;
   }
 
   // ----- reporting ----------------------------------------------------------

@@ -148,28 +148,32 @@ export class FfmpegSupervisor extends EventEmitter<FfmpegSupervisorEvents> {
     } catch {
       // already gone
     }
-    // The pid file goes when the process is seen to exit (#onProcessExit).
+    // Its pid file goes when the process is seen to exit (the 'exit' listener in #run).
   }
 
   #run(): void {
     this.#starts++;
     if (this.#options.stats) this.#options.stats.starts++;
     this.#startedAt = Date.now();
+    this.#stderr.length = 0;
     const missing = missingBinary(this.#options.ffmpegPath ?? process.env['FFMPEG_PATH'] ?? 'ffmpeg');
+    // fluent-ffmpeg throws from inside the child's 'error' handler when the
+    // spawn fails (an uncaught exception): never let it try.
     if (missing) {
-      // fluent-ffmpeg throws from inside the child's 'error' handler when the
-      // spawn fails (an uncaught exception): never let it try.
-      const run: Run = { command: undefined, process: undefined };
-      this.#current = run;
-      setImmediate(() => this.#onEnd(run, missing));
+      this.#failRun(missing);
       return;
     }
-    const job = this.#options.job();
+    let job: FfmpegJob;
+    try {
+      job = this.#options.job();
+    } catch (error) {
+      this.#failRun(`could not build the ffmpeg command: ${error instanceof Error ? error.message : String(error)}`);
+      return;
+    }
     const command = ffmpeg(job.input).inputOptions([...BASE_INPUT_OPTIONS, ...job.inputOptions]);
     if (job.complexFilter) command.complexFilter(job.complexFilter);
     if (this.#options.ffmpegPath) command.setFfmpegPath(this.#options.ffmpegPath);
     for (const output of job.outputs) command.output(output.url).outputOptions([...output.options]);
-    this.#stderr.length = 0;
     const stderrLines = this.#options.stderrLines ?? 50;
     const run: Run = { command, process: undefined };
     command.on('stderr', (line: string) => {
@@ -204,6 +208,13 @@ export class FfmpegSupervisor extends EventEmitter<FfmpegSupervisorEvents> {
     command.on('end', () => this.#onEnd(run, 'ffmpeg ended'));
     this.#current = run;
     command.run();
+  }
+
+  /** A run that could not even spawn: reported (and retried) like any other exit. */
+  #failRun(message: string): void {
+    const run: Run = { command: undefined, process: undefined };
+    this.#current = run;
+    setImmediate(() => this.#onEnd(run, message));
   }
 
   /** fluent-ffmpeg's 'error'/'end': the process exited and its output is drained (or it never started). */

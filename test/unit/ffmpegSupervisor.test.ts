@@ -87,6 +87,25 @@ test('a killed ffmpeg is restarted with growing backoff; pid files follow the pr
   assert.throws(() => supervisor.start(), /closed/);
 });
 
+test('a long healthy run resets the backoff', async (t) => {
+  const supervisor = new FfmpegSupervisor({ label: 'healthy', job: endlessJob, logger: silent, backoffMs: [100, 5000], healthyRunMs: 600 });
+  t.after(() => supervisor.close());
+  const starts: { pid: number; at: number }[] = [];
+  const exits: FfmpegExit[] = [];
+  supervisor.on('started', ({ pid }) => starts.push({ pid, at: Date.now() }));
+  supervisor.on('exited', (exit) => exits.push(exit));
+  supervisor.start();
+  const first = await waitFor(() => starts[0], { description: 'ffmpeg to start' });
+  process.kill(first.pid, 'SIGKILL');
+  const second = await waitFor(() => starts[1], { description: 'the restart after a quick death' });
+  assert.equal(exits[0]!.restartInMs, 100);
+  await waitFor(() => Date.now() - second.at > 700, { description: 'a run longer than healthyRunMs' });
+  process.kill(second.pid, 'SIGKILL');
+  await waitFor(() => exits[1], { description: 'the second exit' });
+  assert.ok(exits[1]!.ranForMs >= 600);
+  assert.equal(exits[1]!.restartInMs, 100, 'back to the first delay, not the second (5000)');
+});
+
 test('an ffmpeg that fails reports its exit code and stderr lines, and is retried', async (t) => {
   const missing = path.join(tempDir(t), 'no-such-input.mp4');
   const stats = new FfmpegStats();
@@ -125,7 +144,25 @@ test('an ffmpeg binary that cannot be spawned is an error exit, retried until cl
   supervisor.close();
   assert.equal(exits[0]!.kind, 'error');
   assert.equal(exits[0]!.pid, undefined);
-  assert.ok(exits[0]!.message.length > 0);
+  assert.match(exits[0]!.message, /\/nonexistent\/ffmpeg not found/);
+});
+
+test('a command that cannot be built is an error exit, not an exception', async () => {
+  const supervisor = new FfmpegSupervisor({
+    label: 'bad job',
+    job: () => {
+      throw new Error('no such rendition');
+    },
+    logger: silent,
+    backoffMs: [50],
+  });
+  const exits: FfmpegExit[] = [];
+  supervisor.on('exited', (exit) => exits.push(exit));
+  supervisor.start();
+  await waitFor(() => exits.length >= 2, { description: 'two failed builds' });
+  supervisor.close();
+  assert.equal(exits[0]!.kind, 'error');
+  assert.match(exits[0]!.message, /could not build the ffmpeg command: no such rendition/);
 });
 
 test('an ffmpeg orphaned by a crashed server is reaped at the next start; a live server keeps its own', async (t) => {

@@ -165,20 +165,29 @@ export class FloodlightServer {
       bus,
       logger: log,
     });
-    const hls = config.hls.enabled
-      ? await HlsService.create({
-          rooms,
-          bus,
-          root: config.hls.dir,
-          renditions: config.hls.renditions,
-          dvrSeconds: config.hls.dvrSeconds,
-          retainMs: config.hls.retainMs,
-          ffmpegPath: config.hls.ffmpegPath,
-          h264Passthrough: config.hls.h264Passthrough,
-          rtcPortRange: { min: config.rtcMinPort, max: config.rtcMaxPort },
-          logger: log,
-        })
-      : undefined;
+    let hls: HlsService | undefined;
+    try {
+      hls = config.hls.enabled
+        ? await HlsService.create({
+            rooms,
+            bus,
+            root: config.hls.dir,
+            renditions: config.hls.renditions,
+            dvrSeconds: config.hls.dvrSeconds,
+            retainMs: config.hls.retainMs,
+            ffmpegPath: config.hls.ffmpegPath,
+            h264Passthrough: config.hls.h264Passthrough,
+            rtcPortRange: { min: config.rtcMinPort, max: config.rtcMaxPort },
+            logger: log,
+          })
+        : undefined;
+    } catch (error) {
+      // An unsafe HLS_DIR stops the start: don't leave the workers behind for an embedding caller.
+      rooms.close();
+      pool.close();
+      await bus.close();
+      throw error;
+    }
     const server = new FloodlightServer({
       config,
       log,

@@ -36,6 +36,7 @@ async function main(): Promise<void> {
   // Imported after the checks: mediasoup resolves its worker binary on load.
   const { FloodlightServer, PortInUseError } = await import('./app.js');
   const { WorkerStartError } = await import('./media/workerPool.js');
+  const { HlsDirUnsafeError } = await import('./hls/hlsDirSafety.js');
 
   // Signals are handled from the start: a SIGTERM during startup (or right
   // after the banner) must still shut down cleanly with exit code 0.
@@ -65,7 +66,7 @@ async function main(): Promise<void> {
   try {
     server = await FloodlightServer.create(config, { logger: log });
   } catch (error) {
-    if (error instanceof PortInUseError || error instanceof WorkerStartError) die(error.message);
+    if (error instanceof PortInUseError || error instanceof WorkerStartError || error instanceof HlsDirUnsafeError) die(error.message);
     throw error;
   }
   if (stopping) {

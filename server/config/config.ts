@@ -6,7 +6,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import { parseLadder, type RenditionSpec } from '../hls/recorderLadder.js';
+import { parseLadder, type RenditionSpec } from '../recorder/recorderLadder.js';
 
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
 

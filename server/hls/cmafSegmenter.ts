@@ -21,7 +21,9 @@
  *
  * Pure state machine: `push(box)` returns what happened, no I/O.
  */
-import { Mp4ParseError, parseMoof, parseMoov, trackDefaults, type MoovInfo, type Mp4Box, type TrackDefaults } from './mp4Boxes.js';
+import { Mp4ParseError, type Mp4Box } from './mp4Boxes.js';
+import { parseMoof, trackDefaults, type TrackDefaults } from './mp4Moof.js';
+import { parseMoov, type MoovInfo } from './mp4Moov.js';
 
 export interface SegmenterOptions {
   /** Segment target duration in seconds. Default 1. */

@@ -11,6 +11,8 @@
  * Security: room, rendition and file names are checked against strict
  * whitelists (after express decoded them, so %2e%2e / ..%2f arrive as '..'
  * and '../' and fail), and the resolved path must lie inside the HLS root.
+ * A symbolic link on the way (room or rendition folder, or the file itself)
+ * is never followed: it answers 404 like a missing file (hlsDirSafety.ts).
  * Anything invalid is 400, anything absent 404; nothing outside the root is
  * ever opened. A live room whose playlists are not written yet answers 503
  * with Retry-After (players retry 5xx, not 4xx).
@@ -40,8 +42,10 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import { isPlainFileUnder } from './hlsDirSafety.js';
 import { advancePartLimit } from './llHlsPlaylist.js';
-import { PACKAGER_FILE_PATTERN, PLAYLIST_FILE, type RenditionPackager } from './renditionPackager.js';
+import { PACKAGER_FILE_PATTERN, PLAYLIST_FILE } from './packagerFiles.js';
+import type { RenditionPackager } from './renditionPackager.js';
 import { MASTER_PLAYLIST_FILE, RENDITION_NAME_PATTERN, ROOM_NAME_PATTERN, masterPlaylistFor, type RenditionPackagers } from './roomPackager.js';
 
 export const PLAYLIST_CONTENT_TYPE = 'application/vnd.apple.mpegurl';
@@ -146,7 +150,7 @@ export function createHlsRouter(options: HlsRoutesOptions): Router {
         return;
       }
     } else {
-      text = await readIfExists(resolveInside(room, MASTER_PLAYLIST_FILE));
+      text = await readPlainFile(root, resolveInside(room, MASTER_PLAYLIST_FILE));
       if (text === undefined) {
         sendError(res, 404, 'no such stream');
         return;
@@ -170,11 +174,11 @@ export function createHlsRouter(options: HlsRoutesOptions): Router {
       return;
     }
 
-    let exists = await isFile(absolute);
+    let exists = await isPlainFileUnder(root, absolute);
     if (!exists && packager) {
       // A request for the hinted next part is held until the part exists.
       const timeout = options.partWaitTimeoutMs ?? 3 * packager.status().targetDuration * 1000;
-      if (await packager.waitForFile(file, timeout)) exists = await isFile(absolute);
+      if (await packager.waitForFile(file, timeout)) exists = await isPlainFileUnder(root, absolute);
     }
     if (!exists) {
       sendError(res, 404, 'not found');
@@ -190,10 +194,16 @@ export function createHlsRouter(options: HlsRoutesOptions): Router {
           cacheControl: false,
         },
         (error) => {
-          if (!error) return resolve();
+          if (!error) {
+            resolve();
+            return;
+          }
           const status = (error as { status?: number; statusCode?: number }).status ?? (error as { statusCode?: number }).statusCode;
           if (status === 404) sendError(res, 404, 'not found');
-          else if (!res.headersSent) return reject(error);
+          else if (!res.headersSent) {
+            reject(error);
+            return;
+          }
           resolve();
         },
       );
@@ -223,7 +233,7 @@ export function createHlsRouter(options: HlsRoutesOptions): Router {
     }
     // A live packager's own playlist (what it last renamed into place); the
     // disk copy only when no packager runs the room (ended, or another process).
-    const text = packager ? packager.playlist : await readIfExists(absolute);
+    const text = packager ? packager.playlist : await readPlainFile(root, absolute);
     if (text === undefined) {
       if (packager) {
         res.set('Retry-After', '1');
@@ -243,10 +253,16 @@ export function createHlsRouter(options: HlsRoutesOptions): Router {
   });
 
   router.use((error: unknown, _req: Request, res: Response, next: NextFunction) => {
-    if (error instanceof HttpError) return sendError(res, error.status, error.message);
+    if (error instanceof HttpError) {
+      sendError(res, error.status, error.message);
+      return;
+    }
     // Malformed percent-encoding in the path (express: 400 URIError).
-    const status = (error as { status?: number })?.status;
-    if (status === 400 || error instanceof URIError) return sendError(res, 400, 'bad request');
+    const status = (error as { status?: number } | null)?.status;
+    if (status === 400 || error instanceof URIError) {
+      sendError(res, 400, 'bad request');
+      return;
+    }
     next(error);
   });
 
@@ -279,15 +295,9 @@ export function directiveProblem(lastMsn: number, lastPart: number, partTarget: 
   return undefined;
 }
 
-async function isFile(file: string): Promise<boolean> {
-  try {
-    return (await fsp.stat(file)).isFile();
-  } catch {
-    return false;
-  }
-}
-
-async function readIfExists(file: string): Promise<string | undefined> {
+/** The text of a regular file under `root` reached without links; undefined if there is none. */
+async function readPlainFile(root: string, file: string): Promise<string | undefined> {
+  if (!(await isPlainFileUnder(root, file))) return undefined;
   try {
     return await fsp.readFile(file, 'utf8');
   } catch (error) {

@@ -8,7 +8,8 @@
  * - When the room closes, playlists get ENDLIST and the files stay for
  *   HLS_RETAIN_SECONDS (DVR keeps them), then go.
  * - An HLS directory that can't be written disables HLS with a clear error;
- *   WebRTC is unaffected.
+ *   WebRTC is unaffected. One that is not the server's own (another owner,
+ *   writable by others) stops the server from starting (hlsDirSafety.ts).
  */
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
@@ -18,11 +19,13 @@ import type { Logger } from '../observability/logger.js';
 import type { RoomRegistry } from '../rooms/roomRegistry.js';
 import type { MessageBus } from '../cluster/messageBus.js';
 import type { RoomEvent } from '../cluster/roomEvents.js';
-import { Recorder } from './recorder.js';
-import type { RenditionSpec } from './recorderLadder.js';
-import { FRAGMENT_MICROSECONDS, OUTPUT_FPS } from './recorderFfmpegArgs.js';
+import { Recorder } from '../recorder/recorder.js';
+import type { RenditionSpec } from '../recorder/recorderLadder.js';
+import { FRAGMENT_MICROSECONDS, OUTPUT_FPS } from '../recorder/recorderFfmpegArgs.js';
 import { HlsRoomPackager, type RenditionPackagers } from './roomPackager.js';
-import { FfmpegReaper } from './ffmpegReaper.js';
+import { FfmpegPidFiles } from '../ffmpeg/ffmpegPidFiles.js';
+import { HlsDirUnsafeError, prepareHlsRoot } from './hlsDirSafety.js';
+import { FfmpegStats } from '../ffmpeg/ffmpegStats.js';
 
 export interface HlsServiceOptions {
   /** Where this node's rooms' media is (the recorder consumes a local room's program). */
@@ -75,29 +78,36 @@ export class HlsService {
   readonly #options: HlsServiceOptions;
   readonly #log: Logger;
   readonly #streams = new Map<string, RoomStream>();
-  readonly #reaper: FfmpegReaper;
+  readonly #pidFiles: FfmpegPidFiles;
+  readonly #ffmpegStats = new FfmpegStats();
   #unsubscribe: (() => void) | undefined;
   #disabledReason: string | undefined;
-  #ffmpegRestartsTotal = 0;
   #closed = false;
 
   private constructor(options: HlsServiceOptions) {
     this.#options = options;
     this.#log = options.logger.child({ component: 'hls' });
-    this.#reaper = new FfmpegReaper(path.join(options.root, '.pids'), this.#log);
+    this.#pidFiles = new FfmpegPidFiles(path.join(options.root, '.pids'), this.#log);
   }
 
-  /** Never throws for disk problems: HLS is disabled with a logged reason instead. */
+  /**
+   * Never throws for disk problems: HLS is disabled with a logged reason
+   * instead. Throws HlsDirUnsafeError for an HLS_DIR owned by someone else
+   * or writable by others (the server must not start on it).
+   */
   static async create(options: HlsServiceOptions): Promise<HlsService> {
-    const service = new HlsService(options);
+    let service = new HlsService(options);
     try {
-      await fsp.mkdir(options.root, { recursive: true });
-      const probe = path.join(options.root, `.write-test-${process.pid}`);
-      await fsp.writeFile(probe, 'ok');
+      const root = await prepareHlsRoot(options.root);
+      service = new HlsService({ ...options, root });
+      const probe = path.join(root, `.write-test-${process.pid}`);
+      await fsp.rm(probe, { force: true });
+      await fsp.writeFile(probe, 'ok', { flag: 'wx' });
       await fsp.rm(probe);
       await fsp.mkdir(service.#thumbnailDir(), { recursive: true });
-      await service.#reaper.reapOrphans();
+      await service.#pidFiles.reapOrphans();
     } catch (error) {
+      if (error instanceof HlsDirUnsafeError) throw error;
       service.#disabledReason = `HLS directory ${options.root} is not writable (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); HLS is disabled, WebRTC keeps working. Set HLS_DIR to a writable directory.`;
       service.#log.error({ dir: options.root }, service.#disabledReason);
       return service;
@@ -115,6 +125,7 @@ export class HlsService {
     return this.#disabledReason;
   }
 
+  /** The HLS root's real path (links resolved once, at start). */
   get root(): string {
     return this.#options.root;
   }
@@ -139,7 +150,12 @@ export class HlsService {
 
   /** ffmpeg restarts of all recorders since start (a counter for metrics). */
   get ffmpegRestartsTotal(): number {
-    return this.#ffmpegRestartsTotal;
+    return this.#ffmpegStats.restarts;
+  }
+
+  /** Starts, restarts, exits by kind and running count of the recorders' ffmpegs. */
+  get ffmpegStats(): Readonly<FfmpegStats> {
+    return this.#ffmpegStats;
   }
 
   /** Size and frame rate of the room's top rendition (≤ the source), once it has a segment. */
@@ -183,7 +199,6 @@ export class HlsService {
       }),
     );
     this.#streams.clear();
-    this.#reaper.close();
   }
 
   #thumbnailDir(): string {
@@ -293,16 +308,14 @@ export class HlsService {
       logger: this.#log,
       ffmpegPath: this.#options.ffmpegPath,
       h264Passthrough: this.#options.h264Passthrough ?? false,
+      pidFiles: this.#pidFiles,
+      ffmpegStats: this.#ffmpegStats,
     });
     if (this.#closed || room.closed || this.#streams.get(room.id) !== stream) {
       recorder.close();
       return;
     }
-    recorder.on('ffmpegStarted', (pid) => this.#reaper.track(pid));
-    const pid = recorder.ffmpegPid;
-    if (pid) this.#reaper.track(pid);
     recorder.on('restarted', (count) => {
-      this.#ffmpegRestartsTotal++;
       this.#log.warn({ room: room.id, restarts: count }, 'HLS recorder restarted ffmpeg');
     });
     stream.recorder = recorder;
@@ -315,9 +328,7 @@ export class HlsService {
     const recorder = stream.recorder;
     if (!recorder) return;
     stream.ffmpegRestarts += recorder.restarts;
-    const pid = recorder.ffmpegPid;
     recorder.close();
-    if (pid) this.#reaper.untrack(pid);
     stream.recorder = undefined;
     stream.recordingSince = undefined;
     stream.recordingKey = '';

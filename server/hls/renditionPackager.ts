@@ -31,59 +31,25 @@
  * could not be stored is published with GAP=YES / EXT-X-GAP so the numbering
  * stays intact. A malformed byte stream is reported as an `'error'`
  * (`Mp4ParseError`) and the rest of it ignored until `restart()`.
+ *
+ * Parts of the job live next door: the segment/part model and playlist text
+ * (renditionPlaylist.ts), the file store (packagerFiles.ts) and the held
+ * requests (publishWaits.ts). What stays here is the input → store → publish
+ * → wake cycle, plus the documented options and status types of its API.
  */
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
-import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import { BoxReader, Mp4ParseError } from './mp4Boxes.js';
-import { CmafSegmenter, type CmafPart, type CmafSegment, type InitSection, type MsnAligner, type SegmenterEvent } from './cmafSegmenter.js';
-import { buildMediaPlaylist, ceilMs, type PlaylistPart, type PlaylistSegment, type RenditionReport } from './llHlsPlaylist.js';
+import { CmafSegmenter, type MsnAligner, type SegmenterEvent } from './cmafSegmenter.js';
+import type { RenditionReport } from './llHlsPlaylist.js';
+import { nodeFs, PackagerFileStore, PART_FILE, PLAYLIST_FILE, type PackagerFs } from './packagerFiles.js';
+import { PublishWaits } from './publishWaits.js';
+import { RenditionPlaylist, type RenditionInfo } from './renditionPlaylist.js';
 
-export const PLAYLIST_FILE = 'index.m3u8';
-
-/** Every file name a packager writes (and the only ones the routes serve). */
-export const PACKAGER_FILE_PATTERN = /^(?:index\.m3u8|init-[a-z0-9]{1,16}-\d{1,9}\.mp4|part-[a-z0-9]{1,16}-\d{1,12}\.m4s|seg-[a-z0-9]{1,16}-\d{1,12}\.m4s)$/;
-const CLEANUP_PATTERN = /^(?:index\.m3u8|init-.+\.mp4|part-.+\.m4s|seg-.+\.m4s|\..+\.tmp)$/;
-const PART_FILE = /^part-([a-z0-9]{1,16})-(\d{1,12})\.m4s$/;
-
-export class HlsDiskError extends Error {
-  constructor(
-    readonly op: string,
-    readonly path: string,
-    readonly code: string,
-    cause: unknown,
-    /** Identical errors suppressed since the last report. */
-    readonly suppressed = 0,
-  ) {
-    const detail = cause instanceof Error ? cause.message : String(cause);
-    super(`HLS packager could not ${op} ${path} (${code}): ${detail}${suppressed > 0 ? ` [${suppressed} similar suppressed]` : ''}`, {
-      cause,
-    });
-    this.name = 'HlsDiskError';
-  }
-}
-
-/** File operations the packager uses; replaceable for tests. */
-export interface PackagerFs {
-  mkdir(dir: string): Promise<unknown>;
-  readdir(dir: string): Promise<string[]>;
-  writeFile(file: string, data: Uint8Array | string): Promise<void>;
-  rename(from: string, to: string): Promise<void>;
-  unlink(file: string): Promise<void>;
-  rmdir(dir: string): Promise<void>;
-}
-
-const nodeFs: PackagerFs = {
-  mkdir: (dir) => fsp.mkdir(dir, { recursive: true }),
-  readdir: (dir) => fsp.readdir(dir),
-  writeFile: (file, data) => fsp.writeFile(file, data),
-  rename: (from, to) => fsp.rename(from, to),
-  unlink: (file) => fsp.unlink(file),
-  rmdir: (dir) => fsp.rmdir(dir),
-};
+export type { RenditionInfo } from './renditionPlaylist.js';
 
 export interface RenditionPackagerOptions {
   /** Output directory (created). Files of an earlier packager in it are removed. */
@@ -125,6 +91,8 @@ export interface RenditionPackagerOptions {
   logger?: Logger;
   /** For tests: the file operations. */
   fs?: Partial<PackagerFs>;
+  /** The trusted folder above `dir` (the HLS root): no symbolic link between the two is followed. Default: dir's parent. */
+  root?: string;
   /** Random per instance by default; [a-z0-9]{1,16}. */
   sessionId?: string;
 }
@@ -156,17 +124,6 @@ export interface RenditionStatus {
   nextPartNumber: number;
 }
 
-export interface RenditionInfo {
-  codecs: string[];
-  width?: number;
-  height?: number;
-  frameRate?: number;
-  /** Peak segment bitrate (or declared, if higher), bits/s. */
-  bandwidth: number;
-  /** Mean bitrate over the recent segments; undefined before the first complete segment. */
-  averageBandwidth?: number;
-}
-
 export interface PackagerStats {
   parts: number;
   segments: number;
@@ -184,50 +141,7 @@ export interface RenditionPackagerEvents {
   ended: [];
 }
 
-interface PublishedSegment {
-  msn: number;
-  uri: string;
-  duration: number;
-  mapUri: string;
-  discontinuity: boolean;
-  /** Discontinuity sequence number (tags up to and including this segment's). */
-  dsn: number;
-  programDateTime: number | undefined;
-  parts: PlaylistPart[];
-  partFiles: string[];
-  gap: boolean;
-  bytes: number;
-  videoSamples: number;
-}
-
-interface InProgress {
-  msn: number;
-  mapUri: string;
-  discontinuity: boolean;
-  dsn: number;
-  programDateTime: number | undefined;
-  parts: PlaylistPart[];
-  partFiles: string[];
-  videoSamples: number;
-}
-
 type QueuedEvent = SegmenterEvent | { type: 'end' };
-
-interface Waiter {
-  msn: number;
-  /** undefined: the whole segment. */
-  part: number | undefined;
-  resolve: (ok: boolean) => void;
-  timer: NodeJS.Timeout;
-}
-
-interface FileWaiter {
-  partNumber: number;
-  resolve: (ok: boolean) => void;
-  timer: NodeJS.Timeout;
-}
-
-const ERROR_THROTTLE_MS = 5_000;
 
 export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
   readonly dir: string;
@@ -237,34 +151,14 @@ export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
   readonly liveWindowSegments: number;
   readonly dvrWindowSec: number;
 
-  readonly #fs: PackagerFs;
+  readonly #files: PackagerFileStore;
+  readonly #waits = new PublishWaits();
   readonly #now: () => number;
   readonly #log: Logger | undefined;
-  readonly #programDateTime: boolean;
-  readonly #declaredBandwidth: number;
-  readonly #retainSegmentsOption: number | undefined;
-  readonly #partHoldBackOption: number | undefined;
   readonly #reader = new BoxReader();
   readonly #segmenter: CmafSegmenter;
 
-  #targetDuration: number;
-  #partTarget: number | undefined;
-  #partTargetFixed: boolean;
-  #init: InitSection | undefined;
-  #mapUri: string | undefined;
-  #writtenInits: string[] = [];
-  /** PDT anchor of the current init: wall ms at timing-track tick `ticks`. */
-  #anchor: { wallMs: number; ticks: number; timescale: number } | undefined;
-  #segments: PublishedSegment[] = [];
-  #retired: PublishedSegment[] = [];
-  /** Segments (in order) whose part files still exist. */
-  #withPartFiles: PublishedSegment[] = [];
-  #inProgress: InProgress | undefined;
-  #dsn = 0;
-  /** Typical video frame duration of the latest part (timing-track ticks). */
-  #frameDurationTicks = 0;
-  /** Number of the part after the last one in the model (the preload hint). */
-  #nextPartNumber = 0;
+  readonly #model: RenditionPlaylist;
   #published = { lastMsn: -1, lastPart: -1, lastCompleteMsn: -1, nextPartNumber: 0 };
   #playlist: string | undefined;
   #readySince: number | undefined;
@@ -279,10 +173,7 @@ export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
   #idle: Promise<void> = Promise.resolve();
   #prepared = false;
 
-  #waiters = new Set<Waiter>();
-  #fileWaiters = new Set<FileWaiter>();
-  #errorThrottle = new Map<string, { at: number; suppressed: number }>();
-  #stats = { parts: 0, segments: 0, publishes: 0, lastLatencyMs: 0, maxLatencyMs: 0, totalLatencyMs: 0, diskErrors: 0 };
+  #stats = { parts: 0, segments: 0, publishes: 0, lastLatencyMs: 0, maxLatencyMs: 0, totalLatencyMs: 0 };
 
   constructor(options: RenditionPackagerOptions) {
     super();
@@ -293,16 +184,28 @@ export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
     this.segmentTargetSec = options.segmentTargetSec ?? 1;
     this.liveWindowSegments = Math.max(1, Math.floor(options.liveWindowSegments ?? 6));
     this.dvrWindowSec = options.dvrWindowSec ?? 0;
-    this.#targetDuration = Math.max(1, Math.round(options.targetDuration ?? this.segmentTargetSec));
-    this.#partTarget = options.partTargetSec;
-    this.#partTargetFixed = options.partTargetSec !== undefined;
-    this.#retainSegmentsOption = options.retainSegments;
-    this.#partHoldBackOption = options.partHoldBackSec;
-    this.#programDateTime = options.programDateTime ?? true;
-    this.#declaredBandwidth = options.bandwidth ?? 0;
     this.#now = options.now ?? Date.now;
     this.#log = options.logger?.child({ component: 'hls', rendition: this.name });
-    this.#fs = { ...nodeFs, ...options.fs };
+    this.#model = new RenditionPlaylist({
+      sessionId: this.sessionId,
+      segmentTargetSec: this.segmentTargetSec,
+      liveWindowSegments: this.liveWindowSegments,
+      dvrWindowSec: this.dvrWindowSec,
+      targetDuration: Math.max(1, Math.round(options.targetDuration ?? this.segmentTargetSec)),
+      partTargetSec: options.partTargetSec,
+      partHoldBackSec: options.partHoldBackSec,
+      retainSegments: options.retainSegments,
+      programDateTime: options.programDateTime ?? true,
+      declaredBandwidth: options.bandwidth ?? 0,
+      warn: (message) => this.#warn(message),
+    });
+    this.#files = new PackagerFileStore({
+      dir: this.dir,
+      root: path.resolve(options.root ?? path.dirname(this.dir)),
+      fs: { ...nodeFs, ...options.fs },
+      now: this.#now,
+      report: (error) => this.#report(error),
+    });
     this.#segmenter = new CmafSegmenter({ segmentTargetSec: this.segmentTargetSec, ...(options.msnAligner ? { msnAligner: options.msnAligner } : {}) });
     this.#schedule();
   }
@@ -384,7 +287,6 @@ export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
   }
 
   status(): RenditionStatus {
-    const first = this.#segments[0] ?? this.#inProgress;
     return {
       name: this.name,
       sessionId: this.sessionId,
@@ -394,9 +296,9 @@ export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
       lastMsn: this.#published.lastMsn,
       lastPart: this.#published.lastPart,
       lastCompleteMsn: this.#published.lastCompleteMsn,
-      targetDuration: this.#targetDuration,
-      partTarget: this.#partTarget,
-      mediaSequence: first?.msn ?? 0,
+      targetDuration: this.#model.targetDuration,
+      partTarget: this.#model.partTarget,
+      mediaSequence: this.#model.mediaSequence,
       nextPartNumber: this.#published.nextPartNumber,
     };
   }
@@ -409,28 +311,7 @@ export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
    * parts are playable.)
    */
   info(): RenditionInfo | undefined {
-    const init = this.#init;
-    const segments = [...this.#retired.slice(-6), ...this.#segments].filter((s) => !s.gap && s.duration > 0);
-    if (!init || this.#playlist === undefined) return undefined;
-    if (segments.length === 0 && !(this.#declaredBandwidth > 0)) return undefined;
-    const codecs = init.moov.tracks.filter((t) => t.handler === 'vide' || t.handler === 'soun').map((t) => t.codec);
-    const video = init.moov.tracks.find((t) => t.handler === 'vide');
-    let peak = 0;
-    let bits = 0;
-    let seconds = 0;
-    for (const s of segments) {
-      peak = Math.max(peak, (s.bytes * 8) / s.duration);
-      bits += s.bytes * 8;
-      seconds += s.duration;
-    }
-    const info: RenditionInfo = { codecs, bandwidth: Math.max(peak, this.#declaredBandwidth) };
-    if (seconds > 0) info.averageBandwidth = bits / seconds;
-    if (video?.width) info.width = video.width;
-    if (video?.height) info.height = video.height;
-    if (video && this.#frameDurationTicks > 0) {
-      info.frameRate = Math.round((init.timescale / this.#frameDurationTicks) * 1000) / 1000;
-    }
-    return info;
+    return this.#model.info(this.#playlist !== undefined);
   }
 
   /** Where this rendition is, for other renditions' EXT-X-RENDITION-REPORT. */
@@ -448,7 +329,7 @@ export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
       lastLatencyMs: s.lastLatencyMs,
       maxLatencyMs: s.maxLatencyMs,
       meanLatencyMs: s.publishes > 0 ? s.totalLatencyMs / s.publishes : 0,
-      diskErrors: s.diskErrors,
+      diskErrors: this.#files.diskErrors,
     };
   }
 
@@ -467,18 +348,7 @@ export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
   waitFor(msn: number, part: number | undefined, timeoutMs: number): Promise<boolean> {
     if (this.#ended || this.#satisfies(msn, part)) return Promise.resolve(true);
     if (this.#closed) return Promise.resolve(false);
-    return new Promise((resolve) => {
-      const waiter: Waiter = {
-        msn,
-        part,
-        resolve,
-        timer: setTimeout(() => {
-          this.#waiters.delete(waiter);
-          resolve(false);
-        }, timeoutMs),
-      };
-      this.#waiters.add(waiter);
-    });
+    return this.#waits.waitForPlaylist(msn, part, timeoutMs);
   }
 
   /**
@@ -494,17 +364,7 @@ export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
     const next = this.#published.nextPartNumber;
     if (partNumber < next) return Promise.resolve(true);
     if (partNumber > next + 1) return Promise.resolve(false);
-    return new Promise((resolve) => {
-      const waiter: FileWaiter = {
-        partNumber,
-        resolve,
-        timer: setTimeout(() => {
-          this.#fileWaiters.delete(waiter);
-          resolve(false);
-        }, timeoutMs),
-      };
-      this.#fileWaiters.add(waiter);
-    });
+    return this.#waits.waitForPart(partNumber, timeoutMs);
   }
 
   /** Stops; pending waits resolve false. `removeFiles` deletes everything this packager wrote. */
@@ -514,20 +374,10 @@ export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
       this.#wakeAll(false);
     }
     await this.idle();
-    if (options.removeFiles) {
-      const files = new Set<string>([PLAYLIST_FILE, ...this.#writtenInits]);
-      for (const s of [...this.#retired, ...this.#segments]) {
-        files.add(s.uri);
-        for (const f of s.partFiles) files.add(f);
-      }
-      for (const f of this.#inProgress?.partFiles ?? []) files.add(f);
-      this.#retired = [];
-      this.#segments = [];
-      this.#withPartFiles = [];
-      this.#inProgress = undefined;
-      this.#writtenInits = [];
-      await Promise.all([...files].map((f) => this.#unlink(f)));
-      await this.#fs.rmdir(this.dir).catch(() => undefined);
+    if (options.removeFiles && (await this.#files.checkDir())) {
+      const files = [PLAYLIST_FILE, ...this.#model.takeAllFiles()];
+      await Promise.all(files.map((f) => this.#files.unlink(f)));
+      await this.#files.removeDir();
     }
   }
 
@@ -545,7 +395,7 @@ export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
       try {
         if (!this.#prepared) {
           this.#prepared = true;
-          await this.#prepare();
+          await this.#files.prepare();
         }
         while (this.#queue.length > 0 && !this.#closed) {
           const batch = this.#queue.splice(0);
@@ -561,36 +411,34 @@ export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
     })();
   }
 
-  /** Creates the directory and removes files of an earlier packager. */
-  async #prepare(): Promise<void> {
-    try {
-      await this.#fs.mkdir(this.dir);
-    } catch (error) {
-      this.#diskError('create directory', this.dir, error);
-      return;
-    }
-    let names: string[] = [];
-    try {
-      names = await this.#fs.readdir(this.dir);
-    } catch (error) {
-      this.#diskError('list', this.dir, error);
-    }
-    await Promise.all(names.filter((n) => CLEANUP_PATTERN.test(n)).map((n) => this.#unlink(n)));
-  }
-
   async #process(events: QueuedEvent[], arrivalMs: number): Promise<void> {
-    // 1. Store every file the batch produced (in parallel), remembering failures.
+    // 1. Store every file the batch produced (in parallel), remembering failures
+    //    (all of them, if a link has appeared on the way to the folder).
+    await this.#files.checkDir();
     const failed = new Set<object>();
     const writes: Promise<void>[] = [];
     for (const event of events) {
       if (event.type === 'init') {
-        const file = `init-${this.sessionId}-${event.init.discontinuity}.mp4`;
-        writes.push(this.#writeAtomic(file, event.init.data).then((ok) => void (ok ? this.#writtenInits.push(file) : failed.add(event))));
+        const file = this.#model.initFile(event.init.discontinuity);
+        writes.push(
+          this.#files.writeAtomic(file, event.init.data).then((ok) => {
+            if (ok) this.#model.initWritten(file);
+            else failed.add(event);
+          }),
+        );
       } else if (event.type === 'part') {
-        writes.push(this.#writeAtomic(this.#partFile(event.part), event.part.data).then((ok) => void (ok || failed.add(event))));
+        writes.push(
+          this.#files.writeAtomic(this.#model.partFile(event.part), event.part.data).then((ok) => {
+            if (!ok) failed.add(event);
+          }),
+        );
       } else if (event.type === 'segment') {
         const data = Buffer.concat(event.segment.parts.map((p) => p.data));
-        writes.push(this.#writeAtomic(this.#segmentFile(event.segment.msn), data).then((ok) => void (ok || failed.add(event))));
+        writes.push(
+          this.#files.writeAtomic(this.#model.segmentFile(event.segment.msn), data).then((ok) => {
+            if (!ok) failed.add(event);
+          }),
+        );
       }
     }
     await Promise.all(writes);
@@ -601,14 +449,15 @@ export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
     for (const event of events) {
       switch (event.type) {
         case 'init':
-          this.#onInit(event.init);
+          this.#model.onInit(event.init);
           break;
         case 'part':
-          this.#onPart(event.part, event.segmentStart, event.startsDiscontinuity, failed.has(event), arrivalMs);
+          this.#model.onPart(event.part, event.segmentStart, event.startsDiscontinuity, failed.has(event), arrivalMs);
+          this.#stats.parts += 1;
           newParts += 1;
           break;
         case 'segment':
-          this.#onSegment(event.segment, failed.has(event));
+          if (this.#model.onSegment(event.segment, failed.has(event))) this.#stats.segments += 1;
           break;
         case 'warning':
           this.#warn(event.message);
@@ -619,7 +468,7 @@ export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
       }
     }
     if (ending) this.#ended = true;
-    this.#trimWindow();
+    this.#model.trimWindow();
 
     // 3. Publish the playlist, then wake blocked requests.
     const published = await this.#publish();
@@ -646,179 +495,7 @@ export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
     }
 
     // 4. Delete what no playlist names any more (after the grace period).
-    await this.#deleteExpired();
-  }
-
-  #onInit(init: InitSection): void {
-    this.#init = init;
-    this.#mapUri = `init-${this.sessionId}-${init.discontinuity}.mp4`;
-    this.#anchor = undefined;
-  }
-
-  #onPart(part: CmafPart, segmentStart: boolean, startsDiscontinuity: boolean, failed: boolean, arrivalMs: number): void {
-    const init = this.#init!;
-    if (!this.#anchor) {
-      // The fragment is complete now, so its first sample is about one part
-      // old; after a restart, never before the end of what came earlier.
-      const wallMs = Math.max(arrivalMs - part.duration * 1000, this.#programDateTimeEnd() ?? -Infinity);
-      this.#anchor = { wallMs, ticks: part.startTicks, timescale: init.timescale };
-    }
-    if (segmentStart || !this.#inProgress) {
-      if (startsDiscontinuity) this.#dsn += 1;
-      const anchor = this.#anchor;
-      this.#inProgress = {
-        msn: part.msn,
-        mapUri: this.#mapUri!,
-        discontinuity: startsDiscontinuity,
-        dsn: this.#dsn,
-        programDateTime: this.#programDateTime ? Math.round(anchor.wallMs + ((part.startTicks - anchor.ticks) / anchor.timescale) * 1000) : undefined,
-        parts: [],
-        partFiles: [],
-        videoSamples: 0,
-      };
-    }
-    const open = this.#inProgress;
-    const file = this.#partFile(part);
-    open.parts.push({ uri: file, duration: part.duration, independent: part.independent, gap: failed });
-    open.partFiles.push(file);
-    open.videoSamples += part.videoSamples;
-    if (part.frameDurationTicks > 0) this.#frameDurationTicks = part.frameDurationTicks;
-    this.#nextPartNumber = part.partNumber + 1;
-    this.#stats.parts += 1;
-
-    if (this.#partTarget !== undefined && part.duration > this.#partTarget + 1e-9) {
-      const raised = ceilMs(part.duration);
-      if (this.#partTargetFixed || this.#published.lastMsn >= 0) {
-        this.#warn(`part of ${part.duration.toFixed(3)} s exceeds PART-TARGET ${this.#partTarget}; raising it to ${raised}`);
-      }
-      this.#partTarget = raised;
-    }
-  }
-
-  /** Wall-clock end of the media published so far (ms), if known. */
-  #programDateTimeEnd(): number | undefined {
-    const open = this.#inProgress;
-    if (open?.programDateTime !== undefined) {
-      return open.programDateTime + open.parts.reduce((sum, p) => sum + p.duration, 0) * 1000;
-    }
-    const last = this.#segments[this.#segments.length - 1];
-    return last?.programDateTime !== undefined ? last.programDateTime + last.duration * 1000 : undefined;
-  }
-
-  #onSegment(segment: CmafSegment, failed: boolean): void {
-    const open = this.#inProgress;
-    if (!open || open.msn !== segment.msn) {
-      this.#warn(`segment ${segment.msn} closed without its parts being tracked`);
-      return;
-    }
-    this.#inProgress = undefined;
-    const published: PublishedSegment = {
-      msn: segment.msn,
-      uri: this.#segmentFile(segment.msn),
-      duration: segment.duration,
-      mapUri: open.mapUri,
-      discontinuity: open.discontinuity,
-      dsn: open.dsn,
-      programDateTime: open.programDateTime,
-      parts: open.parts,
-      partFiles: open.partFiles,
-      gap: failed,
-      bytes: segment.bytes,
-      videoSamples: open.videoSamples,
-    };
-    this.#segments.push(published);
-    this.#withPartFiles.push(published);
-    this.#stats.segments += 1;
-
-    if (this.#partTarget === undefined) {
-      // Auto part target: the longest part of the first complete segment.
-      this.#partTarget = ceilMs(Math.max(...segment.parts.map((p) => p.duration)));
-    }
-    const rounded = Math.round(segment.duration);
-    if (rounded > this.#targetDuration) {
-      this.#warn(
-        `segment ${segment.msn} lasts ${segment.duration.toFixed(3)} s; raising EXT-X-TARGETDURATION from ${this.#targetDuration} to ${rounded} (check the encoder's GOP)`,
-      );
-      this.#targetDuration = rounded;
-    }
-  }
-
-  /** Moves segments that left the playlist window to the retired list. */
-  #trimWindow(): void {
-    if (this.dvrWindowSec === Infinity) return;
-    const minDuration = 3 * this.#targetDuration;
-    let total = this.#segments.reduce((sum, s) => sum + s.duration, 0);
-    while (this.#segments.length > this.liveWindowSegments) {
-      const first = this.#segments[0]!;
-      if (this.dvrWindowSec > 0 && total - first.duration < this.dvrWindowSec) break;
-      // Never shrink a live playlist below three target durations (RFC 8216bis §6.2.2).
-      if (total - first.duration < minDuration) break;
-      this.#segments.shift();
-      this.#retired.push(first);
-      total -= first.duration;
-    }
-  }
-
-  #retainSegments(): number {
-    return this.#retainSegmentsOption ?? Math.max(2, Math.ceil((3 * this.#targetDuration) / this.segmentTargetSec));
-  }
-
-  async #deleteExpired(): Promise<void> {
-    const doomed: string[] = [];
-    // Segment files: `retain` segments after they left the playlist.
-    const retain = this.#retainSegments();
-    while (this.#retired.length > retain) {
-      const seg = this.#retired.shift()!;
-      doomed.push(seg.uri, ...seg.partFiles);
-      seg.partFiles = [];
-    }
-    // Part files: the part window (3 target durations) plus as long again, plus one.
-    const partSegments = 2 * Math.ceil((3 * this.#targetDuration) / this.segmentTargetSec) + 1;
-    while (this.#withPartFiles.length > partSegments) {
-      const seg = this.#withPartFiles.shift()!;
-      doomed.push(...seg.partFiles);
-      seg.partFiles = [];
-      // Far outside the part window: never listed again (keeps long DVR windows light).
-      seg.parts = [];
-    }
-    // Init sections no segment needs any more.
-    if (doomed.length > 0) {
-      const used = new Set<string>([...this.#retired, ...this.#segments].map((s) => s.mapUri));
-      if (this.#inProgress) used.add(this.#inProgress.mapUri);
-      if (this.#mapUri) used.add(this.#mapUri);
-      const unused = this.#writtenInits.filter((f) => !used.has(f));
-      this.#writtenInits = this.#writtenInits.filter((f) => used.has(f));
-      doomed.push(...unused);
-    }
-    await Promise.all(doomed.map((f) => this.#unlink(f)));
-  }
-
-  #render(): string {
-    const segments: PlaylistSegment[] = this.#segments.map((s) => ({
-      uri: s.uri,
-      duration: s.duration,
-      mapUri: s.mapUri,
-      discontinuity: s.discontinuity,
-      programDateTime: s.programDateTime,
-      parts: s.parts,
-      gap: s.gap,
-    }));
-    const first = this.#segments[0] ?? this.#inProgress;
-    const discontinuitySequence = first ? first.dsn - (first.discontinuity ? 1 : 0) : this.#dsn;
-    const open = this.#inProgress;
-    return buildMediaPlaylist({
-      targetDuration: this.#targetDuration,
-      partTarget: this.#partTarget,
-      partHoldBack: Math.max(this.#partHoldBackOption ?? 0, ceilMs(3 * this.#partTarget!)),
-      mediaSequence: first?.msn ?? 0,
-      discontinuitySequence,
-      segments,
-      inProgress: open ? { mapUri: open.mapUri, discontinuity: open.discontinuity, programDateTime: open.programDateTime, parts: open.parts } : undefined,
-      preloadHintUri: this.#ended ? undefined : `part-${this.sessionId}-${this.#nextPartNumber}.m4s`,
-      ended: this.#ended,
-      playlistType: this.dvrWindowSec === Infinity ? 'EVENT' : undefined,
-      renditionReports: this.#ended ? undefined : this.#safeReports(),
-    });
+    await Promise.all(this.#model.takeExpired().map((f) => this.#files.unlink(f)));
   }
 
   #safeReports(): readonly RenditionReport[] | undefined {
@@ -832,26 +509,14 @@ export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
 
   /** Writes the playlist if there is something to publish. */
   async #publish(): Promise<boolean> {
-    if (this.#partTarget === undefined || !this.#init) return false;
-    if (this.#segments.length === 0 && !this.#inProgress) {
-      if (!this.#ended || this.#playlist === undefined) return false;
-    }
-    const text = this.#render();
-    const ok = await this.#writeAtomic(PLAYLIST_FILE, text);
+    if (!this.#model.renderable(this.#ended, this.#playlist !== undefined)) return false;
+    const text = this.#model.render(this.#ended, this.#ended ? undefined : this.#safeReports());
+    const ok = await this.#files.writeAtomic(PLAYLIST_FILE, text);
     if (!ok) return false;
     this.#playlist = text;
     this.#readySince ??= this.#now();
-    const open = this.#inProgress;
-    const last = this.#segments[this.#segments.length - 1];
-    if (open && open.parts.length > 0) {
-      this.#published.lastMsn = open.msn;
-      this.#published.lastPart = open.parts.length - 1;
-    } else if (last) {
-      this.#published.lastMsn = last.msn;
-      this.#published.lastPart = last.parts.length - 1;
-    }
-    if (last) this.#published.lastCompleteMsn = last.msn;
-    this.#published.nextPartNumber = this.#nextPartNumber;
+    this.#model.publishedOnce = true;
+    this.#published = { ...this.#model.edge(this.#published), nextPartNumber: this.#model.nextPartNumber };
     return true;
   }
 
@@ -862,92 +527,14 @@ export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
   }
 
   #wake(): void {
-    for (const waiter of this.#waiters) {
-      if (this.#satisfies(waiter.msn, waiter.part)) {
-        clearTimeout(waiter.timer);
-        this.#waiters.delete(waiter);
-        waiter.resolve(true);
-      }
-    }
-    for (const waiter of this.#fileWaiters) {
-      if (waiter.partNumber < this.#published.nextPartNumber) {
-        clearTimeout(waiter.timer);
-        this.#fileWaiters.delete(waiter);
-        waiter.resolve(true);
-      }
-    }
+    this.#waits.wake((msn, part) => this.#satisfies(msn, part), this.#published.nextPartNumber);
   }
 
   #wakeAll(result: boolean): void {
-    for (const waiter of this.#waiters) {
-      clearTimeout(waiter.timer);
-      waiter.resolve(result);
-    }
-    this.#waiters.clear();
-    for (const waiter of this.#fileWaiters) {
-      clearTimeout(waiter.timer);
-      waiter.resolve(false);
-    }
-    this.#fileWaiters.clear();
-  }
-
-  // ----- files ------------------------------------------------------------
-
-  #partFile(part: CmafPart): string {
-    return `part-${this.sessionId}-${part.partNumber}.m4s`;
-  }
-
-  #segmentFile(msn: number): string {
-    return `seg-${this.sessionId}-${msn}.m4s`;
-  }
-
-  #tmpCounter = 0;
-
-  /** Temp file + rename. Returns false (and reports) on failure. */
-  async #writeAtomic(name: string, data: Uint8Array | string): Promise<boolean> {
-    const file = path.join(this.dir, name);
-    const tmp = path.join(this.dir, `.${name}.${process.pid}.${++this.#tmpCounter}.tmp`);
-    try {
-      await this.#fs.writeFile(tmp, data);
-    } catch (error) {
-      this.#diskError('write', tmp, error);
-      await this.#fs.unlink(tmp).catch(() => undefined);
-      return false;
-    }
-    try {
-      await this.#fs.rename(tmp, file);
-      return true;
-    } catch (error) {
-      this.#diskError('rename', file, error);
-      await this.#fs.unlink(tmp).catch(() => undefined);
-      return false;
-    }
-  }
-
-  async #unlink(name: string): Promise<void> {
-    const file = path.join(this.dir, name);
-    try {
-      await this.#fs.unlink(file);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException)?.code !== 'ENOENT') this.#diskError('delete', file, error);
-    }
+    this.#waits.wakeAll(result);
   }
 
   // ----- reporting ----------------------------------------------------------
-
-  #diskError(op: string, file: string, error: unknown): void {
-    this.#stats.diskErrors += 1;
-    const code = (error as NodeJS.ErrnoException)?.code ?? 'EUNKNOWN';
-    const key = `${op}:${code}`;
-    const now = this.#now();
-    const seen = this.#errorThrottle.get(key);
-    if (seen && now - seen.at < ERROR_THROTTLE_MS) {
-      seen.suppressed += 1;
-      return;
-    }
-    this.#errorThrottle.set(key, { at: now, suppressed: 0 });
-    this.#report(new HlsDiskError(op, file, code, error, seen?.suppressed ?? 0));
-  }
 
   #report(error: Error): void {
     if (this.listenerCount('error') > 0) this.emit('error', error);

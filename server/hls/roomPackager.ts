@@ -13,6 +13,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { buildMasterPlaylist, type VariantStream } from './llHlsPlaylist.js';
 import { MsnAligner } from './cmafSegmenter.js';
+import { linkOnPath } from './hlsDirSafety.js';
 import { RenditionPackager, type RenditionPackagerOptions } from './renditionPackager.js';
 import { ROOM_ID_PATTERN as ROOM_NAME_PATTERN } from '../contracts/roomId.js';
 
@@ -97,6 +98,7 @@ export class HlsRoomPackager {
   readonly room: string;
   readonly dir: string;
   readonly renditions: RenditionPackagers;
+  readonly #root: string;
   #masterWritten = false;
   #closed = false;
 
@@ -105,13 +107,14 @@ export class HlsRoomPackager {
     if (!ROOM_NAME_PATTERN.test(room)) throw new RangeError(`invalid room name ${JSON.stringify(room)}`);
     if (renditions.length === 0) throw new RangeError('at least one rendition is needed');
     this.room = room;
-    this.dir = path.join(path.resolve(root), room);
+    this.#root = path.resolve(root);
+    this.dir = path.join(this.#root, room);
     const packagers: Record<string, RenditionPackager> = {};
     const msnAligner = new MsnAligner();
     for (const spec of renditions) {
       if (!RENDITION_NAME_PATTERN.test(spec.name)) throw new RangeError(`invalid rendition name ${JSON.stringify(spec.name)}`);
       if (packagers[spec.name]) throw new RangeError(`duplicate rendition ${spec.name}`);
-      const packagerOptions: RenditionPackagerOptions = { ...common, dir: path.join(this.dir, spec.name), name: spec.name, msnAligner };
+      const packagerOptions: RenditionPackagerOptions = { ...common, dir: path.join(this.dir, spec.name), name: spec.name, msnAligner, root: this.#root };
       const bandwidth = declaredBandwidth(spec);
       if (bandwidth !== undefined) packagerOptions.bandwidth = bandwidth;
       packagers[spec.name] = new RenditionPackager(packagerOptions);
@@ -142,7 +145,7 @@ export class HlsRoomPackager {
   async close(options: { removeFiles?: boolean } = {}): Promise<void> {
     this.#closed = true;
     await Promise.all(Object.values(this.renditions).map((p) => p.close(options)));
-    if (options.removeFiles) {
+    if (options.removeFiles && (await linkOnPath(this.#root, this.dir).catch(() => 'unreadable')) === undefined) {
       await fsp.rm(path.join(this.dir, MASTER_PLAYLIST_FILE), { force: true }).catch(() => undefined);
       await fsp.rmdir(this.dir).catch(() => undefined);
     }
@@ -158,7 +161,11 @@ export class HlsRoomPackager {
     const file = path.join(this.dir, MASTER_PLAYLIST_FILE);
     const tmp = `${path.join(this.dir, `.${MASTER_PLAYLIST_FILE}`)}.${process.pid}.tmp`;
     try {
-      await fsp.writeFile(tmp, text);
+      const link = await linkOnPath(this.#root, file);
+      if (link !== undefined) throw new Error(`${link}; refusing to follow it`);
+      // 'wx': never write through something planted at the temp name.
+      await fsp.rm(tmp, { force: true });
+      await fsp.writeFile(tmp, text, { flag: 'wx' });
       await fsp.rename(tmp, file);
     } catch (error) {
       this.#masterWritten = false;

@@ -13,7 +13,8 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BoxReader, Mp4ParseError } from '../../server/hls/mp4Boxes.js';
-import { HlsDiskError, RenditionPackager, type PackagerFs } from '../../server/hls/renditionPackager.js';
+import { HlsDiskError, type PackagerFs } from '../../server/hls/packagerFiles.js';
+import { RenditionPackager } from '../../server/hls/renditionPackager.js';
 import { declaredBandwidth, HlsRoomPackager } from '../../server/hls/roomPackager.js';
 
 const children = new Set<ChildProcess>();
@@ -143,7 +144,7 @@ describe('RenditionPackager', () => {
     assert.ok(hintUri(live));
 
     await packager.end();
-    const ended = packager.playlist!;
+    const ended = packager.playlist;
     assert.ok(ended.endsWith('#EXT-X-ENDLIST\n'));
     assert.equal(hintUri(ended), undefined);
     assert.deepEqual(segmentUris(ended), ['seg-abc-0.m4s', 'seg-abc-1.m4s', 'seg-abc-2.m4s', 'seg-abc-3.m4s']);
@@ -600,5 +601,60 @@ describe('HlsRoomPackager', () => {
     await room.close({ removeFiles: true });
     await room.close();
     assert.equal(fs.existsSync(path.join(root, 'room_1')), false);
+  });
+});
+
+describe('symbolic links in the HLS folder', () => {
+  test('a rendition folder that is a link is never written into', async () => {
+    const root = newDir();
+    const outside = newDir();
+    await fsp.mkdir(path.join(root, 'room1'), { recursive: true });
+    await fsp.mkdir(outside, { recursive: true });
+    await fsp.symlink(outside, path.join(root, 'room1', '720p'));
+    const packager = new RenditionPackager({ dir: path.join(root, 'room1', '720p'), root });
+    const errors: Error[] = [];
+    packager.on('error', (e) => errors.push(e));
+    await feed(packager, [units.all]);
+    assert.deepEqual(files(outside), [], 'nothing written through the link');
+    assert.equal(packager.playlist, undefined);
+    assert.ok(errors.some((e) => e instanceof HlsDiskError && e.code === 'ELINK' && /symbolic link/.test(e.message)));
+    await packager.close({ removeFiles: true });
+    assert.ok(fs.lstatSync(path.join(root, 'room1', '720p')).isSymbolicLink(), 'not removed through either');
+  });
+
+  test('a room folder that is a link stops the room packager writing there', async () => {
+    const root = newDir();
+    const outside = newDir();
+    await fsp.mkdir(root, { recursive: true });
+    await fsp.mkdir(outside, { recursive: true });
+    await fsp.symlink(outside, path.join(root, 'room2'));
+    const room = new HlsRoomPackager({ root, room: 'room2', renditions: [{ name: '360p' }] });
+    room.renditions['360p']!.on('error', () => undefined);
+    await feed(room.renditions['360p']!, [units.all]);
+    await room.close({ removeFiles: true });
+    assert.deepEqual(files(outside), []);
+  });
+
+  test('links planted at file names are replaced or removed, never written or deleted through', async () => {
+    const dir = newDir();
+    const outside = newDir();
+    await fsp.mkdir(dir, { recursive: true });
+    await fsp.mkdir(outside, { recursive: true });
+    const victim = path.join(outside, 'victim.txt');
+    await fsp.writeFile(victim, 'precious');
+    // Planted before start (cleaned up as stale files) and as the next temp file names.
+    await fsp.symlink(victim, path.join(dir, 'index.m3u8'));
+    await fsp.symlink(victim, path.join(dir, 'seg-old-1.m4s'));
+    const packager = new RenditionPackager({ dir, sessionId: 'abc' });
+    await packager.idle();
+    for (let n = 1; n <= 40; n++) await fsp.symlink(victim, path.join(dir, `.part-abc-0.m4s.${process.pid}.${n}.tmp`)).catch(() => undefined);
+    packager.on('error', () => undefined);
+    await feed(packager, [units.all]);
+    await packager.end();
+    assert.equal(fs.readFileSync(victim, 'utf8'), 'precious');
+    assert.ok(packager.playlist?.includes('#EXT-X-ENDLIST'));
+    assert.equal(fs.lstatSync(path.join(dir, 'index.m3u8')).isFile(), true, 'the playlist replaced the link');
+    await packager.close({ removeFiles: true });
+    assert.equal(fs.readFileSync(victim, 'utf8'), 'precious');
   });
 });

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildRecorderSdp } from '../../server/hls/recorderSdp.js';
-import { parseLadder } from '../../server/hls/recorderLadder.js';
-import { buildLadderArgs } from '../../server/hls/recorderFfmpegArgs.js';
+import { buildRecorderSdp } from '../../server/recorder/recorderSdp.js';
+import { parseLadder } from '../../server/recorder/recorderLadder.js';
+import { buildLadderArgs } from '../../server/recorder/recorderFfmpegArgs.js';
 
 test('recorder SDP mirrors the consumers: payload types, codecs, fmtp, ports', () => {
   const sdp = buildRecorderSdp([

@@ -3,8 +3,8 @@
  * PlainTransports and runs ffmpeg (through fluent-ffmpeg) on an SDP
  * describing them. ffmpeg writes one fragmented-MP4 stream per rendition to a
  * unix socket this process listens on; the bytes go to a RenditionSink (the
- * LL-HLS packager). ffmpeg that dies is restarted, and the sinks are told so
- * they mark a discontinuity.
+ * LL-HLS packager). ffmpeg runs under an FfmpegSupervisor: one that dies is
+ * restarted, and the sinks are told so they mark a discontinuity.
  *
  * Lifecycle: `Recorder.start()` → live; `close()` (idempotent) kills ffmpeg,
  * closes transports/consumers and sockets, and removes its work directory.
@@ -14,9 +14,11 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { EventEmitter } from 'node:events';
-import ffmpeg from 'fluent-ffmpeg';
 import type { types as ms } from 'mediasoup';
 import type { Logger } from '../observability/logger.js';
+import type { FfmpegPidFiles } from '../ffmpeg/ffmpegPidFiles.js';
+import type { FfmpegStats } from '../ffmpeg/ffmpegStats.js';
+import { FfmpegSupervisor, type FfmpegJob } from '../ffmpeg/ffmpegSupervisor.js';
 import { buildRecorderSdp, type SdpStream } from './recorderSdp.js';
 import { buildLadderArgs, GOP_SECONDS } from './recorderFfmpegArgs.js';
 import type { RenditionSpec } from './recorderLadder.js';
@@ -47,11 +49,13 @@ export interface RecorderOptions {
    * re-encoding (see recorderFfmpegArgs.ts). Default false.
    */
   h264Passthrough?: boolean;
+  /** Pid files, so that an ffmpeg orphaned by a crashed server is reaped at the next start. */
+  pidFiles?: FfmpegPidFiles;
+  /** Server-wide ffmpeg counters (metrics). */
+  ffmpegStats?: FfmpegStats;
 }
 
 type RecorderEvents = { restarted: [count: number]; ffmpegStarted: [pid: number] };
-
-const RESTART_BACKOFF_MS = [250, 1000, 2000, 5000, 10000];
 
 export class Recorder extends EventEmitter<RecorderEvents> {
   readonly #options: RecorderOptions;
@@ -60,13 +64,9 @@ export class Recorder extends EventEmitter<RecorderEvents> {
   readonly #consumers: ms.Consumer[] = [];
   readonly #socketServers: net.Server[] = [];
   readonly #streams: SdpStream[] = [];
-  #command: ffmpeg.FfmpegCommand | undefined;
-  #stderrTail: string[] = [];
-  #restarts = 0;
-  #restartTimer: NodeJS.Timeout | undefined;
+  #ffmpeg: FfmpegSupervisor | undefined;
   #keyframeTimers: NodeJS.Timeout[] = [];
   #gopTimer: NodeJS.Timeout | undefined;
-  #startedAt = 0;
   #closed = false;
 
   private constructor(options: RecorderOptions) {
@@ -94,25 +94,24 @@ export class Recorder extends EventEmitter<RecorderEvents> {
   }
 
   get restarts(): number {
-    return this.#restarts;
+    return this.#ffmpeg?.restarts ?? 0;
   }
 
   get ffmpegPid(): number | undefined {
-    return (this.#command as unknown as { ffmpegProc?: { pid?: number } })?.ffmpegProc?.pid;
+    return this.#ffmpeg?.pid;
   }
 
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#restartTimer) clearTimeout(this.#restartTimer);
     this.#keyframeTimers.forEach(clearTimeout);
     if (this.#gopTimer) clearInterval(this.#gopTimer);
-    this.#killFfmpeg();
+    this.#ffmpeg?.close();
     for (const consumer of this.#consumers) consumer.close();
     for (const transport of this.#transports) transport.close();
     for (const server of this.#socketServers) server.close();
     fs.rmSync(this.#options.workDir, { recursive: true, force: true });
-    this.#log.info({ restarts: this.#restarts }, 'recorder closed');
+    this.#log.info({ restarts: this.restarts }, 'recorder closed');
     this.removeAllListeners();
   }
 
@@ -147,6 +146,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
       this.#socketServers.push(await listenUnix(path.join(workDir, `${rendition.name}.sock`), sink));
     }
     await this.#startFfmpeg();
+    if (this.#closed) return;
     if (this.passthrough) {
       // A copied stream has keyframes only when the publisher sends them, and
       // browsers send H.264 keyframes only when asked: ask once per GOP so that
@@ -157,7 +157,37 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     }
   }
 
-  async #startFfmpeg(): Promise<void> {
+  /** Resolves once the first ffmpeg is up and the consumers flow into it. */
+  #startFfmpeg(): Promise<void> {
+    const supervisor = new FfmpegSupervisor({
+      label: `recorder ${this.#options.roomId}`,
+      job: () => this.#ffmpegJob(),
+      logger: this.#log,
+      ...(this.#options.ffmpegPath ? { ffmpegPath: this.#options.ffmpegPath } : {}),
+      ...(this.#options.pidFiles ? { pidFiles: this.#options.pidFiles } : {}),
+      ...(this.#options.ffmpegStats ? { stats: this.#options.ffmpegStats } : {}),
+    });
+    this.#ffmpeg = supervisor;
+    supervisor.on('exited', (exit) => {
+      for (const sink of this.#options.sinks.values()) sink.restart();
+      this.emit('restarted', exit.restarts);
+    });
+    const firstStart = new Promise<void>((resolve) => {
+      supervisor.on('started', ({ pid }) => {
+        this.emit('ffmpegStarted', pid);
+        this.#onFfmpegStarted(pid).then(resolve, (error: unknown) => {
+          this.#log.error({ err: (error as Error).message }, 'could not feed the new ffmpeg');
+          resolve();
+        });
+      });
+      // An ffmpeg that cannot start at all is retried by the supervisor; Recorder.start() does not wait for it.
+      supervisor.once('exited', () => resolve());
+    });
+    supervisor.start();
+    return firstStart;
+  }
+
+  #ffmpegJob(): FfmpegJob {
     const { workDir, renditions, thumbnailPath } = this.#options;
     const args = buildLadderArgs(
       renditions.map((rendition) => ({ rendition, url: `unix:${path.join(workDir, `${rendition.name}.sock`)}` })),
@@ -165,28 +195,21 @@ export class Recorder extends EventEmitter<RecorderEvents> {
       thumbnailPath,
       { passthroughTop: this.passthrough },
     );
-    const command = ffmpeg(path.join(workDir, 'input.sdp')).inputOptions(['-hide_banner', '-nostdin', '-y', '-loglevel', 'warning', ...args.inputOptions]);
-    if (args.complexFilter) command.complexFilter(args.complexFilter);
-    if (this.#options.ffmpegPath) command.setFfmpegPath(this.#options.ffmpegPath);
-    for (const output of args.outputs) command.output(output.url).outputOptions(output.options);
-    this.#stderrTail = [];
-    command.on('stderr', (line: string) => {
-      this.#stderrTail.push(line);
-      if (this.#stderrTail.length > 20) this.#stderrTail.shift();
-    });
-    command.on('error', (error: Error) => this.#onFfmpegExit(command, error.message));
-    command.on('end', () => this.#onFfmpegExit(command, 'ffmpeg ended'));
-    this.#command = command;
-    this.#startedAt = Date.now();
-    command.run();
-    const pid = this.ffmpegPid;
-    this.#log.info({ pid, renditions: renditions.map((r) => r.name), passthrough: this.passthrough }, 'ffmpeg started');
-    if (pid) this.emit('ffmpegStarted', pid);
+    return {
+      input: path.join(workDir, 'input.sdp'),
+      inputOptions: ['-y', '-loglevel', 'warning', ...args.inputOptions],
+      complexFilter: args.complexFilter,
+      outputs: args.outputs,
+    };
+  }
+
+  async #onFfmpegStarted(pid: number): Promise<void> {
+    this.#log.info({ pid, renditions: this.#options.renditions.map((r) => r.name), passthrough: this.passthrough }, 'ffmpeg started');
     // ffmpeg opens its RTP sockets before probing: once bound, media can flow
     // and a keyframe request makes probing finish on the first GOP.
     const videoStream = this.#streams.find((s) => s.kind === 'video');
     if (videoStream) await waitUntilUdpPortBound(videoStream.port, 5000).catch(() => undefined);
-    if (this.#closed || this.#command !== command) return;
+    if (this.#closed || this.#ffmpeg?.pid !== pid) return;
     for (const consumer of this.#consumers) if (consumer.paused) await consumer.resume();
     this.#requestKeyFrames();
   }
@@ -207,35 +230,6 @@ export class Recorder extends EventEmitter<RecorderEvents> {
   #requestVideoKeyFrame(): void {
     for (const consumer of this.#consumers) {
       if (consumer.kind === 'video' && !consumer.closed && !consumer.paused) consumer.requestKeyFrame().catch(() => undefined);
-    }
-  }
-
-  #onFfmpegExit(command: ffmpeg.FfmpegCommand, reason: string): void {
-    if (this.#closed || this.#command !== command) return;
-    this.#command = undefined;
-    this.#restarts++;
-    const ranForMs = Date.now() - this.#startedAt;
-    // Quick successive deaths back off; a long healthy run resets the pace.
-    const attempt = ranForMs > 30_000 ? 0 : Math.min(this.#restarts - 1, RESTART_BACKOFF_MS.length - 1);
-    const delay = RESTART_BACKOFF_MS[attempt]!;
-    this.#log.warn({ reason, restarts: this.#restarts, ranForMs, retryInMs: delay, stderr: this.#stderrTail.slice(-5) }, 'ffmpeg exited; restarting');
-    for (const sink of this.#options.sinks.values()) sink.restart();
-    this.emit('restarted', this.#restarts);
-    this.#restartTimer = setTimeout(() => {
-      this.#restartTimer = undefined;
-      if (this.#closed) return;
-      this.#startFfmpeg().catch((error: Error) => this.#log.error({ err: error.message }, 'ffmpeg restart failed'));
-    }, delay);
-    this.#restartTimer.unref();
-  }
-
-  #killFfmpeg(): void {
-    const command = this.#command;
-    this.#command = undefined;
-    try {
-      command?.kill('SIGKILL');
-    } catch {
-      // already gone
     }
   }
 }

@@ -21,7 +21,7 @@ export function buildRecorderSdp(streams: readonly SdpStream[]): string {
     lines.push(`m=${stream.kind} ${stream.port} RTP/AVP ${codec.payloadType}`);
     lines.push(`a=rtpmap:${codec.payloadType} ${name}/${codec.clockRate}${codec.channels && codec.channels > 1 ? `/${codec.channels}` : ''}`);
     const fmtp = Object.entries(codec.parameters ?? {})
-      .map(([key, value]) => `${key}=${value}`)
+      .map(([key, value]) => `${key}=${String(value)}`)
       .join(';');
     if (fmtp) lines.push(`a=fmtp:${codec.payloadType} ${fmtp}`);
     lines.push('a=recvonly');

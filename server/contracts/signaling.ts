@@ -162,6 +162,7 @@ export const errorCodes = [
   'LIMIT_REACHED', // per-peer limit (transports, producers) reached
   'CANNOT_CONSUME', // capabilities cannot receive this producer
   'ROOM_FULL', // room's WebRTC viewer limit reached
+  'NOT_LIVE', // the room has no publisher yet: nothing to receive (no router until then)
   'UNAVAILABLE', // no live worker, or server shutting down
   'INTERNAL', // unexpected server error (logged)
 ] as const;

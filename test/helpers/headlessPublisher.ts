@@ -23,7 +23,7 @@ import type { types as ms } from 'mediasoup';
 import { MediaStreamTrack, RTCRtpCodecParameters, type RTCPeerConnection } from 'werift';
 import type { RequestPayload } from '../../server/contracts/signaling.js';
 import { FfmpegRtpSource, type FfmpegAudioOptions, type FfmpegVideoOptions } from './ffmpegSource.js';
-import { RejoiningPeer, toError, type HeadlessPeerOptions } from './rejoiningPeer.js';
+import { RejoiningPeer, toError, type HeadlessPeerOptions, type HeadlessSession } from './rejoiningPeer.js';
 import { buildSendAnswer, dtlsParametersFromSdp, formatFmtp, parseSdp, sendFeedbackFor, sendRtpParameters, type RemoteTransportParams } from './sdpBridge.js';
 import { assertLocalCandidates, createPeerConnection } from './weriftPeer.js';
 
@@ -60,7 +60,6 @@ export interface PublisherStats {
 }
 
 interface SendSession {
-  generation: number;
   pc: RTCPeerConnection;
   tracks: Partial<Record<'audio' | 'video', MediaStreamTrack>>;
   transportId: string;
@@ -148,20 +147,17 @@ export class HeadlessPublisher extends RejoiningPeer {
     );
   }
 
-  protected async startSession(): Promise<void> {
-    const generation = this.sessionGeneration;
-    // ffmpeg warms up (≈0.3–0.7 s to first packet) while we signal.
-    if (!this.source.process) await this.source.start();
+  /** ffmpeg warms up (≈0.3–0.7 s to first packet) while we signal. */
+  protected override async prepare(): Promise<void> {
+    await this.source.start();
+  }
 
-    const joined = await this.joinRoom();
-    this.assertCurrent(generation);
-    this.peerId = joined.peerId;
-    const router = joined.routerRtpCapabilities as ms.RtpCapabilities;
+  protected async setupSession({ attempt, device: router }: HeadlessSession): Promise<void> {
+    if (!this.source.process) await this.source.start();
     const audioCodec = this.source.audio ? pickRouterCodec(router, 'audio/opus') : undefined;
     const videoCodec = this.source.video ? pickRouterCodec(router, `video/${this.source.video.codec}`) : undefined;
 
-    const transport = (await this.signaling.request('createTransport', { direction: 'send' })) as RemoteTransportParams;
-    this.assertCurrent(generation);
+    const transport = (await attempt.guard(this.signaling.request('createTransport', { direction: 'send' }))) as RemoteTransportParams;
     if (!this.options.allowRemoteMedia) assertLocalCandidates(transport.iceCandidates, `${this.name} send transport`);
 
     const midExtension = router.headerExtensions?.find((h) => h.uri === MID_URI);
@@ -171,7 +167,7 @@ export class HeadlessPublisher extends RejoiningPeer {
       videoCodecs: videoCodec ? [weriftCodec(videoCodec)] : [],
       headerExtensions: midExtension ? [{ uri: MID_URI, id: midExtension.preferredId }] : [],
     });
-    const session: SendSession = { generation, pc, tracks: {}, transportId: transport.id };
+    const session: SendSession = { pc, tracks: {}, transportId: transport.id };
     this.#session = session;
     pc.connectionStateChange.subscribe((state) => this.log(`connection ${state}`));
 
@@ -191,11 +187,12 @@ export class HeadlessPublisher extends RejoiningPeer {
 
     // We are the DTLS client (the answer below says a=setup:passive for the SFU).
     const dtls = dtlsParametersFromSdp(local, 'client');
-    await this.signaling.request('connectTransport', {
-      transportId: transport.id,
-      dtlsParameters: { role: 'client', fingerprints: dtls.fingerprints },
-    });
-    this.assertCurrent(generation);
+    await attempt.guard(
+      this.signaling.request('connectTransport', {
+        transportId: transport.id,
+        dtlsParameters: { role: 'client', fingerprints: dtls.fingerprints },
+      }),
+    );
     await pc.setRemoteDescription({
       type: 'answer',
       sdp: buildSendAnswer(transport, local, router, Math.floor(Math.random() * 1e9), 1),
@@ -227,20 +224,21 @@ export class HeadlessPublisher extends RejoiningPeer {
       const rtpParameters = sendRtpParameters(section, routerCodec, router, {
         ...(kind === 'video' && this.source.video ? { maxBitrate: this.source.video.bitrateKbps * 1000 * 1.5 } : {}),
       });
-      const { producerId } = await this.signaling.request('produce', {
-        transportId: transport.id,
-        kind,
-        rtpParameters: rtpParameters as unknown as RequestPayload<'produce'>['rtpParameters'],
-        source: kind === 'audio' ? 'microphone' : 'camera',
-      });
-      this.assertCurrent(generation);
+      const { producerId } = await attempt.guard(
+        this.signaling.request('produce', {
+          transportId: transport.id,
+          kind,
+          rtpParameters: rtpParameters as unknown as RequestPayload<'produce'>['rtpParameters'],
+          source: kind === 'audio' ? 'microphone' : 'camera',
+        }),
+      );
       producers[kind] = producerId;
       this.log(`producing ${kind} ${routerCodec.mimeType} as ${producerId}`);
     }
     this.producers = producers;
   }
 
-  protected async stopSession(): Promise<void> {
+  protected async teardownSession(): Promise<void> {
     const session = this.#session;
     this.#session = undefined;
     this.source.onRtp = () => {};

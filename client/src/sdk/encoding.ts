@@ -1,5 +1,5 @@
 import type { types as mediasoupTypes } from 'mediasoup-client';
-import { FloodlightError } from './errors';
+import { FloodlightError } from './errors.js';
 
 export type VideoSource = 'camera' | 'screen';
 export type VideoCodecName = 'vp8' | 'h264';

@@ -1,14 +1,14 @@
 import type { Device, types as mediasoupTypes } from 'mediasoup-client';
-import type { MediaKind, RequestPayload, ServerEvents } from '../../../server/contracts/signaling';
-import { StaleAttemptError, type Attempt } from './attempt';
-import { audioCodecOptions, cameraEncodings, pickVideoCodec, screenEncodings, videoCodecOptions, type VideoCodecName, type VideoSource } from './encoding';
-import { FloodlightError, SignalingError, toFloodlightError } from './errors';
-import { IceRecovery } from './iceRecovery';
-import { RoomConnection, type ConnectionPhase, type JoinedSession } from './roomConnection';
-import type { SignalingClient } from './signalingClient';
-import { TypedEmitter } from './typedEmitter';
+import type { MediaKind, RequestPayload, ServerEvents } from '../../../server/contracts/signaling.js';
+import { StaleAttemptError, type Attempt } from './attempt.js';
+import { audioCodecOptions, cameraEncodings, pickVideoCodec, screenEncodings, videoCodecOptions, type VideoCodecName, type VideoSource } from './encoding.js';
+import { prepareBrowserDevice } from './browserDevice.js';
+import { FloodlightError, SignalingError, toFloodlightError } from './errors.js';
+import { MediaTransport } from './mediaTransport.js';
+import { RoomConnection, type ConnectionPhase, type JoinedSession } from './roomConnection.js';
+import type { SignalingClient } from './signalingClient.js';
+import { TypedEmitter } from './typedEmitter.js';
 
-type Transport = mediasoupTypes.Transport;
 type Producer = mediasoupTypes.Producer;
 
 export type PublisherState = 'idle' | 'connecting' | 'live' | 'reconnecting' | 'error' | 'closed';
@@ -61,10 +61,8 @@ interface SendSession {
   attempt: Attempt;
   signaling: SignalingClient;
   device: Device;
-  transport: Transport | null;
-  ice: IceRecovery | null;
+  transport: MediaTransport | null;
   producers: Map<MediaKind, PublishedTrack>;
-  everConnected: boolean;
   /** Serialises track changes: setup and later publish() calls never interleave. */
   syncChain: Promise<void>;
 }
@@ -78,7 +76,7 @@ export class Publisher extends TypedEmitter<PublisherEvents> {
   readonly room: string;
   private readonly token: string;
   private readonly serverUrl: string | undefined;
-  private connection: RoomConnection | null = null;
+  private connection: RoomConnection<Device> | null = null;
   private session: SendSession | null = null;
   private media: { stream: MediaStream; options: PublishOptions } | null = null;
   private readonly paused: Record<MediaKind, boolean> = { audio: false, video: false };
@@ -176,13 +174,14 @@ export class Publisher extends TypedEmitter<PublisherEvents> {
     return this.paused[kind];
   }
 
-  private createConnection(): RoomConnection {
-    const connection: RoomConnection = new RoomConnection({
+  private createConnection(): RoomConnection<Device> {
+    const connection: RoomConnection<Device> = new RoomConnection({
       room: this.room,
       role: 'publisher',
       token: this.token,
-      ...(this.serverUrl ? { serverUrl: this.serverUrl } : {}),
+      ...(this.serverUrl ? { signaling: { serverUrl: this.serverUrl } } : {}),
       hooks: {
+        prepareDevice: prepareBrowserDevice,
         setup: (session) => this.setup(connection, session),
         teardown: () => this.teardown(),
         onPhase: (phase: ConnectionPhase) => {
@@ -206,34 +205,30 @@ export class Publisher extends TypedEmitter<PublisherEvents> {
     return connection;
   }
 
-  private async setup(connection: RoomConnection, { attempt, data, device }: JoinedSession): Promise<void> {
+  private async setup(connection: RoomConnection<Device>, { attempt, data, device }: JoinedSession<Device>): Promise<void> {
     const signaling = connection.signaling;
     const session: SendSession = {
       attempt,
       signaling,
       device,
       transport: null,
-      ice: null,
       producers: new Map(),
-      everConnected: false,
       syncChain: Promise.resolve(),
     };
     this.session = session;
     this.viewersValue = data.viewers;
     this.emit('roomStatus', { viewers: data.viewers, live: data.producers.length > 0 });
 
-    const info = await attempt.guard(signaling.request('createTransport', { direction: 'send' }));
-    const transport = device.createSendTransport({
-      id: info.id,
-      iceParameters: info.iceParameters as mediasoupTypes.IceParameters,
-      iceCandidates: info.iceCandidates as mediasoupTypes.IceCandidate[],
-      dtlsParameters: info.dtlsParameters as mediasoupTypes.DtlsParameters,
+    const mediaTransport = await MediaTransport.open({
+      direction: 'send',
+      device,
+      signaling,
+      attempt,
+      onConnectionState: () => this.refreshState(),
+      onUnrecoverable: (reason) => connection.requestRejoin(reason, attempt),
     });
-    session.transport = transport;
-
-    transport.on('connect', ({ dtlsParameters }, callback, errback) => {
-      signaling.request('connectTransport', { transportId: transport.id, dtlsParameters }).then(() => callback(), errback);
-    });
+    session.transport = mediaTransport;
+    const transport = mediaTransport.transport;
     transport.on('produce', ({ kind, rtpParameters, appData }, callback, errback) => {
       const source = appData['source'] as ProducerSource | undefined;
       signaling
@@ -244,15 +239,6 @@ export class Publisher extends TypedEmitter<PublisherEvents> {
           ...(source ? { source } : {}),
         })
         .then(({ producerId }) => callback({ id: producerId }), errback);
-    });
-    transport.on('connectionstatechange', (state) => {
-      if (state === 'connected') session.everConnected = true;
-      this.refreshState();
-    });
-    session.ice = new IceRecovery({
-      transport,
-      requestIceRestart: (transportId) => signaling.request('restartIce', { transportId }),
-      onUnrecoverable: (reason) => connection.requestRejoin(`send transport: ${reason}`, attempt),
     });
 
     // The codec is checked before anything goes out, so an unsupported choice fails fast.
@@ -268,7 +254,6 @@ export class Publisher extends TypedEmitter<PublisherEvents> {
     const session = this.session;
     if (!session) return;
     this.session = null;
-    session.ice?.close();
     // Closing the transport closes its producers; stopTracks:false keeps the caller's tracks alive.
     session.transport?.close();
     session.producers.clear();
@@ -343,7 +328,7 @@ export class Publisher extends TypedEmitter<PublisherEvents> {
       };
     }
     const producer = await attempt.guard(
-      transport.produce({
+      transport.transport.produce({
         ...producerOptions,
         track: want.track,
         stopTracks: false, // the page keeps previewing, and a rejoin republishes the same track
@@ -440,9 +425,9 @@ export class Publisher extends TypedEmitter<PublisherEvents> {
       case 'joined': {
         const session = this.session;
         if (!session) return 'reconnecting';
-        const flowing = session.producers.size > 0 && session.transport?.connectionState === 'connected';
+        const flowing = session.producers.size > 0 && session.transport?.connected;
         if (flowing) return 'live';
-        return session.everConnected ? 'reconnecting' : 'connecting';
+        return session.transport?.everConnected ? 'reconnecting' : 'connecting';
       }
     }
   }

@@ -106,7 +106,7 @@ export class RecvSession {
 
   consumerPaused(consumerId: string, paused: boolean): void {
     const consumed = this.#findConsumer(consumerId);
-    if (consumed) this.#options.onMediaPaused(consumed.consumer.kind as MediaKind, paused);
+    if (consumed) this.#options.onMediaPaused(consumed.consumer.kind, paused);
   }
 
   isVideoConsumer(consumerId: string): boolean {

@@ -211,6 +211,8 @@ export class RoomConnection<D> {
       }
       attempt.abort();
       this.hooks.teardown();
+      // close() may have run during the awaits above; TypeScript narrows `stopped` across them.
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition
       if (this.stopped) return;
 
       if (failure && isFatal(failure)) {

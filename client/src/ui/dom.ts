@@ -14,7 +14,10 @@ export function setVisible(element: HTMLElement, visible: boolean): void {
 /** Same rule as the server's roomIdSchema. */
 export const ROOM_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
-export function isValidRoomId(room: string | null): room is string {
+/** A string checked against ROOM_ID_PATTERN (branded, so a failed check leaves the type alone). */
+export type RoomId = string & { readonly __roomId: true };
+
+export function isValidRoomId(room: string | null): room is RoomId {
   return room !== null && ROOM_ID_PATTERN.test(room);
 }
 

@@ -23,7 +23,7 @@ import type { types as ms } from 'mediasoup';
 import { MediaStreamTrack, RTCRtpCodecParameters, type RTCPeerConnection } from 'werift';
 import type { RequestPayload } from '../../server/contracts/signaling.js';
 import { FfmpegRtpSource, type FfmpegAudioOptions, type FfmpegVideoOptions } from './ffmpegSource.js';
-import { RejoiningPeer, toError, type HeadlessPeerOptions, type HeadlessSession } from './rejoiningPeer.js';
+import { RejoiningPeer, toError, type HeadlessPeerOptions, type PeerStats, type HeadlessSession } from './rejoiningPeer.js';
 import { buildSendAnswer, dtlsParametersFromSdp, formatFmtp, parseSdp, sendFeedbackFor, sendRtpParameters, type RemoteTransportParams } from './sdpBridge.js';
 import { assertLocalCandidates, createPeerConnection } from './weriftPeer.js';
 
@@ -40,13 +40,7 @@ export interface HeadlessPublisherOptions extends HeadlessPeerOptions {
   echoFfmpeg?: boolean;
 }
 
-export interface PublisherStats {
-  name: string;
-  state: string;
-  peerId: string | undefined;
-  joins: number;
-  reconnects: number;
-  socketReconnects: number;
+export interface PublisherStats extends PeerStats {
   connectionState: string;
   producers: { audio?: string; video?: string };
   /** What ffmpeg produced (all sessions). */
@@ -123,12 +117,7 @@ export class HeadlessPublisher extends RejoiningPeer {
   stats(): PublisherStats {
     const pc = this.#session?.pc;
     return {
-      name: this.name,
-      state: this.state,
-      peerId: this.peerId,
-      joins: this.joins,
-      reconnects: this.reconnects,
-      socketReconnects: this.socketReconnects,
+      ...this.peerStats(),
       connectionState: pc?.connectionState ?? 'closed',
       producers: { ...this.producers },
       source: { running: this.source.process?.running ?? false, ...this.source.stats },
@@ -244,7 +233,7 @@ export class HeadlessPublisher extends RejoiningPeer {
     this.source.onRtp = () => {};
     this.producers = {};
     if (!session) return;
-    for (const track of Object.values(session.tracks)) track?.stop();
+    for (const track of Object.values(session.tracks)) track.stop();
     try {
       await session.pc.close();
     } catch {
@@ -266,7 +255,8 @@ function pickRouterCodec(router: ms.RtpCapabilities, mimeType: string): ms.RtpCo
   if (mimeType.toLowerCase() === 'video/h264') {
     const score = (c: ms.RtpCodecCapability): number => {
       const p = c.parameters ?? {};
-      const profile = String(p['profile-level-id'] ?? '');
+      const profileLevelId = p['profile-level-id'];
+      const profile = typeof profileLevelId === 'string' ? profileLevelId : '';
       return (Number(p['packetization-mode']) === 1 ? 2 : 0) + (/^42[ce]0/i.test(profile) ? 1 : 0);
     };
     candidates.sort((a, b) => score(b) - score(a));
@@ -281,7 +271,7 @@ function weriftCodec(codec: ms.RtpCodecCapability): RTCRtpCodecParameters {
     mimeType: codec.mimeType,
     clockRate: codec.clockRate,
     ...(codec.channels !== undefined ? { channels: codec.channels } : {}),
-    ...(codec.preferredPayloadType !== undefined ? { payloadType: codec.preferredPayloadType } : {}),
+    payloadType: codec.preferredPayloadType,
     ...(fmtp ? { parameters: fmtp } : {}),
     rtcpFeedback: sendFeedbackFor(codec),
   });

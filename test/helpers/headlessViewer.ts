@@ -24,7 +24,7 @@ import type { MediaStreamTrack, RTCPeerConnection, RtpPacket } from 'werift';
 import type { ProducerInfo, RequestPayload } from '../../server/contracts/signaling.js';
 import type { Attempt } from '../../client/src/sdk/attempt.js';
 import { SignalingError } from '../../client/src/sdk/errors.js';
-import { RejoiningPeer, type HeadlessPeerOptions, type HeadlessSession } from './rejoiningPeer.js';
+import { RejoiningPeer, type HeadlessPeerOptions, type PeerStats, type HeadlessSession } from './rejoiningPeer.js';
 import { StreamCounter, type StreamCounts } from './rtpCounters.js';
 import {
   buildRecvOffer,
@@ -58,13 +58,7 @@ export interface ConsumerStats extends StreamCounts {
   closed: boolean;
 }
 
-export interface ViewerStats {
-  name: string;
-  state: string;
-  peerId: string | undefined;
-  joins: number;
-  reconnects: number;
-  socketReconnects: number;
+export interface ViewerStats extends PeerStats {
   /** DTLS/ICE state of the current PeerConnection. */
   connectionState: string;
   /** Totals over every consumer ever created (all sessions). */
@@ -164,12 +158,7 @@ export class HeadlessViewer extends RejoiningPeer {
       return values.length > 0 ? Math.min(...values) : undefined;
     };
     return {
-      name: this.name,
-      state: this.state,
-      peerId: this.peerId,
-      joins: this.joins,
-      reconnects: this.reconnects,
-      socketReconnects: this.socketReconnects,
+      ...this.peerStats(),
       connectionState: this.#session ? (this.#session.link?.pc.connectionState ?? 'new') : 'closed',
       audio: sum('audio'),
       video,

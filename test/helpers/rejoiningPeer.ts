@@ -50,6 +50,16 @@ export interface HeadlessPeerOptions {
   log?: (line: string) => void;
 }
 
+/** What stats() of either headless peer starts with. */
+export interface PeerStats {
+  name: string;
+  state: string;
+  peerId: string | undefined;
+  joins: number;
+  reconnects: number;
+  socketReconnects: number;
+}
+
 /**
  * One join as the headless peers get it: the join answer, and as "device" the
  * router's RTP capabilities (werift + sdpBridge need nothing else).
@@ -211,6 +221,18 @@ export abstract class RejoiningPeer extends EventEmitter {
   /** Whether the peer should be (or become) joined: not closed, not evicted for good. */
   isActive(): boolean {
     return this.state === 'joining' || this.state === 'joined' || this.state === 'rejoining';
+  }
+
+  /** Who this peer is and how its (re)joins went. */
+  protected peerStats(): PeerStats {
+    return {
+      name: this.name,
+      state: this.state,
+      peerId: this.peerId,
+      joins: this.joins,
+      reconnects: this.reconnects,
+      socketReconnects: this.socketReconnects,
+    };
   }
 
   /** Sets media up for a fresh server session (joined already). Wrap awaits in `session.attempt.guard()`. */

@@ -78,3 +78,8 @@ export class MediaTransport {
     this.transport.close();
   }
 }
+
+/** Joined, media not flowing yet: 'connecting' until the transport first came up, 'reconnecting' once it has lost it. */
+export function mediaPendingState(transport: MediaTransport | null | undefined): 'connecting' | 'reconnecting' {
+  return transport?.everConnected ? 'reconnecting' : 'connecting';
+}

@@ -4,7 +4,8 @@ import { StaleAttemptError, type Attempt } from './attempt.js';
 import { audioCodecOptions, cameraEncodings, pickVideoCodec, screenEncodings, videoCodecOptions, type VideoCodecName, type VideoSource } from './encoding.js';
 import { prepareBrowserDevice } from './browserDevice.js';
 import { FloodlightError, SignalingError, toFloodlightError } from './errors.js';
-import { MediaTransport } from './mediaTransport.js';
+import { DerivedState } from './derivedState.js';
+import { MediaTransport, mediaPendingState } from './mediaTransport.js';
 import { RoomConnection, type ConnectionPhase, type JoinedSession } from './roomConnection.js';
 import type { SignalingClient } from './signalingClient.js';
 import { TypedEmitter } from './typedEmitter.js';
@@ -82,7 +83,11 @@ export class Publisher extends TypedEmitter<PublisherEvents> {
   private readonly paused: Record<MediaKind, boolean> = { audio: false, video: false };
   private unwatchTrackEnds: () => void = () => undefined;
   private fatalError: FloodlightError | null = null;
-  private stateValue: PublisherState = 'idle';
+  private readonly stateValue = new DerivedState<PublisherState>(
+    'idle',
+    () => this.computeState(),
+    (state, previous) => this.emit('state', { state, previous }),
+  );
   private viewersValue = 0;
   private closed = false;
 
@@ -94,7 +99,7 @@ export class Publisher extends TypedEmitter<PublisherEvents> {
   }
 
   get state(): PublisherState {
-    return this.stateValue;
+    return this.stateValue.value;
   }
 
   /** Viewers in the room, from the server's roomStatus. */
@@ -394,7 +399,7 @@ export class Publisher extends TypedEmitter<PublisherEvents> {
 
   /** Resolves when the state is (or becomes) 'live'; rejects on error / idle / closed. */
   private waitUntilLive(): Promise<void> {
-    if (this.stateValue === 'live') return Promise.resolve();
+    if (this.stateValue.value === 'live') return Promise.resolve();
     return new Promise((resolve, reject) => {
       const off = this.on('state', ({ state }) => {
         if (state === 'live') {
@@ -411,32 +416,16 @@ export class Publisher extends TypedEmitter<PublisherEvents> {
   private computeState(): PublisherState {
     if (this.closed) return 'closed';
     if (this.fatalError) return 'error';
-    const connection = this.connection;
-    if (!connection) return 'idle';
-    switch (connection.phase) {
-      case 'connecting':
-        return 'connecting';
-      case 'reconnecting':
-        return 'reconnecting';
-      case 'failed':
-        return 'error';
-      case 'closed':
-        return 'idle';
-      case 'joined': {
-        const session = this.session;
-        if (!session) return 'reconnecting';
-        const flowing = session.producers.size > 0 && session.transport?.connected;
-        if (flowing) return 'live';
-        return session.transport?.everConnected ? 'reconnecting' : 'connecting';
-      }
-    }
+    const phase = this.connection?.phase;
+    if (!phase || phase === 'closed') return 'idle';
+    if (phase === 'failed') return 'error';
+    if (phase !== 'joined') return phase;
+    const session = this.session;
+    if (session && session.producers.size > 0 && session.transport?.connected) return 'live';
+    return mediaPendingState(session?.transport);
   }
 
   private refreshState(): void {
-    const next = this.computeState();
-    if (next === this.stateValue) return;
-    const previous = this.stateValue;
-    this.stateValue = next;
-    this.emit('state', { state: next, previous });
+    this.stateValue.refresh();
   }
 }

@@ -6,6 +6,8 @@ import { LayerPreference, type Quality } from './layerPreference.js';
 import { receiveStats, type ViewerStats } from './receiveStats.js';
 import { RecvSession } from './recvSession.js';
 import { RoomConnection, type JoinedSession } from './roomConnection.js';
+import { mediaPendingState } from './mediaTransport.js';
+import { DerivedState } from './derivedState.js';
 import { TypedEmitter } from './typedEmitter.js';
 
 export type { Quality } from './layerPreference.js';
@@ -52,7 +54,11 @@ export class Viewer extends TypedEmitter<ViewerEvents> {
   private connection: RoomConnection<Device> | null = null;
   private startPromise: Promise<void> | null = null;
   private session: RecvSession | null = null;
-  private stateValue: ViewerState = 'connecting';
+  private readonly stateValue = new DerivedState<ViewerState>(
+    'connecting',
+    () => this.computeState(),
+    (state, previous) => this.emit('state', { state, previous }),
+  );
   private closed = false;
   private readonly layers: LayerPreference;
   private emittedTracks: MediaStreamTrack[] = [];
@@ -68,7 +74,7 @@ export class Viewer extends TypedEmitter<ViewerEvents> {
   }
 
   get state(): ViewerState {
-    return this.stateValue;
+    return this.stateValue.value;
   }
 
   get quality(): Quality {
@@ -215,32 +221,17 @@ export class Viewer extends TypedEmitter<ViewerEvents> {
 
   private computeState(): ViewerState {
     if (this.closed) return 'closed';
-    const connection = this.connection;
-    if (!connection) return 'connecting';
-    switch (connection.phase) {
-      case 'connecting':
-        return 'connecting';
-      case 'reconnecting':
-        return 'reconnecting';
-      case 'failed':
-      case 'closed':
-        return 'closed';
-      case 'joined': {
-        const session = this.session;
-        if (!session) return 'reconnecting';
-        if (session.producers.size === 0) return 'offline';
-        const transport = session.transport;
-        if (session.consumerCount > 0 && transport?.connected) return 'playing';
-        return transport?.everConnected ? 'reconnecting' : 'connecting';
-      }
-    }
+    const phase = this.connection?.phase;
+    if (!phase) return 'connecting';
+    if (phase === 'failed' || phase === 'closed') return 'closed';
+    if (phase !== 'joined') return phase;
+    const session = this.session;
+    if (session?.producers.size === 0) return 'offline'; // waiting for the broadcast
+    if (session && session.consumerCount > 0 && session.transport?.connected) return 'playing';
+    return mediaPendingState(session?.transport);
   }
 
   private refreshState(): void {
-    const next = this.computeState();
-    if (next === this.stateValue) return;
-    const previous = this.stateValue;
-    this.stateValue = next;
-    this.emit('state', { state: next, previous });
+    this.stateValue.refresh();
   }
 }

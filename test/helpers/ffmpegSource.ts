@@ -9,7 +9,6 @@
  * stop(), on exit of this process, and by the kernel if this process dies.
  */
 import dgram from 'node:dgram';
-import type { AddressInfo } from 'node:net';
 import { describeExit, spawnTracked, type TrackedProcess } from './processes.js';
 
 export type VideoCodecName = 'VP8' | 'H264';
@@ -166,7 +165,7 @@ export class FfmpegRtpSource {
     } catch {
       /* not permitted: keep the default */
     }
-    return (socket.address() as AddressInfo).port;
+    return socket.address().port;
   }
 
   #args(videoPort: number | undefined, audioPort: number | undefined): string[] {
@@ -193,6 +192,8 @@ export class FfmpegRtpSource {
       const gop = String(Math.max(1, Math.round(v.fps * v.keyframeIntervalSec)));
       const rate = `${v.bitrateKbps}k`;
       args.push('-map', `${videoInput}:v`, '-pix_fmt', 'yuv420p');
+      // Both encoders: a steady bitrate (half a second of buffer) and a fixed key frame interval.
+      const rateAndGop = ['-threads', threads, '-b:v', rate, '-maxrate', rate, '-bufsize', `${Math.round(v.bitrateKbps / 2)}k`, '-g', gop, '-keyint_min', gop];
       if (v.codec === 'VP8') {
         args.push(
           '-c:v',
@@ -201,20 +202,9 @@ export class FfmpegRtpSource {
           'realtime',
           '-cpu-used',
           '8',
-          '-threads',
-          threads,
-          '-b:v',
-          rate,
+          ...rateAndGop,
           '-minrate',
           rate,
-          '-maxrate',
-          rate,
-          '-bufsize',
-          `${Math.round(v.bitrateKbps / 2)}k`,
-          '-g',
-          gop,
-          '-keyint_min',
-          gop,
           '-lag-in-frames',
           '0',
           '-auto-alt-ref',
@@ -235,18 +225,7 @@ export class FfmpegRtpSource {
           'baseline',
           '-level:v',
           '3.1',
-          '-threads',
-          threads,
-          '-b:v',
-          rate,
-          '-maxrate',
-          rate,
-          '-bufsize',
-          `${Math.round(v.bitrateKbps / 2)}k`,
-          '-g',
-          gop,
-          '-keyint_min',
-          gop,
+          ...rateAndGop,
           '-sc_threshold',
           '0',
           '-bf',

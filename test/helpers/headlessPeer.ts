@@ -8,7 +8,8 @@
  *                      first packet/keyframe; rejoins on `reconnect`.
  *
  * Both run on werift (Node WebRTC) with a small SDP bridge to mediasoup's
- * parameters (sdpBridge.ts), loopback-only ICE, and never leave a child
+ * parameters (sdpBridge.ts), on the browser SDK's own signaling client and
+ * rejoin loop (client/src/sdk/), loopback-only ICE, and never leave a child
  * process behind (processes.ts). Typical use:
  *
  *   const pub = new HeadlessPublisher({ url, room: 'r1', token });
@@ -27,6 +28,7 @@ export { HeadlessPublisher, type HeadlessPublisherOptions, type PublisherStats }
 export { type HeadlessPeerOptions, type PeerState } from './rejoiningPeer.js';
 export { type StreamCounts } from './rtpCounters.js';
 export { type FfmpegVideoOptions, type FfmpegAudioOptions, type VideoCodecName } from './ffmpegSource.js';
-export { SignalingClient, SignalingRequestError } from './signalingClient.js';
+export { SignalingClient } from '../../client/src/sdk/signalingClient.js';
+export { FloodlightError, SignalingError } from '../../client/src/sdk/errors.js';
 export { waitFor, sleep, withTimeout, WaitTimeoutError } from './wait.js';
 export { spawnTracked, stopAllTracked, listTracked } from './processes.js';

@@ -21,9 +21,8 @@
  */
 import type { types as ms } from 'mediasoup';
 import { MediaStreamTrack, RTCRtpCodecParameters, type RTCPeerConnection } from 'werift';
-import type { RequestPayload } from '../../server/contracts/signaling.js';
 import { FfmpegRtpSource, type FfmpegAudioOptions, type FfmpegVideoOptions } from './ffmpegSource.js';
-import { RejoiningPeer, toError, type HeadlessPeerOptions } from './rejoiningPeer.js';
+import { RejoiningPeer, toError, type HeadlessPeerOptions, type PeerStats, type HeadlessSession } from './rejoiningPeer.js';
 import { buildSendAnswer, dtlsParametersFromSdp, formatFmtp, parseSdp, sendFeedbackFor, sendRtpParameters, type RemoteTransportParams } from './sdpBridge.js';
 import { assertLocalCandidates, createPeerConnection } from './weriftPeer.js';
 
@@ -40,13 +39,7 @@ export interface HeadlessPublisherOptions extends HeadlessPeerOptions {
   echoFfmpeg?: boolean;
 }
 
-export interface PublisherStats {
-  name: string;
-  state: string;
-  peerId: string | undefined;
-  joins: number;
-  reconnects: number;
-  socketReconnects: number;
+export interface PublisherStats extends PeerStats {
   connectionState: string;
   producers: { audio?: string; video?: string };
   /** What ffmpeg produced (all sessions). */
@@ -60,7 +53,6 @@ export interface PublisherStats {
 }
 
 interface SendSession {
-  generation: number;
   pc: RTCPeerConnection;
   tracks: Partial<Record<'audio' | 'video', MediaStreamTrack>>;
   transportId: string;
@@ -124,12 +116,7 @@ export class HeadlessPublisher extends RejoiningPeer {
   stats(): PublisherStats {
     const pc = this.#session?.pc;
     return {
-      name: this.name,
-      state: this.state,
-      peerId: this.peerId,
-      joins: this.joins,
-      reconnects: this.reconnects,
-      socketReconnects: this.socketReconnects,
+      ...this.peerStats(),
       connectionState: pc?.connectionState ?? 'closed',
       producers: { ...this.producers },
       source: { running: this.source.process?.running ?? false, ...this.source.stats },
@@ -148,20 +135,17 @@ export class HeadlessPublisher extends RejoiningPeer {
     );
   }
 
-  protected async startSession(): Promise<void> {
-    const generation = this.sessionGeneration;
-    // ffmpeg warms up (≈0.3–0.7 s to first packet) while we signal.
-    if (!this.source.process) await this.source.start();
+  /** ffmpeg warms up (≈0.3–0.7 s to first packet) while we signal. */
+  protected override async prepare(): Promise<void> {
+    await this.source.start();
+  }
 
-    const joined = await this.joinRoom();
-    this.assertCurrent(generation);
-    this.peerId = joined.peerId;
-    const router = joined.routerRtpCapabilities as ms.RtpCapabilities;
+  protected async setupSession({ attempt, device: router }: HeadlessSession): Promise<void> {
+    if (!this.source.process) await this.source.start();
     const audioCodec = this.source.audio ? pickRouterCodec(router, 'audio/opus') : undefined;
     const videoCodec = this.source.video ? pickRouterCodec(router, `video/${this.source.video.codec}`) : undefined;
 
-    const transport = (await this.signaling.request('createTransport', { direction: 'send' })) as RemoteTransportParams;
-    this.assertCurrent(generation);
+    const transport = (await attempt.guard(this.signaling.request('createTransport', { direction: 'send' }))) as RemoteTransportParams;
     if (!this.options.allowRemoteMedia) assertLocalCandidates(transport.iceCandidates, `${this.name} send transport`);
 
     const midExtension = router.headerExtensions?.find((h) => h.uri === MID_URI);
@@ -171,7 +155,7 @@ export class HeadlessPublisher extends RejoiningPeer {
       videoCodecs: videoCodec ? [weriftCodec(videoCodec)] : [],
       headerExtensions: midExtension ? [{ uri: MID_URI, id: midExtension.preferredId }] : [],
     });
-    const session: SendSession = { generation, pc, tracks: {}, transportId: transport.id };
+    const session: SendSession = { pc, tracks: {}, transportId: transport.id };
     this.#session = session;
     pc.connectionStateChange.subscribe((state) => this.log(`connection ${state}`));
 
@@ -191,11 +175,12 @@ export class HeadlessPublisher extends RejoiningPeer {
 
     // We are the DTLS client (the answer below says a=setup:passive for the SFU).
     const dtls = dtlsParametersFromSdp(local, 'client');
-    await this.signaling.request('connectTransport', {
-      transportId: transport.id,
-      dtlsParameters: { role: 'client', fingerprints: dtls.fingerprints },
-    });
-    this.assertCurrent(generation);
+    await attempt.guard(
+      this.signaling.request('connectTransport', {
+        transportId: transport.id,
+        dtlsParameters: { role: 'client', fingerprints: dtls.fingerprints },
+      }),
+    );
     await pc.setRemoteDescription({
       type: 'answer',
       sdp: buildSendAnswer(transport, local, router, Math.floor(Math.random() * 1e9), 1),
@@ -227,26 +212,27 @@ export class HeadlessPublisher extends RejoiningPeer {
       const rtpParameters = sendRtpParameters(section, routerCodec, router, {
         ...(kind === 'video' && this.source.video ? { maxBitrate: this.source.video.bitrateKbps * 1000 * 1.5 } : {}),
       });
-      const { producerId } = await this.signaling.request('produce', {
-        transportId: transport.id,
-        kind,
-        rtpParameters: rtpParameters as unknown as RequestPayload<'produce'>['rtpParameters'],
-        source: kind === 'audio' ? 'microphone' : 'camera',
-      });
-      this.assertCurrent(generation);
+      const { producerId } = await attempt.guard(
+        this.signaling.request('produce', {
+          transportId: transport.id,
+          kind,
+          rtpParameters: rtpParameters,
+          source: kind === 'audio' ? 'microphone' : 'camera',
+        }),
+      );
       producers[kind] = producerId;
       this.log(`producing ${kind} ${routerCodec.mimeType} as ${producerId}`);
     }
     this.producers = producers;
   }
 
-  protected async stopSession(): Promise<void> {
+  protected async teardownSession(): Promise<void> {
     const session = this.#session;
     this.#session = undefined;
     this.source.onRtp = () => {};
     this.producers = {};
     if (!session) return;
-    for (const track of Object.values(session.tracks)) track?.stop();
+    for (const track of Object.values(session.tracks)) track.stop();
     try {
       await session.pc.close();
     } catch {
@@ -268,7 +254,8 @@ function pickRouterCodec(router: ms.RtpCapabilities, mimeType: string): ms.RtpCo
   if (mimeType.toLowerCase() === 'video/h264') {
     const score = (c: ms.RtpCodecCapability): number => {
       const p = c.parameters ?? {};
-      const profile = String(p['profile-level-id'] ?? '');
+      const profileLevelId = p['profile-level-id'];
+      const profile = typeof profileLevelId === 'string' ? profileLevelId : '';
       return (Number(p['packetization-mode']) === 1 ? 2 : 0) + (/^42[ce]0/i.test(profile) ? 1 : 0);
     };
     candidates.sort((a, b) => score(b) - score(a));
@@ -283,7 +270,7 @@ function weriftCodec(codec: ms.RtpCodecCapability): RTCRtpCodecParameters {
     mimeType: codec.mimeType,
     clockRate: codec.clockRate,
     ...(codec.channels !== undefined ? { channels: codec.channels } : {}),
-    ...(codec.preferredPayloadType !== undefined ? { payloadType: codec.preferredPayloadType } : {}),
+    payloadType: codec.preferredPayloadType,
     ...(fmtp ? { parameters: fmtp } : {}),
     rtcpFeedback: sendFeedbackFor(codec),
   });

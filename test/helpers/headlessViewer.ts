@@ -9,17 +9,22 @@
  *   await viewer.close();
  *
  * Session (see rejoiningPeer.ts for when sessions start and stop):
- *   join → createTransport{recv} → for each producer: consume (paused) →
+ *   join → (once the room is live: the join lists producers, or at the first
+ *   `newProducer`) createTransport{recv} → for each producer: consume (paused) →
  *   remote offer with one m-section per consumer → werift answer →
  *   connectTransport (first time, DTLS client) → resumeConsumer.
+ * A room that never had a publisher has no router, so the transport waits for
+ * its broadcast (a NOT_LIVE answer, when that races, waits for `newProducer` too).
  * `newProducer` appends m-sections (renegotiation); `producerClosed` /
  * `consumerClosed` stop the consumer's counter (its m-section stays, see
  * buildRecvOffer). Counters survive rejoins: totals only ever grow.
  */
 import type { types as ms } from 'mediasoup';
 import type { MediaStreamTrack, RTCPeerConnection, RtpPacket } from 'werift';
-import type { ProducerInfo, RequestPayload } from '../../server/contracts/signaling.js';
-import { RejoiningPeer, type HeadlessPeerOptions } from './rejoiningPeer.js';
+import type { ProducerInfo } from '../../server/contracts/signaling.js';
+import type { Attempt } from '../../client/src/sdk/attempt.js';
+import { SignalingError } from '../../client/src/sdk/errors.js';
+import { RejoiningPeer, type HeadlessPeerOptions, type PeerStats, type HeadlessSession } from './rejoiningPeer.js';
 import { StreamCounter, type StreamCounts } from './rtpCounters.js';
 import {
   buildRecvOffer,
@@ -31,7 +36,7 @@ import {
   type RecvSection,
   type RemoteTransportParams,
 } from './sdpBridge.js';
-import { SignalingRequestError } from './signalingClient.js';
+import { SerialQueue } from './serialQueue.js';
 import { waitFor } from './wait.js';
 import { assertLocalCandidates, createPeerConnection, receiveCodecs } from './weriftPeer.js';
 
@@ -53,13 +58,7 @@ export interface ConsumerStats extends StreamCounts {
   closed: boolean;
 }
 
-export interface ViewerStats {
-  name: string;
-  state: string;
-  peerId: string | undefined;
-  joins: number;
-  reconnects: number;
-  socketReconnects: number;
+export interface ViewerStats extends PeerStats {
   /** DTLS/ICE state of the current PeerConnection. */
   connectionState: string;
   /** Totals over every consumer ever created (all sessions). */
@@ -87,16 +86,24 @@ interface ConsumerRecord {
   closed: boolean;
 }
 
-interface RecvSessionState {
-  generation: number;
-  joinIndex: number;
+/** The WebRTC half of a session, made once the room is live. */
+interface RecvLink {
   transport: RemoteTransportParams;
   pc: RTCPeerConnection;
+  dtlsConnected: boolean;
+}
+
+interface RecvSessionState {
+  attempt: Attempt;
+  joinIndex: number;
+  /** Every consume/SDP step of the session, one at a time (newProducer may arrive mid-negotiation). */
+  queue: SerialQueue;
+  routerCapabilities: ms.RtpCapabilities;
+  link: RecvLink | undefined;
   rtpCapabilities: ms.RtpCapabilities;
   sections: RecvSection[];
   bySsrc: Map<number, ConsumerRecord>;
   byProducer: Map<string, ConsumerRecord>;
-  dtlsConnected: boolean;
   sdpVersion: number;
   sessionId: number;
 }
@@ -112,12 +119,9 @@ export class HeadlessViewer extends RejoiningPeer {
     this.#viewerOptions = options;
     this.signaling.on('newProducer', (producer) => {
       this.log(`newProducer ${producer.kind} ${producer.producerId}`);
-      const generation = this.sessionGeneration;
-      this.background('consume new producer', async () => {
-        const session = this.#session;
-        if (!session || session.generation !== generation) return; // the rejoin will pick it up
-        await this.#consume(session, [producer]);
-      });
+      const session = this.#session;
+      if (!session?.attempt.active) return; // the rejoin will pick it up
+      this.background('consume new producer', session.attempt, () => session.queue.push(() => this.#consume(session, [producer])));
     });
     this.signaling.on('producerClosed', ({ producerId }) => this.#markClosed((c) => c.producerId === producerId));
     this.signaling.on('consumerClosed', ({ consumerId }) => this.#markClosed((c) => c.consumerId === consumerId));
@@ -154,13 +158,8 @@ export class HeadlessViewer extends RejoiningPeer {
       return values.length > 0 ? Math.min(...values) : undefined;
     };
     return {
-      name: this.name,
-      state: this.state,
-      peerId: this.peerId,
-      joins: this.joins,
-      reconnects: this.reconnects,
-      socketReconnects: this.socketReconnects,
-      connectionState: this.#session?.pc.connectionState ?? 'closed',
+      ...this.peerStats(),
+      connectionState: this.#session ? (this.#session.link?.pc.connectionState ?? 'new') : 'closed',
       audio: sum('audio'),
       video,
       timeToFirstVideoPacketMs: since(this.firstJoinStartedAt, video.firstPacketAt),
@@ -220,7 +219,7 @@ export class HeadlessViewer extends RejoiningPeer {
         });
         accepted++;
       } catch (error) {
-        if (!(error instanceof SignalingRequestError) || error.code !== 'BAD_REQUEST') throw error;
+        if (!(error instanceof SignalingError) || error.code !== 'BAD_REQUEST') throw error;
       }
     }
     return accepted;
@@ -236,42 +235,62 @@ export class HeadlessViewer extends RejoiningPeer {
     );
   }
 
-  protected async startSession(): Promise<void> {
-    const generation = this.sessionGeneration;
-    const joined = await this.joinRoom();
-    this.assertCurrent(generation);
-    this.peerId = joined.peerId;
-    const routerCaps = joined.routerRtpCapabilities as ms.RtpCapabilities;
-    const rtpCapabilities = recvRtpCapabilities(routerCaps, {
-      ...(this.#viewerOptions.rtx !== undefined ? { rtx: this.#viewerOptions.rtx } : {}),
-      ...(this.#viewerOptions.videoCodecs ? { videoCodecs: this.#viewerOptions.videoCodecs } : {}),
-    });
+  protected async setupSession({ attempt, data, device: routerCapabilities }: HeadlessSession): Promise<void> {
+    const session: RecvSessionState = {
+      attempt,
+      joinIndex: this.joins + 1,
+      queue: new SerialQueue(),
+      routerCapabilities,
+      link: undefined,
+      rtpCapabilities: recvRtpCapabilities(routerCapabilities, {
+        ...(this.#viewerOptions.rtx !== undefined ? { rtx: this.#viewerOptions.rtx } : {}),
+        ...(this.#viewerOptions.videoCodecs ? { videoCodecs: this.#viewerOptions.videoCodecs } : {}),
+      }),
+      sections: [],
+      bySsrc: new Map(),
+      byProducer: new Map(),
+      sdpVersion: 0,
+      sessionId: Math.floor(Math.random() * 1e9),
+    };
+    this.#session = session;
+    // Nothing live yet: no transport until the broadcast starts.
+    if (data.producers.length > 0) await session.queue.push(() => this.#consume(session, data.producers));
+  }
 
-    const transport = (await this.signaling.request('createTransport', { direction: 'recv' })) as RemoteTransportParams;
-    this.assertCurrent(generation);
+  protected async teardownSession(): Promise<void> {
+    const session = this.#session;
+    this.#session = undefined;
+    if (!session) return;
+    for (const record of session.byProducer.values()) record.closed = true;
+    try {
+      await session.link?.pc.close();
+    } catch {
+      /* already closed */
+    }
+  }
+
+  /** The session's transport and PeerConnection, made on first need; undefined when the server says the room is not live. */
+  async #ensureLink(session: RecvSessionState): Promise<RecvLink | undefined> {
+    if (session.link) return session.link;
+    let transport: RemoteTransportParams;
+    try {
+      transport = (await session.attempt.guard(this.signaling.request('createTransport', { direction: 'recv' }))) as RemoteTransportParams;
+    } catch (error) {
+      if (!(error instanceof SignalingError) || error.code !== 'NOT_LIVE') throw error;
+      this.log('room not live yet: waiting for its broadcast');
+      return undefined;
+    }
     if (!this.options.allowRemoteMedia) assertLocalCandidates(transport.iceCandidates, `${this.name} recv transport`);
 
-    const midExtension = routerCaps.headerExtensions?.find((h) => h.uri === 'urn:ietf:params:rtp-hdrext:sdes:mid');
+    const midExtension = session.routerCapabilities.headerExtensions?.find((h) => h.uri === 'urn:ietf:params:rtp-hdrext:sdes:mid');
     const pc = createPeerConnection({
       loopbackOnly: this.options.loopbackOnly ?? true,
       audioCodecs: receiveCodecs('audio', RECEIVABLE_AUDIO_CODECS),
       videoCodecs: receiveCodecs('video', this.#viewerOptions.videoCodecs ?? RECEIVABLE_VIDEO_CODECS),
       headerExtensions: midExtension ? [{ uri: midExtension.uri, id: midExtension.preferredId }] : [],
     });
-    const session: RecvSessionState = {
-      generation,
-      joinIndex: this.joins + 1,
-      transport,
-      pc,
-      rtpCapabilities,
-      sections: [],
-      bySsrc: new Map(),
-      byProducer: new Map(),
-      dtlsConnected: false,
-      sdpVersion: 0,
-      sessionId: Math.floor(Math.random() * 1e9),
-    };
-    this.#session = session;
+    const link: RecvLink = { transport, pc, dtlsConnected: false };
+    session.link = link;
 
     // One subscription per remote track; packets are attributed by SSRC
     // (werift has already unwrapped RTX to the media SSRC).
@@ -286,44 +305,35 @@ export class HeadlessViewer extends RejoiningPeer {
       });
     });
     pc.connectionStateChange.subscribe((state) => this.log(`connection ${state}`));
-
-    await this.#consume(session, joined.producers);
+    return link;
   }
 
-  protected async stopSession(): Promise<void> {
-    const session = this.#session;
-    this.#session = undefined;
-    if (!session) return;
-    for (const record of session.byProducer.values()) record.closed = true;
-    try {
-      await session.pc.close();
-    } catch {
-      /* already closed */
-    }
-  }
-
+  /** Runs on the session's queue. */
   async #consume(session: RecvSessionState, producers: ProducerInfo[]): Promise<void> {
+    const { attempt } = session;
+    const link = await this.#ensureLink(session);
+    if (!link) return; // the broadcast's newProducer brings us back here
     const fresh: ConsumerRecord[] = [];
     for (const producer of producers) {
       if (session.byProducer.has(producer.producerId)) continue;
       let data;
       try {
-        data = await this.signaling.request('consume', {
-          producerId: producer.producerId,
-          rtpCapabilities: session.rtpCapabilities as unknown as RequestPayload<'consume'>['rtpCapabilities'],
-        });
+        data = await attempt.guard(
+          this.signaling.request('consume', {
+            producerId: producer.producerId,
+            rtpCapabilities: session.rtpCapabilities,
+          }),
+        );
       } catch (error) {
-        this.assertCurrent(session.generation);
         // The producer may be gone already, or not consumable: note it, go on.
-        if (error instanceof SignalingRequestError && (error.code === 'NOT_FOUND' || error.code === 'CANNOT_CONSUME')) {
+        if (error instanceof SignalingError && (error.code === 'NOT_FOUND' || error.code === 'CANNOT_CONSUME')) {
           this.#consumeErrors.push({ producerId: producer.producerId, error: error.message });
           this.log(`consume ${producer.producerId} refused: ${error.message}`);
           continue;
         }
         throw error;
       }
-      this.assertCurrent(session.generation);
-      const rtpParameters = data.rtpParameters as ms.RtpParameters;
+      const rtpParameters = data.rtpParameters;
       const mid = rtpParameters.mid ?? `c${session.sections.length}`;
       const ssrc = rtpParameters.encodings?.[0]?.ssrc;
       const record: ConsumerRecord = {
@@ -350,41 +360,40 @@ export class HeadlessViewer extends RejoiningPeer {
     }
     if (fresh.length === 0) return;
 
-    await this.#renegotiate(session);
+    await this.#renegotiate(session, link);
 
     for (const record of fresh) {
       try {
-        await this.signaling.request('resumeConsumer', { consumerId: record.consumerId });
+        await attempt.guard(this.signaling.request('resumeConsumer', { consumerId: record.consumerId }));
       } catch (error) {
-        this.assertCurrent(session.generation);
-        if (error instanceof SignalingRequestError && error.code === 'NOT_FOUND') {
+        if (error instanceof SignalingError && error.code === 'NOT_FOUND') {
           record.closed = true; // closed between consume and resume
           continue;
         }
         throw error;
       }
-      this.assertCurrent(session.generation);
       this.emit('consumer', { consumerId: record.consumerId, producerId: record.producerId, kind: record.kind });
       this.log(`consuming ${record.kind} ${record.mimeType} ssrc=${record.ssrc} (${record.consumerId})`);
     }
   }
 
   /** New remote offer with every m-section so far; werift answers; DTLS connects once. */
-  async #renegotiate(session: RecvSessionState): Promise<void> {
+  async #renegotiate(session: RecvSessionState, link: RecvLink): Promise<void> {
     session.sdpVersion++;
-    const offer = buildRecvOffer(session.transport, session.sections, session.sessionId, session.sdpVersion);
-    await session.pc.setRemoteDescription({ type: 'offer', sdp: offer });
-    const answer = await session.pc.createAnswer();
-    await session.pc.setLocalDescription(answer);
-    this.assertCurrent(session.generation);
-    if (!session.dtlsConnected) {
+    const offer = buildRecvOffer(link.transport, session.sections, session.sessionId, session.sdpVersion);
+    await link.pc.setRemoteDescription({ type: 'offer', sdp: offer });
+    const answer = await link.pc.createAnswer();
+    await session.attempt.guard(link.pc.setLocalDescription(answer));
+    if (!link.dtlsConnected) {
       // werift answers an actpass offer with a=setup:active: we are the DTLS client.
       const dtlsParameters = dtlsParametersFromSdp(parseSdp(answer.sdp), 'client');
-      await this.signaling.request('connectTransport', {
-        transportId: session.transport.id,
-        dtlsParameters: { role: 'client', fingerprints: dtlsParameters.fingerprints },
-      });
-      session.dtlsConnected = true;
+      await session.attempt.guard(
+        this.signaling.request('connectTransport', {
+          transportId: link.transport.id,
+          dtlsParameters: { role: 'client', fingerprints: dtlsParameters.fingerprints },
+        }),
+      );
+      link.dtlsConnected = true;
     }
   }
 

@@ -1,22 +1,26 @@
 /**
- * What the headless viewer and publisher share: one signaling connection, a
- * serial queue for every signaling/SDP step, and the session lifecycle:
+ * What the headless viewer and publisher share: the SDK's RoomConnection (one
+ * signaling connection, the join → setup → rejoin loop of the browser SDK),
+ * with the headless peers' own media plugged in instead of a mediasoup-client
+ * Device. The loop decides when sessions start and stop:
  *
- *   join() ─► startSession() ─► 'joined'
- *   server `reconnect` event      ─► stopSession(), startSession() again (retried
- *   socket.io reconnected         ─┘ with backoff until rejoinTimeoutMs)
- *   server `roomClosed` / `kicked` ─► stopSession(), stay down
- *   close()                        ─► stopSession(), disconnect; idempotent
+ *   join() ─► setupSession() ─► 'joined'
+ *   server `reconnect` event      ─► teardownSession(), setupSession() again
+ *   socket.io reconnected         ─┘ (retried with backoff until rejoinTimeoutMs)
+ *   server `roomClosed` / `kicked` ─► teardownSession(), stay down
+ *   close()                        ─► teardownSession(), leave, disconnect; idempotent
  *
  * A "session" is everything the server forgets when it drops a peer: the
  * join, the WebRTC transport and its producers/consumers. Subclasses build
- * and tear down sessions; this class decides when.
+ * and tear down sessions; the SDK decides when.
  */
 import { EventEmitter } from 'node:events';
-import type { ResponseData, Role } from '../../server/contracts/signaling.js';
-import { SerialQueue } from './serialQueue.js';
-import { SignalingClient, SignalingRequestError } from './signalingClient.js';
-import { sleep } from './wait.js';
+import type { types as ms } from 'mediasoup';
+import type { Role } from '../../server/contracts/signaling.js';
+import { StaleAttemptError, type Attempt } from '../../client/src/sdk/attempt.js';
+import type { FloodlightError } from '../../client/src/sdk/errors.js';
+import { RoomConnection, type ConnectionPhase, type JoinedSession } from '../../client/src/sdk/roomConnection.js';
+import type { SignalingClient } from '../../client/src/sdk/signalingClient.js';
 
 export type PeerState = 'idle' | 'joining' | 'joined' | 'rejoining' | 'roomClosed' | 'kicked' | 'failed' | 'closed';
 
@@ -46,8 +50,26 @@ export interface HeadlessPeerOptions {
   log?: (line: string) => void;
 }
 
-/** Errors worth retrying while rejoining (server busy rebuilding, connection blips). */
-const RETRYABLE = new Set(['UNAVAILABLE', 'TIMEOUT', 'DISCONNECTED', 'INTERNAL', 'NOT_FOUND', 'RATE_LIMITED', 'NOT_JOINED']);
+/** What stats() of either headless peer starts with. */
+export interface PeerStats {
+  name: string;
+  state: string;
+  peerId: string | undefined;
+  joins: number;
+  reconnects: number;
+  socketReconnects: number;
+}
+
+/**
+ * One join as the headless peers get it: the join answer, and as "device" the
+ * router's RTP capabilities (werift + sdpBridge need nothing else).
+ */
+export type HeadlessSession = JoinedSession<ms.RtpCapabilities>;
+
+/** Test peers come back quicker than browsers: 200 ms doubling to 2 s, and every session counts as healthy. */
+const TEST_BACKOFF = { initialMs: 200, maxMs: 2_000, healthySessionMs: 0 };
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+const DEFAULT_REJOIN_TIMEOUT_MS = 30_000;
 
 export abstract class RejoiningPeer extends EventEmitter {
   readonly signaling: SignalingClient;
@@ -68,13 +90,18 @@ export abstract class RejoiningPeer extends EventEmitter {
   /** Peer id the server gave the current session. */
   peerId: string | undefined;
 
-  protected readonly queue = new SerialQueue();
   protected readonly options: HeadlessPeerOptions;
-  /** Bumped on every session start/stop; async steps compare it to notice they are stale. */
-  protected sessionGeneration = 0;
-  #everConnected = false;
+  readonly #connection: RoomConnection<ms.RtpCapabilities>;
+  /** Teardowns still finishing (werift closes asynchronously): close() waits for them. */
+  readonly #teardowns = new Set<Promise<void>>();
+  /** Why the current rejoin happens, for the 'rejoined' event. */
+  #rejoinCause = 'rejoin';
+  /** Since when rejoins have been failing (undefined while joined). */
+  #retryingSince: number | undefined;
+  /** Why the first join was abandoned, when it was not the loop's own error. */
+  #firstJoinFailure: Error | undefined;
+  #lastConnectError: Error | undefined;
   #closing = false;
-  #rejoinPending = false;
 
   constructor(
     options: HeadlessPeerOptions,
@@ -83,65 +110,91 @@ export abstract class RejoiningPeer extends EventEmitter {
     super();
     this.options = options;
     this.name = options.name ?? `${role}-${Math.random().toString(36).slice(2, 7)}`;
-    this.signaling = new SignalingClient(options.url, {
-      ...(options.requestTimeoutMs !== undefined ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
-      ...(options.connectTimeoutMs !== undefined ? { connectTimeoutMs: options.connectTimeoutMs } : {}),
+    this.#connection = new RoomConnection({
+      room: options.room,
+      role,
+      ...(options.token !== undefined ? { token: options.token } : {}),
+      signaling: {
+        serverUrl: options.url,
+        reconnectionDelayMs: 250,
+        reconnectionDelayMaxMs: 2_000,
+        ...(options.requestTimeoutMs !== undefined ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
+      },
+      backoff: TEST_BACKOFF,
+      rejoinOnServerRequest: options.autoRejoin ?? true,
+      rejoinOnSocketReconnect: options.rejoinOnSocketReconnect ?? true,
+      log: { info: (line) => this.log(line), warn: (line) => this.log(line) },
+      hooks: {
+        prepareDevice:
+          () =>
+          ({ routerRtpCapabilities }) =>
+            Promise.resolve(routerRtpCapabilities),
+        onJoining: () => {
+          this.sessionStartedAt = performance.now();
+        },
+        setup: async (session) => {
+          this.peerId = session.data.peerId;
+          await this.setupSession(session);
+        },
+        teardown: () => this.#teardown(),
+        onPhase: (phase) => this.#onPhase(phase),
+        onRetry: (error, delayMs) => this.#onRetry(error, delayMs),
+        onFatal: (error) => this.#onFatal(error),
+      },
     });
+    this.signaling = this.#connection.signaling;
     this.signaling.on('reconnect', ({ reason }) => {
       this.log(`server asked to reconnect: ${reason}`);
-      if (!this.isActive() || !(this.options.autoRejoin ?? true)) return;
+      if (!(this.options.autoRejoin ?? true)) return;
       this.reconnects++;
+      this.#rejoinCause = `server reconnect (${reason})`;
       this.emit('reconnect', reason);
-      void this.#scheduleRejoin(`server reconnect (${reason})`);
     });
-    this.signaling.on('roomClosed', ({ reason }) => this.#goDown('roomClosed', reason));
-    this.signaling.on('kicked', ({ reason }) => this.#goDown('kicked', reason));
-    this.signaling.socket.on('connect', () => {
-      if (!this.#everConnected) {
-        this.#everConnected = true;
-        return;
-      }
+    this.signaling.on('connected', ({ reconnected }) => {
+      if (!reconnected) return;
       this.log('signaling reconnected');
-      if (!this.isActive() || !(this.options.rejoinOnSocketReconnect ?? true)) return;
+      if (!(this.options.rejoinOnSocketReconnect ?? true)) return;
       this.socketReconnects++;
-      void this.#scheduleRejoin('socket reconnected');
+      this.#rejoinCause = 'socket reconnected';
     });
-    this.signaling.socket.on('disconnect', (reason) => {
-      this.log(`signaling disconnected: ${reason}`);
+    this.signaling.on('disconnected', ({ reason }) => this.log(`signaling disconnected: ${reason}`));
+    this.signaling.on('connectError', ({ error }) => {
+      this.#lastConnectError = error;
     });
   }
 
   /**
    * Connects, joins and sets media up. Rejects if the first join fails (with a
-   * SignalingRequestError carrying the server's code, e.g. TOKEN_INVALID); the
-   * peer then holds no resources and stays in state 'failed'.
+   * FloodlightError carrying the server's code, e.g. TOKEN_INVALID); the peer
+   * then holds no resources and stays in state 'failed'.
    */
   async join(): Promise<void> {
     if (this.state !== 'idle') throw new Error(`${this.name}: join() called in state ${this.state}`);
     this.firstJoinStartedAt = performance.now();
     this.state = 'joining';
+    const connectTimeoutMs = this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    const connectTimer = setTimeout(() => {
+      if (this.signaling.connected) return;
+      const cause = this.#lastConnectError ? `: ${this.#lastConnectError.message}` : '';
+      this.#abandonFirstJoin(new Error(`could not connect to signaling at ${this.options.url} within ${connectTimeoutMs} ms${cause}`));
+    }, connectTimeoutMs);
     try {
-      await this.signaling.connect();
-      try {
-        await this.queue.push(() => this.#startSession());
-      } catch (error) {
-        // A server `reconnect` during the first join restarts it: wait for that.
-        if (!(error instanceof StaleSessionError) || !this.isActive()) throw error;
-        await this.queue.drain();
-        if (this.currentState() !== 'joined') throw this.lastError ?? error;
-      }
+      await this.prepare();
+      await this.#connection.start();
     } catch (error) {
-      this.lastError = toError(error);
+      const failure = this.#firstJoinFailure ?? toError(error);
+      this.lastError = failure;
       if (this.currentState() !== 'closed') {
         // A failed first join leaves nothing running (no PeerConnection, no
         // ffmpeg, no socket); the instance is spent: make a new one to retry.
         this.state = 'failed';
-        this.sessionGeneration++;
-        this.signaling.close();
-        await this.stopSession();
+        this.#connection.close();
+        await this.#teardownsDone();
         await this.onClose();
       }
-      throw error;
+      throw failure;
+    } finally {
+      clearTimeout(connectTimer);
     }
   }
 
@@ -150,11 +203,10 @@ export abstract class RejoiningPeer extends EventEmitter {
     if (this.#closing) return;
     this.#closing = true;
     this.state = 'closed';
-    this.sessionGeneration++;
-    // Do not wait for queued steps: closing the signaling fails them fast.
-    this.signaling.close();
+    // Tears the session down at once; pending steps fail fast as the signaling closes.
+    this.#connection.close();
     try {
-      await this.stopSession();
+      await this.#teardownsDone();
     } finally {
       await this.onClose();
       this.emit('closed');
@@ -171,126 +223,99 @@ export abstract class RejoiningPeer extends EventEmitter {
     return this.state === 'joining' || this.state === 'joined' || this.state === 'rejoining';
   }
 
-  /** Sets media up for a fresh server session (join included). */
-  protected abstract startSession(): Promise<void>;
-  /** Releases local media state of the current session. Must be idempotent and never throw. */
-  protected abstract stopSession(): Promise<void>;
-  /** Final cleanup after the last stopSession (e.g. kill ffmpeg). */
-  protected async onClose(): Promise<void> {}
-
-  /** join request; on ALREADY_JOINED (server kept our old seat) leaves and joins again. */
-  protected async joinRoom(): Promise<ResponseData['join']> {
-    const payload = {
-      room: this.options.room,
-      role: this.role,
-      ...(this.options.token !== undefined ? { token: this.options.token } : {}),
+  /** Who this peer is and how its (re)joins went. */
+  protected peerStats(): PeerStats {
+    return {
+      name: this.name,
+      state: this.state,
+      peerId: this.peerId,
+      joins: this.joins,
+      reconnects: this.reconnects,
+      socketReconnects: this.socketReconnects,
     };
-    try {
-      return await this.signaling.request('join', payload);
-    } catch (error) {
-      if (!(error instanceof SignalingRequestError) || error.code !== 'ALREADY_JOINED') throw error;
-      this.log('server still had us joined; leaving first');
-      await this.signaling.request('leave', {});
-      return this.signaling.request('join', payload);
-    }
   }
+
+  /** Sets media up for a fresh server session (joined already). Wrap awaits in `session.attempt.guard()`. */
+  protected abstract setupSession(session: HeadlessSession): Promise<void>;
+  /** Releases local media state of the current session. Must be idempotent and never throw. */
+  protected abstract teardownSession(): Promise<void>;
+  /** Before the first join (e.g. start ffmpeg so it warms up while we signal). */
+  protected async prepare(): Promise<void> {}
+  /** Final cleanup after the last teardownSession (e.g. kill ffmpeg). */
+  protected async onClose(): Promise<void> {}
 
   protected log(line: string): void {
     const sink = this.options.log ?? (process.env['FLOODLIGHT_HEADLESS_DEBUG'] ? (l: string) => process.stderr.write(`${l}\n`) : undefined);
     sink?.(`[${this.name}] ${line}`);
   }
 
-  /** Throws if `generation` is no longer the current session (rejoined or closed meanwhile). */
-  protected assertCurrent(generation: number): void {
-    if (generation !== this.sessionGeneration || this.state === 'closed') {
-      throw new StaleSessionError();
+  /** Runs a step of the current session in the background; failures are logged and emitted, never thrown. */
+  protected background(label: string, attempt: Attempt, step: () => Promise<void>): void {
+    step().catch((error: unknown) => {
+      // A rejoin/close tearing the session down under the step is not a failure.
+      if (error instanceof StaleAttemptError || !attempt.active) return;
+      this.lastError = toError(error);
+      this.log(`${label} failed: ${this.lastError.message}`);
+      this.emit('stepFailed', label, this.lastError);
+    });
+  }
+
+  #teardown(): void {
+    const done = this.teardownSession().catch(() => undefined);
+    this.#teardowns.add(done);
+    void done.then(() => this.#teardowns.delete(done));
+  }
+
+  async #teardownsDone(): Promise<void> {
+    await Promise.all([...this.#teardowns]);
+  }
+
+  #onPhase(phase: ConnectionPhase): void {
+    if (phase === 'joined') {
+      this.#retryingSince = undefined;
+      this.joins++;
+      this.state = 'joined';
+      const rejoin = this.joins > 1;
+      this.emit('joined', { rejoin });
+      if (rejoin) this.emit('rejoined', this.#rejoinCause);
+      this.log(`joined (${rejoin ? `rejoin #${this.joins - 1}` : 'first join'}) as ${this.peerId ?? '?'}`);
+    } else if (phase === 'reconnecting' && this.isActive()) {
+      this.state = this.joins > 0 ? 'rejoining' : 'joining';
     }
   }
 
-  /** Runs a background step on the queue; failures are logged, never thrown. */
-  protected background(label: string, step: () => Promise<void>): void {
-    let generation = -1;
-    void this.queue
-      .push(async () => {
-        if (!this.isActive()) return;
-        generation = this.sessionGeneration;
-        await step();
-      })
-      .catch((error: unknown) => {
-        // A rejoin/close tearing the session down under the step is not a failure.
-        if (error instanceof StaleSessionError || !this.isActive() || generation !== this.sessionGeneration) return;
-        this.lastError = toError(error);
-        this.log(`${label} failed: ${this.lastError.message}`);
-        this.emit('stepFailed', label, this.lastError);
-      });
+  #onRetry(error: FloodlightError, delayMs: number | undefined): void {
+    this.lastError = error;
+    if (this.joins === 0) {
+      // The first join fails fast (tests want the error, not a retry loop); connecting
+      // is retried by socket.io until connectTimeoutMs.
+      if (delayMs !== undefined) this.#abandonFirstJoin(error);
+      return;
+    }
+    const now = performance.now();
+    this.#retryingSince ??= now;
+    const rejoinTimeoutMs = this.options.rejoinTimeoutMs ?? DEFAULT_REJOIN_TIMEOUT_MS;
+    if (now - this.#retryingSince + (delayMs ?? 0) <= rejoinTimeoutMs) return;
+    this.log(`rejoin failed for good: ${error.code}: ${error.message}`);
+    this.state = 'failed';
+    this.emit('failed', error);
+    this.#connection.close();
   }
 
-  async #startSession(): Promise<void> {
-    this.sessionGeneration++;
-    this.sessionStartedAt = performance.now();
-    await this.startSession();
-    this.joins++;
-    this.state = 'joined';
-    this.emit('joined', { rejoin: this.joins > 1 });
-    this.log(`joined (${this.joins > 1 ? `rejoin #${this.joins - 1}` : 'first join'}) as ${this.peerId ?? '?'}`);
-  }
-
-  async #scheduleRejoin(why: string): Promise<void> {
-    // Tear down right away (stale consumers must stop counting), rebuild in order.
-    this.sessionGeneration++;
-    await this.stopSession();
-    // Triggers arriving before a queued rejoin has started are served by it.
-    if (this.#rejoinPending) return;
-    this.#rejoinPending = true;
-    await this.queue
-      .push(async () => {
-        this.#rejoinPending = false;
-        if (!this.isActive()) return;
-        this.state = 'rejoining';
-        const deadline = performance.now() + (this.options.rejoinTimeoutMs ?? 30_000);
-        let delay = 200;
-        for (let attempt = 1; ; attempt++) {
-          try {
-            await this.#startSession();
-            this.emit('rejoined', why);
-            return;
-          } catch (error) {
-            if (!this.isActive()) return;
-            await this.stopSession();
-            const err = toError(error);
-            const retryable = err instanceof SignalingRequestError ? RETRYABLE.has(err.code) : true;
-            if (!retryable || performance.now() + delay > deadline) {
-              this.state = 'failed';
-              this.lastError = err;
-              this.log(`rejoin after ${why} failed for good (attempt ${attempt}): ${err.message}`);
-              this.emit('failed', err);
-              return;
-            }
-            this.log(`rejoin attempt ${attempt} failed (${err.message}); retrying in ${delay} ms`);
-            await sleep(delay);
-            delay = Math.min(delay * 2, 2_000);
-          }
-        }
-      })
-      .catch((error: unknown) => {
-        this.lastError = toError(error);
-      });
-  }
-
-  #goDown(state: 'roomClosed' | 'kicked', reason: string): void {
-    this.log(`${state}: ${reason}`);
-    if (this.state === 'closed') return;
+  #onFatal(error: FloodlightError): void {
+    this.lastError = error;
+    if (this.joins === 0) return; // join() rejects with it
+    const state = error.code === 'KICKED' ? 'kicked' : error.code === 'ROOM_CLOSED' ? 'roomClosed' : 'failed';
+    this.log(`${state}: ${error.message}`);
     this.state = state;
-    this.sessionGeneration++;
-    void this.stopSession();
-    this.emit(state, reason);
+    this.emit(state, state === 'failed' ? error : error.message);
   }
-}
 
-export class StaleSessionError extends Error {
-  constructor() {
-    super('session was replaced (rejoin) or the peer was closed');
-    this.name = 'StaleSessionError';
+  /** Gives up the first join with `error` (join() rejects with it). */
+  #abandonFirstJoin(error: Error): void {
+    if (this.joins > 0 || this.#firstJoinFailure) return;
+    this.#firstJoinFailure = error;
+    this.#connection.close();
   }
 }
 

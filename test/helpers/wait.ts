@@ -34,10 +34,16 @@ export class WaitTimeoutError extends Error {
   }
 }
 
+/** An AbortSignal's reason as an Error (a bare abort() gives a DOMException, which is one). */
+function abortReason(signal: AbortSignal | undefined): Error {
+  const reason: unknown = signal?.reason;
+  return reason instanceof Error ? reason : new Error('aborted');
+}
+
 export const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
   new Promise((resolve, reject) => {
     if (signal?.aborted) {
-      reject(signal.reason ?? new Error('aborted'));
+      reject(abortReason(signal));
       return;
     }
     const timer = setTimeout(() => {
@@ -46,7 +52,7 @@ export const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
     }, ms);
     const onAbort = (): void => {
       clearTimeout(timer);
-      reject(signal?.reason ?? new Error('aborted'));
+      reject(abortReason(signal));
     };
     signal?.addEventListener('abort', onAbort, { once: true });
   });
@@ -84,7 +90,7 @@ export async function waitFor<T>(predicate: () => T | Promise<T>, options: WaitF
     }
     try {
       const value = await predicate();
-      if (value) return value as NonNullable<T>;
+      if (value) return value;
       lastError = undefined;
     } catch (error) {
       lastError = error;

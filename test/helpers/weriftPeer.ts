@@ -41,10 +41,11 @@ export interface WeriftPeerOptions {
 }
 
 export function createPeerConnection(options: WeriftPeerOptions): RTCPeerConnection {
-  const extensions = (kind: 'audio' | 'video'): RTCRtpHeaderExtensionParameters[] =>
+  // One list per kind: werift keeps them apart (same ids for both, as BUNDLE requires).
+  const extensions = (): RTCRtpHeaderExtensionParameters[] =>
     (options.headerExtensions ?? []).map((e) => new RTCRtpHeaderExtensionParameters({ uri: e.uri, id: e.id }));
-  const audioExtensions = extensions('audio');
-  const videoExtensions = extensions('video');
+  const audioExtensions = extensions();
+  const videoExtensions = extensions();
   const pc = new RTCPeerConnection({
     iceServers: [],
     ...(options.loopbackOnly

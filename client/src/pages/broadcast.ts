@@ -326,7 +326,7 @@ function bindControls(): void {
       .catch(() => watchLink.select());
   });
   watchLink.addEventListener('focus', () => watchLink.select());
-  navigator.mediaDevices?.addEventListener('devicechange', () => void populateDevicePickers());
+  mediaDevices()?.addEventListener('devicechange', () => void populateDevicePickers());
   window.addEventListener('pagehide', () => publisher?.close());
   // Back/forward cache restores a page whose session was closed on pagehide: start fresh.
   window.addEventListener('pageshow', (event) => {
@@ -349,7 +349,7 @@ async function init(): Promise<void> {
   ensurePublisher();
   render();
 
-  if (!navigator.mediaDevices?.getUserMedia) {
+  if (!mediaDevices()) {
     localError = 'This browser cannot capture media (a secure context — https or localhost — is required).';
     render();
     return;
@@ -359,6 +359,12 @@ async function init(): Promise<void> {
   await populateDevicePickers();
   render();
   if (autostart) await goLive();
+}
+
+/** navigator.mediaDevices is missing outside secure contexts, whatever lib.dom says. */
+function mediaDevices(): MediaDevices | undefined {
+  const devices: MediaDevices | undefined = navigator.mediaDevices;
+  return devices;
 }
 
 void init();

@@ -325,7 +325,8 @@ function bindControls(): void {
   video.addEventListener('playing', () => setVisible(playButton, false));
   fullscreenButton.addEventListener('click', () => {
     if (document.fullscreenElement) void document.exitFullscreen();
-    else void player.requestFullscreen?.().catch(() => undefined);
+    // iOS Safari has no element fullscreen: the button then does nothing.
+    else if ('requestFullscreen' in player) void player.requestFullscreen().catch(() => undefined);
   });
   // Double-click the picture for fullscreen, as on every other player.
   video.addEventListener('dblclick', () => fullscreenButton.click());

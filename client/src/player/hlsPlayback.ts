@@ -176,7 +176,12 @@ export class HlsPlayback extends TypedEmitter<PlaybackEvents> implements Playbac
     return seekable.length > 0 ? Math.max(0, seekable.end(seekable.length - 1) - currentTime) : null;
   }
 
-  async qoeSample(): Promise<QoeSample | null> {
+  qoeSample(): Promise<QoeSample | null> {
+    return Promise.resolve(this.currentQoe());
+  }
+
+  /** hls.js and the element know everything synchronously (WebRTC has to ask getStats()). */
+  private currentQoe(): QoeSample | null {
     if (this.closed || !this.engine) return null;
     const quality = typeof this.video.getVideoPlaybackQuality === 'function' ? this.video.getVideoPlaybackQuality() : null;
     const hls = this.hls;
@@ -223,15 +228,16 @@ export class HlsPlayback extends TypedEmitter<PlaybackEvents> implements Playbac
 
   debugHandle(): Record<string, unknown> {
     // Getters: the hls.js instance is replaced when playback starts over.
-    const self = this;
+    const currentHls = () => this.hls;
+    const currentLatency = () => this.latency();
     return {
       transport: 'hls',
       playback: this,
       get hls() {
-        return self.hls;
+        return currentHls();
       },
       get latency() {
-        return self.latency();
+        return currentLatency();
       },
     };
   }
@@ -254,6 +260,8 @@ export class HlsPlayback extends TypedEmitter<PlaybackEvents> implements Playbac
     let next: number | null = LIVE_POLL_MS;
     try {
       const { rooms, hlsEnabled } = await fetchRooms();
+      // close() may have run during the fetch (TypeScript keeps its narrowing across awaits).
+
       if (this.closed) return;
       if (!hlsEnabled) {
         this.detach();
@@ -286,6 +294,7 @@ export class HlsPlayback extends TypedEmitter<PlaybackEvents> implements Playbac
       }
     } finally {
       this.polling = false;
+
       if (next !== null && !this.closed && !this.pollTimer) this.schedulePoll(next);
     }
   }

@@ -274,7 +274,7 @@ export class QoeReporter {
     try {
       const fresh = await this.absorb(performance.now());
       // stop() may have run during the await (TypeScript keeps the narrowing from before it).
-      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition
+
       if (!fresh || this.stopped || performance.now() - this.lastSentAt < MIN_REPORT_SPACING_MS) return;
       this.post();
     } finally {

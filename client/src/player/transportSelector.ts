@@ -161,7 +161,10 @@ export class SeatProbe {
   private async probe(): Promise<void> {
     this.timer = null;
     if (this.stopped) return;
-    if (document.hidden) return this.schedule();
+    if (document.hidden) {
+      this.schedule();
+      return;
+    }
     const viewer = new Viewer({ room: this.options.room, ...(this.options.token ? { token: this.options.token } : {}) });
     this.probing = viewer;
     let timeout: ReturnType<typeof setTimeout> | undefined;
@@ -173,14 +176,17 @@ export class SeatProbe {
     } catch {
       viewer.close();
       this.probing = null;
-      return this.schedule();
+      this.schedule();
+      return;
     } finally {
       clearTimeout(timeout);
     }
     this.probing = null;
+
     if (this.stopped || viewer.state === 'closed') {
       viewer.close();
-      return this.schedule();
+      this.schedule();
+      return;
     }
     this.stopped = true;
     this.onSeat(viewer);

@@ -54,6 +54,8 @@ export class Attempt {
         },
         (error: unknown) => {
           this.abortListeners.delete(onAbort);
+          // The work's own rejection passes through unchanged (callers test its class and code).
+          // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
           reject(this.isAborted ? new StaleAttemptError() : error);
         },
       );

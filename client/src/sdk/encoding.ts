@@ -1,5 +1,5 @@
 import type { types as mediasoupTypes } from 'mediasoup-client';
-import { FloodlightError } from './errors';
+import { FloodlightError } from './errors.js';
 
 export type VideoSource = 'camera' | 'screen';
 export type VideoCodecName = 'vp8' | 'h264';
@@ -50,7 +50,8 @@ export function pickVideoCodec(rtpCapabilities: mediasoupTypes.RtpCapabilities, 
   const score = (codec: RtpCodecCapability): number => {
     if (name !== 'h264') return 0;
     const parameters = codec.parameters ?? {};
-    const profile = String(parameters['profile-level-id'] ?? '').toLowerCase();
+    const profileLevelId = parameters['profile-level-id'];
+    const profile = typeof profileLevelId === 'string' ? profileLevelId.toLowerCase() : '';
     return (Number(parameters['packetization-mode']) === 1 ? 2 : 0) + (profile.startsWith('42e0') ? 1 : 0);
   };
   const best = candidates.sort((a, b) => score(b) - score(a))[0];

@@ -1,4 +1,4 @@
-import type { ErrorCode } from '../../../server/contracts/signaling';
+import type { ErrorCode } from '../../../server/contracts/signaling.js';
 
 /** Codes produced by the SDK itself, on top of the server's ErrorCode list. */
 export type ClientErrorCode =

@@ -1,7 +1,7 @@
-export { Publisher } from './publisher';
-export type { PublisherEvents, PublisherOptions, PublisherState, PublishOptions } from './publisher';
-export { FloodlightError, SignalingError } from './errors';
-export type { ClientErrorCode, FloodlightErrorCode } from './errors';
-export type { VideoCodecName, VideoSource } from './encoding';
-export { Viewer } from './viewer';
-export type { Quality, ViewerEvents, ViewerOptions, ViewerState, ViewerStats } from './viewer';
+export { Publisher } from './publisher.js';
+export type { PublisherEvents, PublisherOptions, PublisherState, PublishOptions } from './publisher.js';
+export { FloodlightError, SignalingError } from './errors.js';
+export type { ClientErrorCode, FloodlightErrorCode } from './errors.js';
+export type { VideoCodecName, VideoSource } from './encoding.js';
+export { Viewer } from './viewer.js';
+export type { Quality, ViewerEvents, ViewerOptions, ViewerState, ViewerStats } from './viewer.js';

@@ -1,14 +1,15 @@
 import type { Device, types as mediasoupTypes } from 'mediasoup-client';
-import type { MediaKind, ServerEvents } from '../../../server/contracts/signaling';
-import { StaleAttemptError, type Attempt } from './attempt';
-import { audioCodecOptions, cameraEncodings, pickVideoCodec, screenEncodings, videoCodecOptions, type VideoCodecName, type VideoSource } from './encoding';
-import { FloodlightError, SignalingError, toFloodlightError } from './errors';
-import { IceRecovery } from './iceRecovery';
-import { RoomConnection, type ConnectionPhase, type JoinedSession } from './roomConnection';
-import type { SignalingClient } from './signalingClient';
-import { TypedEmitter } from './typedEmitter';
+import type { MediaKind, ServerEvents } from '../../../server/contracts/signaling.js';
+import { StaleAttemptError, type Attempt } from './attempt.js';
+import { audioCodecOptions, cameraEncodings, pickVideoCodec, screenEncodings, videoCodecOptions, type VideoCodecName, type VideoSource } from './encoding.js';
+import { prepareBrowserDevice } from './browserDevice.js';
+import { FloodlightError, SignalingError, toFloodlightError } from './errors.js';
+import { DerivedState } from './derivedState.js';
+import { MediaTransport, mediaPendingState } from './mediaTransport.js';
+import { RoomConnection, type ConnectionPhase, type JoinedSession } from './roomConnection.js';
+import type { SignalingClient } from './signalingClient.js';
+import { TypedEmitter } from './typedEmitter.js';
 
-type Transport = mediasoupTypes.Transport;
 type Producer = mediasoupTypes.Producer;
 
 export type PublisherState = 'idle' | 'connecting' | 'live' | 'reconnecting' | 'error' | 'closed';
@@ -61,10 +62,8 @@ interface SendSession {
   attempt: Attempt;
   signaling: SignalingClient;
   device: Device;
-  transport: Transport | null;
-  ice: IceRecovery | null;
+  transport: MediaTransport | null;
   producers: Map<MediaKind, PublishedTrack>;
-  everConnected: boolean;
   /** Serialises track changes: setup and later publish() calls never interleave. */
   syncChain: Promise<void>;
 }
@@ -78,13 +77,17 @@ export class Publisher extends TypedEmitter<PublisherEvents> {
   readonly room: string;
   private readonly token: string;
   private readonly serverUrl: string | undefined;
-  private connection: RoomConnection | null = null;
+  private connection: RoomConnection<Device> | null = null;
   private session: SendSession | null = null;
   private media: { stream: MediaStream; options: PublishOptions } | null = null;
   private readonly paused: Record<MediaKind, boolean> = { audio: false, video: false };
   private unwatchTrackEnds: () => void = () => undefined;
   private fatalError: FloodlightError | null = null;
-  private stateValue: PublisherState = 'idle';
+  private readonly stateValue = new DerivedState<PublisherState>(
+    'idle',
+    () => this.computeState(),
+    (state, previous) => this.emit('state', { state, previous }),
+  );
   private viewersValue = 0;
   private closed = false;
 
@@ -96,7 +99,7 @@ export class Publisher extends TypedEmitter<PublisherEvents> {
   }
 
   get state(): PublisherState {
-    return this.stateValue;
+    return this.stateValue.value;
   }
 
   /** Viewers in the room, from the server's roomStatus. */
@@ -176,13 +179,14 @@ export class Publisher extends TypedEmitter<PublisherEvents> {
     return this.paused[kind];
   }
 
-  private createConnection(): RoomConnection {
-    const connection: RoomConnection = new RoomConnection({
+  private createConnection(): RoomConnection<Device> {
+    const connection: RoomConnection<Device> = new RoomConnection({
       room: this.room,
       role: 'publisher',
       token: this.token,
-      ...(this.serverUrl ? { serverUrl: this.serverUrl } : {}),
+      ...(this.serverUrl ? { signaling: { serverUrl: this.serverUrl } } : {}),
       hooks: {
+        prepareDevice: prepareBrowserDevice,
         setup: (session) => this.setup(connection, session),
         teardown: () => this.teardown(),
         onPhase: (phase: ConnectionPhase) => {
@@ -206,34 +210,30 @@ export class Publisher extends TypedEmitter<PublisherEvents> {
     return connection;
   }
 
-  private async setup(connection: RoomConnection, { attempt, data, device }: JoinedSession): Promise<void> {
+  private async setup(connection: RoomConnection<Device>, { attempt, data, device }: JoinedSession<Device>): Promise<void> {
     const signaling = connection.signaling;
     const session: SendSession = {
       attempt,
       signaling,
       device,
       transport: null,
-      ice: null,
       producers: new Map(),
-      everConnected: false,
       syncChain: Promise.resolve(),
     };
     this.session = session;
     this.viewersValue = data.viewers;
     this.emit('roomStatus', { viewers: data.viewers, live: data.producers.length > 0 });
 
-    const info = await attempt.guard(signaling.request('createTransport', { direction: 'send' }));
-    const transport = device.createSendTransport({
-      id: info.id,
-      iceParameters: info.iceParameters,
-      iceCandidates: info.iceCandidates,
-      dtlsParameters: info.dtlsParameters,
+    const mediaTransport = await MediaTransport.open({
+      direction: 'send',
+      device,
+      signaling,
+      attempt,
+      onConnectionState: () => this.refreshState(),
+      onUnrecoverable: (reason) => connection.requestRejoin(reason, attempt),
     });
-    session.transport = transport;
-
-    transport.on('connect', ({ dtlsParameters }, callback, errback) => {
-      signaling.request('connectTransport', { transportId: transport.id, dtlsParameters }).then(() => callback(), errback);
-    });
+    session.transport = mediaTransport;
+    const transport = mediaTransport.transport;
     transport.on('produce', ({ kind, rtpParameters, appData }, callback, errback) => {
       const source = appData['source'] as ProducerSource | undefined;
       signaling
@@ -244,15 +244,6 @@ export class Publisher extends TypedEmitter<PublisherEvents> {
           ...(source ? { source } : {}),
         })
         .then(({ producerId }) => callback({ id: producerId }), errback);
-    });
-    transport.on('connectionstatechange', (state) => {
-      if (state === 'connected') session.everConnected = true;
-      this.refreshState();
-    });
-    session.ice = new IceRecovery({
-      transport,
-      requestIceRestart: (transportId) => signaling.request('restartIce', { transportId }),
-      onUnrecoverable: (reason) => connection.requestRejoin(`send transport: ${reason}`, attempt),
     });
 
     // The codec is checked before anything goes out, so an unsupported choice fails fast.
@@ -268,7 +259,6 @@ export class Publisher extends TypedEmitter<PublisherEvents> {
     const session = this.session;
     if (!session) return;
     this.session = null;
-    session.ice?.close();
     // Closing the transport closes its producers; stopTracks:false keeps the caller's tracks alive.
     session.transport?.close();
     session.producers.clear();
@@ -343,7 +333,7 @@ export class Publisher extends TypedEmitter<PublisherEvents> {
       };
     }
     const producer = await attempt.guard(
-      transport.produce({
+      transport.transport.produce({
         ...producerOptions,
         track: want.track,
         stopTracks: false, // the page keeps previewing, and a rejoin republishes the same track
@@ -409,7 +399,7 @@ export class Publisher extends TypedEmitter<PublisherEvents> {
 
   /** Resolves when the state is (or becomes) 'live'; rejects on error / idle / closed. */
   private waitUntilLive(): Promise<void> {
-    if (this.stateValue === 'live') return Promise.resolve();
+    if (this.stateValue.value === 'live') return Promise.resolve();
     return new Promise((resolve, reject) => {
       const off = this.on('state', ({ state }) => {
         if (state === 'live') {
@@ -426,32 +416,16 @@ export class Publisher extends TypedEmitter<PublisherEvents> {
   private computeState(): PublisherState {
     if (this.closed) return 'closed';
     if (this.fatalError) return 'error';
-    const connection = this.connection;
-    if (!connection) return 'idle';
-    switch (connection.phase) {
-      case 'connecting':
-        return 'connecting';
-      case 'reconnecting':
-        return 'reconnecting';
-      case 'failed':
-        return 'error';
-      case 'closed':
-        return 'idle';
-      case 'joined': {
-        const session = this.session;
-        if (!session) return 'reconnecting';
-        const flowing = session.producers.size > 0 && session.transport?.connectionState === 'connected';
-        if (flowing) return 'live';
-        return session.everConnected ? 'reconnecting' : 'connecting';
-      }
-    }
+    const phase = this.connection?.phase;
+    if (!phase || phase === 'closed') return 'idle';
+    if (phase === 'failed') return 'error';
+    if (phase !== 'joined') return phase;
+    const session = this.session;
+    if (session && session.producers.size > 0 && session.transport?.connected) return 'live';
+    return mediaPendingState(session?.transport);
   }
 
   private refreshState(): void {
-    const next = this.computeState();
-    if (next === this.stateValue) return;
-    const previous = this.stateValue;
-    this.stateValue = next;
-    this.emit('state', { state: next, previous });
+    this.stateValue.refresh();
   }
 }

@@ -1,8 +1,7 @@
-import { Device, type types as mediasoupTypes } from 'mediasoup-client';
-import type { ResponseData, Role } from '../../../server/contracts/signaling';
-import { Attempt, StaleAttemptError } from './attempt';
-import { FloodlightError, SignalingError, isFatal, toFloodlightError } from './errors';
-import { SignalingClient } from './signalingClient';
+import type { ResponseData, Role } from '../../../server/contracts/signaling.js';
+import { Attempt, StaleAttemptError } from './attempt.js';
+import { FloodlightError, SignalingError, isFatal, toFloodlightError } from './errors.js';
+import { SignalingClient, type SignalingClientOptions } from './signalingClient.js';
 
 /**
  * Where the room connection stands:
@@ -16,49 +15,85 @@ export type ConnectionPhase = 'connecting' | 'joined' | 'reconnecting' | 'failed
 
 export type JoinData = ResponseData['join'];
 
-export interface JoinedSession {
+/** Turns a join answer into the owner's device (see RoomConnectionHooks.prepareDevice). */
+export type DeviceLoader<D> = (data: JoinData) => Promise<D>;
+
+export interface JoinedSession<D> {
   attempt: Attempt;
   data: JoinData;
-  /** A fresh, loaded device per join: the router may have changed across a rebuild. */
-  device: Device;
+  /** What prepareDevice() made of this join: fresh per join, the router may have changed across a rebuild. */
+  device: D;
 }
 
-/** What the owner (Publisher / Viewer) plugs into the connection. */
-export interface RoomConnectionHooks {
+/**
+ * What the owner plugs into the connection. `D` is whatever the owner needs per join to
+ * speak WebRTC: a loaded mediasoup-client Device in browsers (browserDevice.ts), the
+ * router's capabilities for the headless test peers.
+ */
+export interface RoomConnectionHooks<D> {
+  /**
+   * Called as each attempt starts, before the socket is even up, so that slow local work
+   * (detecting the browser's WebRTC handler) overlaps the round trips; the returned
+   * loader then runs on the join answer. Failures fail the attempt.
+   */
+  prepareDevice(): DeviceLoader<D>;
+  /** The socket is up and the join request is about to go out. */
+  onJoining?(): void;
   /** Build transports/producers/consumers for a fresh join. Wrap awaits in `attempt.guard()`. */
-  setup(session: JoinedSession): Promise<void>;
+  setup(session: JoinedSession<D>): Promise<void>;
   /** Drop every local transport/producer/consumer, synchronously. Must be idempotent. */
   teardown(): void;
   onPhase(phase: ConnectionPhase): void;
-  /** A transient failure; the connection retries by itself after `delayMs` (if known). */
+  /** A transient failure; the connection retries by itself after `delayMs` (undefined: socket.io's own retry). */
   onRetry(error: FloodlightError, delayMs: number | undefined): void;
   onFatal(error: FloodlightError): void;
 }
 
-export interface RoomConnectionOptions {
+/** Pauses between failed attempts. */
+export interface RejoinBackoff {
+  /** First pause, doubled after each failure (±20 % jitter)… */
+  initialMs: number;
+  /** …up to this. */
+  maxMs: number;
+  /** A session that lived at least this long earns an immediate rejoin and a backoff reset. */
+  healthySessionMs: number;
+}
+
+export interface RoomConnectionOptions<D> {
   room: string;
   role: Role;
   token?: string;
-  serverUrl?: string;
-  hooks: RoomConnectionHooks;
+  signaling?: SignalingClientOptions;
+  hooks: RoomConnectionHooks<D>;
+  backoff?: Partial<RejoinBackoff>;
+  /** Rejoin when the server asks to (its `reconnect` event). Default true. */
+  rejoinOnServerRequest?: boolean;
+  /** Rejoin when the socket comes back after a drop (the server forgot us). Default true. */
+  rejoinOnSocketReconnect?: boolean;
+  /** Where progress lines go. Default: the console. */
+  log?: { info(line: string): void; warn(line: string): void };
 }
 
-/** Backoff for failed attempts: 1 s, 2 s, 4 s … capped at 10 s, ±20 % jitter. */
-const BACKOFF_INITIAL_MS = 1_000;
-const BACKOFF_MAX_MS = 10_000;
-/** A session that lived at least this long earns an immediate rejoin and a backoff reset. */
-const HEALTHY_SESSION_MS = 5_000;
+/** Browsers: 1 s, 2 s, 4 s … capped at 10 s, and a 5 s session counts as healthy. */
+const DEFAULT_BACKOFF: RejoinBackoff = { initialMs: 1_000, maxMs: 10_000, healthySessionMs: 5_000 };
+
+const consoleLog = {
+  info: (line: string) => console.info(`[floodlight] ${line}`),
+  warn: (line: string) => console.warn(`[floodlight] ${line}`),
+};
 
 /**
  * Joins a room and keeps it joined. One loop runs attempts one after another:
- * wait for the socket → (leave) → join → load a Device → owner's setup(), then
+ * wait for the socket → (leave) → join → load the owner's device → owner's setup(), then
  * waits until something asks for a rejoin (socket reconnect, the server's
  * `reconnect` event, an unrecoverable transport), tears down, and goes again.
  * Fatal errors (bad token, kicked, room closed…) end the loop.
  */
-export class RoomConnection {
+export class RoomConnection<D> {
   readonly signaling: SignalingClient;
-  private readonly hooks: RoomConnectionHooks;
+  private readonly hooks: RoomConnectionHooks<D>;
+  private readonly backoff: RejoinBackoff;
+  private readonly log: { info(line: string): void; warn(line: string): void };
   private phaseValue: ConnectionPhase = 'connecting';
   private attempt: Attempt | null = null;
   private attemptCounter = 0;
@@ -69,20 +104,23 @@ export class RoomConnection {
   private joinedAt = 0;
   /** Socket id on which the server last accepted our join: a rejoin there must `leave` first. */
   private joinedOnSocketId: string | undefined;
-  private backoffMs = BACKOFF_INITIAL_MS;
+  private backoffMs: number;
   private wakeFromSleep: (() => void) | null = null;
   private settleStart: { resolve: () => void; reject: (error: FloodlightError) => void } | null = null;
   private readonly unsubscribers: Array<() => void> = [];
 
-  constructor(private readonly options: RoomConnectionOptions) {
+  constructor(private readonly options: RoomConnectionOptions<D>) {
     this.hooks = options.hooks;
-    this.signaling = new SignalingClient(options.serverUrl ? { serverUrl: options.serverUrl } : {});
+    this.backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
+    this.backoffMs = this.backoff.initialMs;
+    this.log = options.log ?? consoleLog;
+    this.signaling = new SignalingClient(options.signaling);
     const s = this.signaling;
     this.unsubscribers.push(
       s.on('connected', () => {
         // A new socket is a new server-side peer: whatever the attempt built is gone.
         // (An attempt still waiting for the socket simply carries on.)
-        if (this.attemptUsesSocket) this.requestRejoin('socket reconnected');
+        if (this.attemptUsesSocket && options.rejoinOnSocketReconnect !== false) this.requestRejoin('socket reconnected');
       }),
       s.on('disconnected', () => {
         // Keep playing/sending what still flows; the rejoin happens on reconnect.
@@ -92,7 +130,9 @@ export class RoomConnection {
         if (!willRetry) this.fail(error);
         else this.hooks.onRetry(error, undefined);
       }),
-      s.on('reconnect', ({ reason }) => this.requestRejoin(`server asked to reconnect: ${reason}`)),
+      s.on('reconnect', ({ reason }) => {
+        if (options.rejoinOnServerRequest !== false) this.requestRejoin(`server asked to reconnect: ${reason}`);
+      }),
       s.on('kicked', ({ reason }) => this.fail(new FloodlightError('KICKED', reason || 'kicked by the server'))),
       s.on('roomClosed', ({ reason }) => this.fail(new FloodlightError('ROOM_CLOSED', reason || 'room closed'))),
     );
@@ -124,7 +164,7 @@ export class RoomConnection {
     const current = this.attempt;
     if (!current || !current.active) return; // already between attempts
     if (from && from !== current) return;
-    console.info(`[floodlight] rejoining: ${reason}`);
+    this.log.info(`rejoining: ${reason}`);
     current.abort();
   }
 
@@ -149,14 +189,14 @@ export class RoomConnection {
       this.attemptUsesSocket = false;
       let failure: FloodlightError | null = null;
       try {
-        // Detecting the browser's WebRTC handler doesn't need the server: overlap it with
-        // connecting and joining (every round trip before the first frame counts).
-        const handler = createDevice();
-        handler.catch(() => undefined); // awaited below; a failed join must not leave it unhandled
+        // Preparing the device doesn't need the server: overlap it with connecting and
+        // joining (every round trip before the first frame counts).
+        const loadDevice = this.hooks.prepareDevice();
         await attempt.guard(this.signaling.waitForConnection());
         this.attemptUsesSocket = true;
+        this.hooks.onJoining?.();
         const data = await this.join(attempt);
-        const device = await attempt.guard(loadDevice(handler, data.routerRtpCapabilities));
+        const device = await attempt.guard(loadDevice(data));
         await this.hooks.setup({ attempt, data, device });
         attempt.assertActive();
 
@@ -171,6 +211,8 @@ export class RoomConnection {
       }
       attempt.abort();
       this.hooks.teardown();
+      // close() may have run during the awaits above; TypeScript narrows `stopped` across them.
+
       if (this.stopped) return;
 
       if (failure && isFatal(failure)) {
@@ -180,7 +222,7 @@ export class RoomConnection {
       this.setPhase(this.everJoined ? 'reconnecting' : 'connecting');
       const delayMs = this.nextDelay(failure);
       if (failure) {
-        console.warn(`[floodlight] attempt failed (${failure.code}: ${failure.message}); retrying in ${delayMs} ms`);
+        this.log.warn(`attempt failed (${failure.code}: ${failure.message}); retrying in ${delayMs} ms`);
         this.hooks.onRetry(failure, delayMs);
       }
       await this.sleep(delayMs);
@@ -222,14 +264,14 @@ export class RoomConnection {
   }
 
   private nextDelay(failure: FloodlightError | null): number {
-    const healthy = !failure && this.joinedAt > 0 && Date.now() - this.joinedAt >= HEALTHY_SESSION_MS;
+    const healthy = !failure && this.joinedAt > 0 && Date.now() - this.joinedAt >= this.backoff.healthySessionMs;
     if (healthy) {
       // A session that worked for a while: come back at once.
-      this.backoffMs = BACKOFF_INITIAL_MS;
+      this.backoffMs = this.backoff.initialMs;
       return 0;
     }
     const delay = this.backoffMs * (0.8 + Math.random() * 0.4);
-    this.backoffMs = Math.min(this.backoffMs * 2, BACKOFF_MAX_MS);
+    this.backoffMs = Math.min(this.backoffMs * 2, this.backoff.maxMs);
     return Math.round(delay);
   }
 
@@ -250,7 +292,7 @@ export class RoomConnection {
 
   private fail(error: FloodlightError): void {
     if (this.stopped) return;
-    console.warn(`[floodlight] giving up: ${error.code}: ${error.message}`);
+    this.log.warn(`giving up: ${error.code}: ${error.message}`);
     this.shutDown();
     // The owner records the error before the phase change, so state listeners can read it.
     this.hooks.onFatal(error);
@@ -272,20 +314,5 @@ export class RoomConnection {
     if (this.phaseValue === phase) return;
     this.phaseValue = phase;
     this.hooks.onPhase(phase);
-  }
-}
-
-function createDevice(): Promise<Device> {
-  return Device.factory();
-}
-
-async function loadDevice(handler: Promise<Device>, routerRtpCapabilities: unknown): Promise<Device> {
-  try {
-    const device = await handler;
-    await device.load({ routerRtpCapabilities: routerRtpCapabilities as mediasoupTypes.RtpCapabilities });
-    return device;
-  } catch (error) {
-    // Either the browser has no usable WebRTC, or it shares no codec with the router.
-    throw new FloodlightError('UNSUPPORTED', `cannot use WebRTC here: ${error instanceof Error ? error.message : String(error)}`);
   }
 }

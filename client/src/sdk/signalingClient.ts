@@ -1,8 +1,8 @@
 import { io, type Socket } from 'socket.io-client';
-import type { Ack, RequestName, RequestPayload, ResponseData, ServerEvents } from '../../../server/contracts/signaling';
-import { serverEventNames } from '../../../server/contracts/serverEvents';
-import { FloodlightError, SignalingError } from './errors';
-import { TypedEmitter } from './typedEmitter';
+import type { Ack, RequestName, RequestPayload, ResponseData, ServerEvents } from '../../../server/contracts/signaling.js';
+import { serverEventNames } from '../../../server/contracts/serverEvents.js';
+import { FloodlightError, SignalingError } from './errors.js';
+import { TypedEmitter } from './typedEmitter.js';
 
 /** Connection-level events, next to the server's own events from protocol.ts. */
 export interface ConnectionEvents {
@@ -16,10 +16,13 @@ export interface ConnectionEvents {
 export type SignalingEvents = ServerEvents & ConnectionEvents;
 
 export interface SignalingClientOptions {
-  /** Origin of the Floodlight server; defaults to the page's own origin. */
+  /** Origin of the Floodlight server; defaults to the page's own origin (required outside a browser). */
   serverUrl?: string;
   /** How long to wait for a request's acknowledgement. */
   requestTimeoutMs?: number;
+  /** socket.io's reconnection backoff after a dropped connection (socket.io's defaults: 1 s, up to 5 s). */
+  reconnectionDelayMs?: number;
+  reconnectionDelayMaxMs?: number;
 }
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
@@ -64,7 +67,15 @@ export class SignalingClient extends TypedEmitter<SignalingEvents> {
   connect(): void {
     if (this.closed) throw new FloodlightError('CLOSED', 'signaling client is closed');
     if (this.socket) return;
-    const socketOptions = { transports: ['websocket'], autoConnect: false };
+    const socketOptions = {
+      transports: ['websocket'],
+      autoConnect: false,
+      // One client, one connection: a publisher and a viewer in one page (or many test
+      // peers in one process) must never share a socket, i.e. a server-side peer.
+      forceNew: true,
+      ...(this.options.reconnectionDelayMs !== undefined ? { reconnectionDelay: this.options.reconnectionDelayMs } : {}),
+      ...(this.options.reconnectionDelayMaxMs !== undefined ? { reconnectionDelayMax: this.options.reconnectionDelayMaxMs } : {}),
+    };
     const socket = this.options.serverUrl ? io(this.options.serverUrl, socketOptions) : io(socketOptions);
     this.socket = socket;
 
@@ -152,9 +163,9 @@ export class SignalingClient extends TypedEmitter<SignalingEvents> {
       socket.emit(name, payload, (ack: Ack<ResponseData[N]> | undefined) => {
         if (!this.pending.has(entry)) return; // already timed out or failed
         settle();
-        if (ack && ack.ok === true) {
+        if (ack?.ok) {
           resolve(ack.data);
-        } else if (ack && ack.ok === false && ack.error) {
+        } else if (ack?.ok === false) {
           reject(new SignalingError(ack.error.code, ack.error.message, name));
         } else {
           reject(new SignalingError('BAD_RESPONSE', `malformed answer to "${name}"`, name));

@@ -11,7 +11,7 @@ export function setVisible(element: HTMLElement, visible: boolean): void {
   element.hidden = !visible;
 }
 
-export { isValidRoomId } from '../../../server/contracts/roomId';
+export { isValidRoomId, type RoomId } from '../../../server/contracts/roomId.js';
 
 export function formatViewers(count: number): string {
   return `${count} ${count === 1 ? 'viewer' : 'viewers'}`;

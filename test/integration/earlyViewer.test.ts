@@ -36,7 +36,7 @@ test('a viewer that joins before the broadcast makes no transport until it start
   await Promise.all([viewer.close(), publisher.close()]);
 });
 
-import { SignalingError } from '../client/src/sdk/errors.js';
+import { SignalingError } from '../../client/src/sdk/errors.js';
 test('NOT_LIVE at createTransport: the viewer waits for the next newProducer', { timeout: 60_000 }, async () => {
   const token = await server.tokens.issue({ room: 'race', role: 'publisher' }, 600);
   let publisher = new HeadlessPublisher({ url: server.url, room: 'race', token, name: 'pub' });

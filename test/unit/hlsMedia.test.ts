@@ -170,8 +170,8 @@ describe('BoxReader', () => {
 describe('parseMoov / parseMoof', () => {
   test('moov: tracks, timescales, resolution and codec strings', () => {
     assert.equal(moov.tracks.length, 2);
-    const video = moov.tracks.find((t) => t.handler === 'vide')!;
-    const audio = moov.tracks.find((t) => t.handler === 'soun')!;
+    const video = moov.tracks.find((t) => t.handler === 'vide');
+    const audio = moov.tracks.find((t) => t.handler === 'soun');
     assert.ok(video && audio);
     assert.equal(video.codec, 'avc1.64001f', 'High profile, level 3.1');
     assert.equal(video.width, 640);
@@ -221,9 +221,9 @@ describe('parseMoov / parseMoof', () => {
 describe('CmafSegmenter', () => {
   test('parts are fragments, segments ~1 s starting at keyframes, numbering', () => {
     const events = segmentAll(boxes);
-    assert.equal(events[0]!.type, 'init');
-    const init = events[0]!.type === 'init' ? events[0]!.init : undefined;
-    assert.ok(init);
+    const initEvent = events[0]!;
+    assert.equal(initEvent.type, 'init');
+    const init = initEvent.init;
     assert.ok(init.data.equals(Buffer.concat([boxes[0]!.data, boxes[1]!.data])), 'init = ftyp + moov');
     assert.equal(init.discontinuity, 0);
 
@@ -299,9 +299,9 @@ describe('CmafSegmenter', () => {
     const second: SegmenterEvent[] = [];
     for (const box of boxes) second.push(...segmenter.push(box));
     const init = second.find((e) => e.type === 'init');
-    assert.ok(init && init.type === 'init' && init.init.discontinuity === 1);
+    assert.ok(init && init.init.discontinuity === 1);
     const firstPart = second.find((e) => e.type === 'part');
-    assert.ok(firstPart && firstPart.type === 'part');
+    assert.ok(firstPart);
     assert.equal(firstPart.segmentStart, true);
     assert.equal(firstPart.startsDiscontinuity, true);
     assert.equal(firstPart.part.msn, lastPart.msn + 1);

@@ -134,7 +134,7 @@ describe('media playlist', () => {
     assert.equal(hints[0], '#EXT-X-PRELOAD-HINT:TYPE=PART,URI="part-16-2.m4s"');
     const lastPart = lines.findLastIndex((l) => l.startsWith('#EXT-X-PART:'));
     assert.equal(lines[lastPart], '#EXT-X-PART:DURATION=0.26667,URI="part-16-1.m4s"');
-    assert.equal(lines.indexOf(hints[0]!), lastPart + 1, 'hint follows the last part');
+    assert.equal(lines.indexOf(hints[0]), lastPart + 1, 'hint follows the last part');
     assert.ok(!text.includes('#EXT-X-ENDLIST'));
   });
 

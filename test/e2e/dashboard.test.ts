@@ -39,9 +39,10 @@ before(async () => {
 
 after(async () => {
   for (const page of pages) await page.close().catch(() => undefined);
-  await chromium?.close();
+  // Each is undefined when before() failed before making it.
+  await (chromium as LaunchedChromium | undefined)?.close();
   await publisher?.close();
-  await server?.close();
+  await (server as FloodlightServer | undefined)?.close();
 });
 
 /** Opens a page; returns it and the CSP violations / page errors it reports. */
@@ -71,6 +72,11 @@ async function roomStats(): Promise<RoomStatsBody> {
   const response = await fetch(`${server.url}/api/rooms/${ROOM}/stats`);
   assert.equal(response.status, 200, `GET /api/rooms/${ROOM}/stats answered ${response.status}`);
   return (await response.json()) as RoomStatsBody;
+}
+
+/** Resolves once the page has painted twice more (what was drawn before is on screen). */
+async function painted(page: Page): Promise<void> {
+  await page.evaluate(() => new Promise<void>((resolve) => requestAnimationFrame(() => requestAnimationFrame(() => resolve()))));
 }
 
 /** Pixels of a chart's canvas close to an RGB colour (the series' stroke). */
@@ -144,7 +150,6 @@ test('watch page QoE reports reach the server; the dashboard graphs the live roo
     undefined,
     { timeout: 15_000 },
   );
-  await new Promise((resolve) => setTimeout(resolve, 2_500)); // one more point with those values
 
   const points = await dashboard.evaluate(() => {
     const charts = (window as unknown as { floodlightDashboard: { charts: Record<string, { points: number }> } }).floodlightDashboard.charts;
@@ -155,20 +160,24 @@ test('watch page QoE reports reach the server; the dashboard graphs the live roo
   // The lines are really drawn: WebRTC viewers (#34d399) and bitrate in
   // (#ffb547) / out (#60a5fa). With one viewer, out ≈ in and the Out line is
   // drawn over the In line, so count both colours. A line grows a few pixels
-  // per 2 s point; on a loaded machine the first points come late, so poll
-  // (bounded) instead of judging one early frame.
+  // per 2 s point: wait until both are long enough.
   let viewerPixels = 0;
   let bitratePixels = 0;
-  for (const deadline = Date.now() + 20_000; Date.now() < deadline;) {
-    viewerPixels = await colouredPixels(dashboard, 'chart-viewers', [0x34, 0xd3, 0x99]);
-    bitratePixels =
-      (await colouredPixels(dashboard, 'chart-bitrate', [0xff, 0xb5, 0x47])) + (await colouredPixels(dashboard, 'chart-bitrate', [0x60, 0xa5, 0xfa]));
-    if (viewerPixels > 20 && bitratePixels > 20) break;
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-  }
+  await waitFor(
+    async () => {
+      viewerPixels = await colouredPixels(dashboard, 'chart-viewers', [0x34, 0xd3, 0x99]);
+      bitratePixels =
+        (await colouredPixels(dashboard, 'chart-bitrate', [0xff, 0xb5, 0x47])) + (await colouredPixels(dashboard, 'chart-bitrate', [0x60, 0xa5, 0xfa]));
+      return viewerPixels > 20 && bitratePixels > 20;
+    },
+    {
+      description: 'the viewers and bitrate lines drawn (> 20 series-coloured pixels each)',
+      timeoutMs: 30_000,
+      intervalMs: 500,
+      progress: () => `viewers ${viewerPixels} pixels, bitrate ${bitratePixels} pixels`,
+    },
+  );
   console.log(`# series pixels: viewers ${viewerPixels}, bitrate ${bitratePixels}`);
-  assert.ok(viewerPixels > 20, `the viewers line is drawn (${viewerPixels} pixels)`);
-  assert.ok(bitratePixels > 20, `the bitrate line is drawn (${bitratePixels} pixels)`);
 
   const workers = await dashboard.locator('#workers li.worker').count();
   assert.equal(workers, 2, 'both workers are listed');
@@ -178,16 +187,24 @@ test('watch page QoE reports reach the server; the dashboard graphs the live roo
   await dashboard.waitForSelector('#room-detail:not([hidden]) #detail-figures dt', { timeout: 10_000 });
   await dashboard.waitForFunction(() => Number(document.getElementById('chart-room')?.dataset['points'] ?? 0) >= 1, undefined, { timeout: 10_000 });
   const figures = await dashboard.evaluate(() =>
-    Object.fromEntries([...document.querySelectorAll('#detail-figures dt')].map((dt) => [dt.textContent ?? '', dt.nextElementSibling?.textContent ?? ''])),
+    Object.fromEntries([...document.querySelectorAll('#detail-figures dt')].map((dt) => [dt.textContent, dt.nextElementSibling?.textContent ?? ''])),
   );
   console.log(`# drill-down figures: ${JSON.stringify(figures)}`);
   assert.ok(Number(figures['QoE sessions']) >= 1, 'the drill-down shows the QoE session');
   assert.match(dashboard.url(), new RegExp(`#room=${ROOM}$`));
-  await new Promise((resolve) => setTimeout(resolve, 1_000));
+  // The room's history graph draws its In line (#ffb547) or the Out line over it (#60a5fa).
+  let roomPixels = 0;
+  await waitFor(
+    async () => {
+      roomPixels = (await colouredPixels(dashboard, 'chart-room', [0xff, 0xb5, 0x47])) + (await colouredPixels(dashboard, 'chart-room', [0x60, 0xa5, 0xfa]));
+      return roomPixels > 20;
+    },
+    { description: "the drill-down's bitrate line drawn", timeoutMs: 15_000, intervalMs: 500, progress: () => `${roomPixels} pixels` },
+  );
 
   // From the top: the sticky header would otherwise be drawn mid-page in a full-page shot.
   await dashboard.evaluate(() => window.scrollTo(0, 0));
-  await new Promise((resolve) => setTimeout(resolve, 300));
+  await painted(dashboard);
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   const screenshot = path.join(ARTIFACTS, 'dashboard.png');
   await dashboard.screenshot({ path: screenshot, fullPage: true });

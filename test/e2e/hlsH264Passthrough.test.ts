@@ -24,8 +24,9 @@ before(async () => {
 });
 
 after(async () => {
-  await chromium?.close();
-  await server?.close();
+  // Each is undefined when before() failed before making it.
+  await (chromium as LaunchedChromium | undefined)?.close();
+  await (server as FloodlightServer | undefined)?.close();
 });
 
 test('an H.264 broadcast from the page: top rendition copied, ~1 s segments', { timeout: 120_000 }, async () => {
@@ -34,7 +35,7 @@ test('an H.264 broadcast from the page: top rendition copied, ~1 s segments', { 
   page.on('pageerror', (error) => console.log(`[broadcast page error] ${error.message}`));
   await page.goto(`${server.url}/broadcast?room=${ROOM}&token=${token}`);
   // Go live only once the camera preview runs (before that there is nothing to send).
-  await page.waitForFunction(() => (document.querySelector('#preview') as HTMLVideoElement | null)?.videoWidth! > 0, undefined, { timeout: 20_000 });
+  await page.waitForFunction(() => (document.querySelector<HTMLVideoElement>('#preview')?.videoWidth ?? 0) > 0, undefined, { timeout: 20_000 });
   await page.selectOption('#codec-select', 'h264');
   await page.click('#go-live');
   console.log('# waiting for the broadcast page to go live with H.264');

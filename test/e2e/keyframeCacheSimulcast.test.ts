@@ -18,11 +18,15 @@ import * as mediasoup from 'mediasoup';
 import type { FloodlightServer } from '../../server/app.js';
 import { startTestServer } from '../helpers/testServer.js';
 import { launchChromium, type LaunchedChromium } from '../helpers/chromium.js';
-import { HeadlessViewer, sleep, waitFor } from '../helpers/headlessPeer.js';
+import { HeadlessViewer, waitFor } from '../helpers/headlessPeer.js';
 
 const ROOM = 'kfc-simulcast';
+/** The cache limit the test runs with; A must join when the cached key frames are older. */
+const KEYFRAME_CACHE_MS = 500;
 /** Worker-clock times (ms) of key frames from the publisher and of requests to it. */
 const keyframesIn: number[] = [];
+/** performance.now() when the latest key frame from the publisher was traced. */
+let lastKeyframeInAt: number | undefined;
 const requestsOut: number[] = [];
 /** Per consumer id: the worker-clock time of its first key frame sent, and its type. */
 const firstKeyframeOut = new Map<string, number>();
@@ -35,8 +39,11 @@ function trace(worker: mediasoup.types.Worker): void {
         if (producer.kind !== 'video' || transport.type !== 'webrtc') return;
         void producer.enableTraceEvent(['keyframe', 'pli', 'fir']);
         producer.on('trace', (event) => {
-          if (event.type === 'keyframe' && event.direction === 'in') keyframesIn.push(Number(event.timestamp));
-          if ((event.type === 'pli' || event.type === 'fir') && event.direction === 'out') requestsOut.push(Number(event.timestamp));
+          if (event.type === 'keyframe' && event.direction === 'in') {
+            keyframesIn.push(event.timestamp);
+            lastKeyframeInAt = performance.now();
+          }
+          if ((event.type === 'pli' || event.type === 'fir') && event.direction === 'out') requestsOut.push(event.timestamp);
         });
       });
       transport.observer.on('newconsumer', (consumer) => {
@@ -45,7 +52,7 @@ function trace(worker: mediasoup.types.Worker): void {
         void consumer.enableTraceEvent(['keyframe']);
         consumer.on('trace', (event) => {
           if (event.type === 'keyframe' && event.direction === 'out' && !firstKeyframeOut.has(consumer.id)) {
-            firstKeyframeOut.set(consumer.id, Number(event.timestamp));
+            firstKeyframeOut.set(consumer.id, event.timestamp);
           }
         });
       });
@@ -59,15 +66,16 @@ const viewers: HeadlessViewer[] = [];
 
 before(async () => {
   mediasoup.observer.on('newworker', trace);
-  server = await startTestServer({ HLS_ENABLED: 'false', NUM_WORKERS: '1', KEYFRAME_CACHE_MS: '500' });
+  server = await startTestServer({ HLS_ENABLED: 'false', NUM_WORKERS: '1', KEYFRAME_CACHE_MS: String(KEYFRAME_CACHE_MS) });
   chromium = await launchChromium();
 });
 
 after(async () => {
   mediasoup.observer.off('newworker', trace);
   await Promise.all(viewers.map((v) => v.close()));
-  await chromium?.close();
-  await server?.close();
+  // Each is undefined when before() failed before making it.
+  await (chromium as LaunchedChromium | undefined)?.close();
+  await (server as FloodlightServer | undefined)?.close();
 });
 
 async function joinViewer(name: string): Promise<{ viewer: HeadlessViewer; consumerId: string }> {
@@ -90,8 +98,14 @@ test('a viewer joining right after another starts from the cached key frame of a
   await broadcast.goto(`${server.url}/broadcast?room=${ROOM}&token=${token}&autostart=1`);
   console.log('# waiting for the broadcast page to go live');
   await broadcast.waitForSelector('main[data-state="live"]', { timeout: 30_000 });
-  // Let the start-up key frames age past the cache limit: A has to ask.
-  await sleep(1_500);
+  // Let the start-up key frames (one per layer as they come up) age past the cache limit: A has to ask.
+  // Chromium makes no more key frames unasked, so a quiet second after the last one is enough.
+  await waitFor(() => lastKeyframeInAt !== undefined && performance.now() - lastKeyframeInAt >= 2 * KEYFRAME_CACHE_MS, {
+    timeoutMs: 20_000,
+    description: `no key frame from the publisher for ${2 * KEYFRAME_CACHE_MS} ms`,
+    progress: () =>
+      `${keyframesIn.length} key frames in, the latest ${lastKeyframeInAt === undefined ? 'never' : `${Math.round(performance.now() - lastKeyframeInAt)} ms ago`}`,
+  });
 
   const a = await joinViewer('kfc-a');
   const requestsBeforeB = requestsOut.length;

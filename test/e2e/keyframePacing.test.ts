@@ -25,6 +25,8 @@ const VIEWERS = 8;
 
 /** When (worker clock, ms) the SFU sent a keyframe request (PLI or FIR) to the publisher's video producer. */
 const requestsToPublisher: number[] = [];
+/** Set once the publisher's video producer traces its keyframe requests: from then on none goes unseen. */
+let tracingPublisher = false;
 
 function traceKeyframeRequests(worker: mediasoup.types.Worker): void {
   worker.observer.on('newrouter', (router) =>
@@ -32,10 +34,10 @@ function traceKeyframeRequests(worker: mediasoup.types.Worker): void {
       transport.observer.on('newproducer', (producer) => {
         // Only the browser's own producer (pipe producers forward to it).
         if (producer.kind !== 'video' || transport.type !== 'webrtc') return;
-        void producer.enableTraceEvent(['pli', 'fir']);
         producer.on('trace', (event) => {
-          if (event.direction === 'out') requestsToPublisher.push(Number(event.timestamp));
+          if (event.direction === 'out') requestsToPublisher.push(event.timestamp);
         });
+        void producer.enableTraceEvent(['pli', 'fir']).then(() => (tracingPublisher = true));
       }),
     ),
   );
@@ -56,8 +58,9 @@ before(async () => {
 after(async () => {
   mediasoup.observer.off('newworker', traceKeyframeRequests);
   await Promise.all(viewers.map((v) => v.close()));
-  await chromium?.close();
-  await server?.close();
+  // Each is undefined when before() failed before making it.
+  await (chromium as LaunchedChromium | undefined)?.close();
+  await (server as FloodlightServer | undefined)?.close();
 });
 
 test('viewers joining close together all get a keyframe; requests to the publisher are paced', { timeout: 120_000 }, async () => {
@@ -66,13 +69,14 @@ test('viewers joining close together all get a keyframe; requests to the publish
   await broadcast.goto(`${server.url}/broadcast?room=kf&token=${token}&autostart=1`);
   console.log('# waiting for the broadcast page to go live');
   await broadcast.waitForSelector('main[data-state="live"]', { timeout: 30_000 });
-  await sleep(1_000);
+  await waitFor(() => tracingPublisher, { timeoutMs: 10_000, description: "the publisher's keyframe requests traced" });
   requestsToPublisher.length = 0;
 
   for (let i = 0; i < VIEWERS; i++) {
     const viewer = new HeadlessViewer({ url: server.url, room: 'kf', name: `kf-${i}` });
     viewers.push(viewer);
     void viewer.join().catch((error: unknown) => console.log(`# viewer ${i}: ${String(error)}`));
+    // The stimulus, not a wait: joins 100 ms apart are the scenario.
     await sleep(100);
   }
   console.log(`# ${VIEWERS} viewers joining 100 ms apart; waiting for their first keyframes`);

@@ -11,6 +11,7 @@ import type { FloodlightServer } from '../../server/app.js';
 import { TokenService } from '../../server/auth/tokens.js';
 import { startTestServer, TEST_AUTH_SECRET } from '../helpers/testServer.js';
 import { connectRaw, errorCode, rawRequest } from '../helpers/rawSignaling.js';
+import { waitFor } from '../helpers/wait.js';
 
 let server: FloodlightServer;
 const sockets: Socket[] = [];
@@ -28,7 +29,8 @@ before(async () => {
 
 after(async () => {
   for (const socket of sockets) socket.disconnect();
-  await server?.close();
+  // undefined when before() failed
+  await (server as FloodlightServer | undefined)?.close();
 });
 
 test('malformed shapes and wrong types are BAD_REQUEST', async () => {
@@ -100,7 +102,7 @@ test('a viewer can never produce', async () => {
   const recv = await rawRequest(socket, 'createTransport', { direction: 'recv' });
   assert.ok(recv.ok);
   const produce = await rawRequest(socket, 'produce', {
-    transportId: recv.data.id,
+    transportId: (recv.data as { id: string }).id,
     kind: 'video',
     rtpParameters: { codecs: [{ mimeType: 'video/VP8', payloadType: 96, clockRate: 90000 }], encodings: [{ ssrc: 1111 }] },
   });
@@ -120,7 +122,7 @@ test('a publisher with garbage rtpParameters gets BAD_REQUEST and nothing is cre
   assert.ok(send.ok);
   const before = server.pool.counts().producers;
   const produce = await rawRequest(socket, 'produce', {
-    transportId: send.data.id,
+    transportId: (send.data as { id: string }).id,
     kind: 'video',
     rtpParameters: { codecs: [{ mimeType: 'video/NOPE' }], encodings: [{ ssrc: 5 }] },
   });
@@ -132,8 +134,15 @@ test('flooding is RATE_LIMITED and the connection keeps working', async () => {
   const socket = await client();
   const acks = await Promise.all(Array.from({ length: 250 }, () => rawRequest(socket, 'getRouterRtpCapabilities', {})));
   assert.ok(acks.some((a) => errorCode(a) === 'RATE_LIMITED'));
-  await new Promise((resolve) => setTimeout(resolve, 1500));
-  assert.equal(errorCode(await rawRequest(socket, 'getRouterRtpCapabilities', {})), 'NOT_JOINED');
+  // Once the bucket refills, the same connection is answered normally again.
+  const answer = await waitFor(
+    async () => {
+      const code = errorCode(await rawRequest(socket, 'getRouterRtpCapabilities', {}));
+      return code === 'RATE_LIMITED' ? undefined : { code };
+    },
+    { description: 'a request past the rate limit again', timeoutMs: 10_000, intervalMs: 250 },
+  );
+  assert.equal(answer.code, 'NOT_JOINED');
 });
 
 test('messages without an ack are ignored; the server stays up', async () => {
@@ -147,13 +156,18 @@ test('messages without an ack are ignored; the server stays up', async () => {
 
 test('after everyone leaves, nothing is left behind', async () => {
   for (const socket of sockets.splice(0)) socket.disconnect();
-  const deadline = Date.now() + 10_000;
   // Rooms close after their 1 s grace period; then routers go too.
-  while (Date.now() < deadline) {
-    const counts = server.pool.counts();
-    if (counts.transports === 0 && counts.consumers === 0 && counts.producers === 0 && counts.routers === 0 && server.rooms.size === 0) break;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
+  await waitFor(
+    () => {
+      const counts = server.pool.counts();
+      return counts.transports === 0 && counts.consumers === 0 && counts.producers === 0 && counts.routers === 0 && server.rooms.size === 0;
+    },
+    {
+      description: 'every room, router, transport, producer and consumer gone',
+      timeoutMs: 10_000,
+      progress: () => `${JSON.stringify(server.pool.counts())}, ${server.rooms.size} rooms`,
+    },
+  );
   assert.deepEqual(server.pool.counts(), { routers: 0, transports: 0, producers: 0, consumers: 0 });
   assert.equal(server.rooms.size, 0);
   assert.equal((await fetch(`${server.url}/readyz`)).status, 200);

@@ -25,7 +25,8 @@ afterEach(async () => {
 });
 
 after(async () => {
-  await server?.close();
+  // undefined when before() failed
+  await (server as FloodlightServer | undefined)?.close();
 });
 
 async function publish(room: string): Promise<HeadlessPublisher> {

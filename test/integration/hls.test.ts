@@ -27,7 +27,8 @@ before(async () => {
 
 after(async () => {
   await publisher?.close();
-  await server?.close();
+  // undefined when before() failed
+  await (server as FloodlightServer | undefined)?.close();
   fs.rmSync(scratch, { recursive: true, force: true });
 });
 

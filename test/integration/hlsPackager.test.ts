@@ -19,6 +19,7 @@ import { promisify } from 'node:util';
 import express from 'express';
 import { createHlsRouter } from '../../server/hls/hlsRoutes.js';
 import { HlsRoomPackager } from '../../server/hls/roomPackager.js';
+import { waitFor } from '../helpers/wait.js';
 
 const run = promisify(execFile);
 const ROOM = 'live_1';
@@ -132,8 +133,6 @@ function request(pathAndQuery: string, options: { method?: string; headers?: Rec
   });
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /** Last part (msn, index) listed in a media playlist. */
 function lastPart(text: string): { msn: number; part: number; hint: string | undefined } {
   const lines = text.split('\n');
@@ -153,13 +152,14 @@ function lastPart(text: string): { msn: number; part: number; hint: string | und
 }
 
 async function waitForStatus(url: string, status: number, timeoutMs: number): Promise<Reply> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const reply = await request(url);
-    if (reply.status === status) return reply;
-    if (Date.now() > deadline) throw new Error(`${url}: still ${reply.status} after ${timeoutMs} ms: ${reply.text}`);
-    await sleep(100);
-  }
+  let last: Reply | undefined;
+  return waitFor(
+    async () => {
+      last = await request(url);
+      return last.status === status ? last : undefined;
+    },
+    { description: `${url} to answer ${status}`, timeoutMs, progress: () => (last ? `${last.status}: ${last.text}` : 'no reply yet') },
+  );
 }
 
 function assertCors(reply: Reply): void {
@@ -203,9 +203,13 @@ before(async () => {
 
 after(async () => {
   ffmpeg?.kill('SIGKILL');
-  await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-  server?.closeAllConnections();
-  await hls?.close({ removeFiles: true });
+  // Each is undefined when before() failed before making it.
+  const httpServer = server as http.Server | undefined;
+  if (httpServer) {
+    await new Promise<void>((resolve) => httpServer.close(() => resolve()));
+    httpServer.closeAllConnections();
+  }
+  await (hls as HlsRoomPackager | undefined)?.close({ removeFiles: true });
   await fsp.rm(tmp, { recursive: true, force: true });
   if (measurements.length > 0) console.error(`[hlsPackager] measurements:\n  ${measurements.join('\n  ')}`);
 });

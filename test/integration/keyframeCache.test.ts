@@ -4,7 +4,7 @@
  * frames since, instead of waiting for the publisher to make a new one.
  *
  * The publisher is ffmpeg, which cannot act on keyframe requests and makes a
- * key frame every 4 s. A viewer joins 1 s after one of them, so:
+ * key frame every 4 s. A viewer joins 1 s (30 frames) after one of them, so:
  *   - with the cache, its first key frame arrives long before the publisher's
  *     next one, and no keyframe request reaches the publisher;
  *   - without the cache (0), or when the cached key frame is older than the
@@ -18,17 +18,26 @@ import assert from 'node:assert/strict';
 import * as mediasoup from 'mediasoup';
 import type { FloodlightServer } from '../../server/app.js';
 import { startTestServer } from '../helpers/testServer.js';
-import { HeadlessPublisher, HeadlessViewer, sleep, waitFor } from '../helpers/headlessPeer.js';
+import { HeadlessPublisher, HeadlessViewer, waitFor } from '../helpers/headlessPeer.js';
 
 const GOP_SECONDS = 4;
+const FPS = 30;
 const JOIN_AFTER_KEYFRAME_MS = 1_000;
+/** The frames the cache holds when the viewer joins: 1 s of video after the key frame. */
+const JOIN_AFTER_KEYFRAME_FRAMES = (FPS * JOIN_AFTER_KEYFRAME_MS) / 1000;
+
+/** What the publisher's video producer received, seen from the worker's trace events. */
+interface IngestTrace {
+  /** performance.now() of every key frame. */
+  keyframes: number[];
+  /** Frames (distinct RTP timestamps) received after the latest key frame. */
+  framesSinceKeyframe: number;
+}
 
 interface Run {
   server: FloodlightServer;
   publisher: HeadlessPublisher;
   viewer?: HeadlessViewer;
-  /** performance.now() of every key frame the publisher's producer received. */
-  keyframesIn: number[];
   stopTracing: () => void;
 }
 
@@ -44,16 +53,39 @@ afterEach(async () => {
   await run.server.close();
 });
 
-/** Records when the publisher's video producer receives key frames (trace events). */
-function traceKeyframesIn(keyframesIn: number[]): () => void {
+/** The RTP timestamp of a traced packet (undefined for retransmissions: they start no frame). */
+function tracedRtpTimestamp(info: Record<string, unknown>): number | undefined {
+  if (info['isRtx'] === true) return undefined;
+  const packet = info['rtpPacket'] as { timestamp?: unknown } | null | undefined;
+  return typeof packet?.timestamp === 'number' ? packet.timestamp : undefined;
+}
+
+/**
+ * Follows the key frames and frames the publisher's video producer receives
+ * (trace events: a key frame's first packet is a 'keyframe' event, every other
+ * packet an 'rtp' one).
+ */
+function traceIngest(ingest: IngestTrace): () => void {
+  let keyframeTimestamp: number | undefined;
+  let frameTimestamp: number | undefined;
   const onWorker = (worker: mediasoup.types.Worker): void => {
     worker.observer.on('newrouter', (router) =>
       router.observer.on('newtransport', (transport) =>
         transport.observer.on('newproducer', (producer) => {
           if (producer.kind !== 'video' || transport.type !== 'webrtc') return;
-          void producer.enableTraceEvent(['keyframe']);
+          void producer.enableTraceEvent(['keyframe', 'rtp']);
           producer.on('trace', (event) => {
-            if (event.type === 'keyframe' && event.direction === 'in') keyframesIn.push(performance.now());
+            if (event.direction !== 'in') return;
+            const timestamp = tracedRtpTimestamp(event.info);
+            if (timestamp === undefined) return;
+            if (event.type === 'keyframe' && timestamp !== keyframeTimestamp) {
+              ingest.keyframes.push(performance.now());
+              ingest.framesSinceKeyframe = 0;
+              keyframeTimestamp = frameTimestamp = timestamp;
+            } else if (event.type === 'rtp' && timestamp !== frameTimestamp && keyframeTimestamp !== undefined) {
+              ingest.framesSinceKeyframe += 1;
+              frameTimestamp = timestamp;
+            }
           });
         }),
       ),
@@ -65,7 +97,7 @@ function traceKeyframesIn(keyframesIn: number[]): () => void {
 
 /**
  * Starts a server with the given cache limit and an ffmpeg publisher, waits
- * until 1 s after one of its key frames, joins a viewer and waits for the
+ * until 1 s (30 frames) after one of its key frames, joins a viewer and waits for the
  * viewer's first key frame. Returns when that came, relative to the join and
  * to the publisher's next key frame, and how many keyframe requests the
  * publisher got while the viewer joined.
@@ -74,8 +106,9 @@ async function joinMidGop(
   keyFrameCacheMs: number,
   options: { dropPacketAfterKeyframe?: boolean } = {},
 ): Promise<{ firstKeyframeMs: number; nextPublisherKeyframeMs: number | undefined; plis: number; viewer: HeadlessViewer }> {
-  const keyframesIn: number[] = [];
-  const stopTracing = traceKeyframesIn(keyframesIn);
+  const ingest: IngestTrace = { keyframes: [], framesSinceKeyframe: 0 };
+  const keyframesIn = ingest.keyframes;
+  const stopTracing = traceIngest(ingest);
   const server = await startTestServer({ HLS_ENABLED: 'false', KEYFRAME_CACHE_MS: String(keyFrameCacheMs) });
   const token = await server.tokens.issue({ room: 'kfc', role: 'publisher' }, 600);
   const publisher = new HeadlessPublisher({
@@ -84,19 +117,38 @@ async function joinMidGop(
     token,
     name: `kfc-publisher-${keyFrameCacheMs}`,
     audio: false,
-    video: { codec: 'VP8', width: 640, height: 360, fps: 30, bitrateKbps: 600, keyframeIntervalSec: GOP_SECONDS },
+    video: { codec: 'VP8', width: 640, height: 360, fps: FPS, bitrateKbps: 600, keyframeIntervalSec: GOP_SECONDS },
   });
-  current = { server, publisher, keyframesIn, stopTracing };
+  current = { server, publisher, stopTracing };
   await publisher.publish();
+  const progress = (): string => `${keyframesIn.length} key frames in, ${ingest.framesSinceKeyframe} frames since the latest; ${publisher.summary()}`;
 
-  // Line up with the publisher's GOP: wait for a fresh key frame, then 1 s more.
+  // Line up with the publisher's GOP: wait for a fresh key frame, then 1 s (30 frames) more.
   const seen = keyframesIn.length;
-  await waitFor(() => keyframesIn.length > seen, { timeoutMs: 3 * GOP_SECONDS * 1000, description: 'a key frame from the publisher' });
+  await waitFor(() => keyframesIn.length > seen, { timeoutMs: 3 * GOP_SECONDS * 1000, description: 'a key frame from the publisher', progress });
+  let keyframesAtDrop: number | undefined;
   if (options.dropPacketAfterKeyframe) {
-    await sleep(200);
+    // Once a later frame reached the SFU the key frame was sent whole: the next packet is one since it.
+    await waitFor(() => ingest.framesSinceKeyframe >= 1, { timeoutMs: 5_000, intervalMs: 5, description: 'a frame after the key frame', progress });
     publisher.dropVideoPackets(1);
+    keyframesAtDrop = keyframesIn.length;
   }
-  await sleep(Math.max(0, keyframesIn.at(-1)! + JOIN_AFTER_KEYFRAME_MS - performance.now()));
+  // A new key frame meanwhile (a stalled machine) starts the count again from it.
+  await waitFor(() => ingest.framesSinceKeyframe >= JOIN_AFTER_KEYFRAME_FRAMES && performance.now() - keyframesIn.at(-1)! >= JOIN_AFTER_KEYFRAME_MS, {
+    timeoutMs: 3 * GOP_SECONDS * 1000,
+    intervalMs: 10,
+    description: `${JOIN_AFTER_KEYFRAME_FRAMES} frames and ${JOIN_AFTER_KEYFRAME_MS} ms after a key frame`,
+    progress,
+  });
+  // The cache's age limit is wall time but the publisher's GOP is counted in frames: they line up only while ffmpeg keeps real time.
+  const keyframeAgeMs = performance.now() - keyframesIn.at(-1)!;
+  assert.ok(
+    keyframeAgeMs < JOIN_AFTER_KEYFRAME_MS + 1_000,
+    `the publisher fell behind real time (machine overloaded?): ${JOIN_AFTER_KEYFRAME_FRAMES} frames took ${Math.round(keyframeAgeMs)} ms`,
+  );
+  if (keyframesAtDrop !== undefined) {
+    assert.equal(keyframesIn.length, keyframesAtDrop, 'the packet was dropped after the latest key frame, the one the cache holds');
+  }
 
   const plisBefore = publisher.stats().pliReceived;
   const viewer = new HeadlessViewer({ url: server.url, room: 'kfc', name: `kfc-viewer-${keyFrameCacheMs}` });
@@ -104,7 +156,8 @@ async function joinMidGop(
   const joinedAt = performance.now();
   await viewer.join();
   console.log(
-    `# KEYFRAME_CACHE_MS=${keyFrameCacheMs}: viewer joined ${Math.round(joinedAt - keyframesIn.at(-1)!)} ms after a key frame; waiting for its first key frame`,
+    `# KEYFRAME_CACHE_MS=${keyFrameCacheMs}: viewer joined ${Math.round(joinedAt - keyframesIn.at(-1)!)} ms and ${ingest.framesSinceKeyframe} frames ` +
+      'after a key frame; waiting for its first key frame',
   );
   await waitFor(() => viewer.stats().timeToFirstKeyframeMs !== undefined, {
     timeoutMs: 2 * GOP_SECONDS * 1000,

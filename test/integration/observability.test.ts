@@ -14,7 +14,7 @@ import type { Overview, RoomStats } from '../../server/contracts/adminApi.js';
 import { startTestServer, TEST_AUTH_SECRET } from '../helpers/testServer.js';
 import { HeadlessPublisher, HeadlessViewer } from '../helpers/headlessPeer.js';
 import { connectRaw, errorCode, rawRequest } from '../helpers/rawSignaling.js';
-import { sleep, waitFor } from '../helpers/wait.js';
+import { waitFor } from '../helpers/wait.js';
 
 let server: FloodlightServer;
 let peers: Array<HeadlessPublisher | HeadlessViewer> = [];
@@ -31,7 +31,8 @@ afterEach(async () => {
 
 after(async () => {
   for (const socket of sockets) socket.disconnect();
-  await server?.close();
+  // undefined when before() failed
+  await (server as FloodlightServer | undefined)?.close();
 });
 
 /** Parsed Prometheus text: `value(name, labels)` → number or undefined. */
@@ -92,9 +93,15 @@ async function waitForFrames(list: HeadlessViewer[], frames: number, description
   });
 }
 
-async function getJson<T>(path: string, token?: string): Promise<{ status: number; body: T; headers: Headers }> {
+/** The error body every API refusal has. */
+interface ApiError {
+  error: { code: string; message: string };
+}
+
+/** GET a JSON answer; its body is what the server sent (callers say what they expect it to be). */
+async function getJson(path: string, token?: string): Promise<{ status: number; body: unknown; headers: Headers }> {
   const response = await fetch(`${server.url}${path}`, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
-  return { status: response.status, body: (await response.json()) as T, headers: response.headers };
+  return { status: response.status, body: await response.json(), headers: response.headers };
 }
 
 function postQoe(room: string, body: unknown, contentType = 'application/json'): Promise<Response> {
@@ -205,16 +212,25 @@ test('metrics have the expected names and follow a broadcast as it starts and st
   assert.equal(live.value('floodlight_signaling_errors_total', { code: 'BAD_REQUEST' }), badBefore + 1);
 
   // The watch pages' QoE reports give the delivered frame rate (30 fps source).
-  await postQoe('obs', qoeReport('viewer-session-1', { framesDecoded: 0, watchingSeconds: 0 }));
-  await sleep(1100);
+  // A new session may send two reports at once (rate limit burst 2).
+  assert.equal((await postQoe('obs', qoeReport('viewer-session-1', { framesDecoded: 0, watchingSeconds: 0 }))).status, 204);
   const qoe = await postQoe(
     'obs',
     qoeReport('viewer-session-1', { framesDecoded: 150, framesDropped: 50, freezeCount: 1, watchingSeconds: 5, firstFrameMs: 420 }),
   );
   assert.equal(qoe.status, 204);
 
-  const stats = await getJson<RoomStats>('/api/rooms/obs/stats');
-  assert.equal(stats.status, 200);
+  // The sampler (1 s here) has taken at least two passes with both viewers watching.
+  const stats = await waitFor(
+    async () => {
+      const reply = await getJson('/api/rooms/obs/stats');
+      const body = reply.body as RoomStats;
+      return reply.status === 200 && body.history.length >= 2 && body.history.at(-1)?.viewers === 2 && body.watchTimeSeconds >= 1
+        ? { headers: reply.headers, body }
+        : undefined;
+    },
+    { description: 'two stats samples of the room with its two viewers', timeoutMs: 15_000 },
+  );
   assert.match(stats.headers.get('cache-control') ?? '', /max-age=2/);
   const room = stats.body;
   assert.equal(room.id, 'obs');
@@ -264,12 +280,12 @@ test('metrics have the expected names and follow a broadcast as it starts and st
 });
 
 test('room stats: invalid names are 400, unknown rooms 404', async () => {
-  const bad = await getJson<{ error: { code: string } }>('/api/rooms/bad%20name/stats');
+  const bad = await getJson('/api/rooms/bad%20name/stats');
   assert.equal(bad.status, 400);
-  assert.equal(bad.body.error.code, 'BAD_REQUEST');
-  const unknown = await getJson<{ error: { code: string } }>('/api/rooms/nobody-here/stats');
+  assert.equal((bad.body as ApiError).error.code, 'BAD_REQUEST');
+  const unknown = await getJson('/api/rooms/nobody-here/stats');
   assert.equal(unknown.status, 404);
-  assert.equal(unknown.body.error.code, 'NOT_FOUND');
+  assert.equal((unknown.body as ApiError).error.code, 'NOT_FOUND');
 });
 
 test('admin endpoints: 401 without or with a bad token, 403 for viewer and publisher tokens, 200 for admins', async () => {
@@ -291,9 +307,9 @@ test('admin endpoints: 401 without or with a bad token, 403 for viewer and publi
   const admin = await server.tokens.issue({ room: '*', role: 'admin' }, 600);
 
   for (const path of ['/api/admin/overview', '/api/admin/alerts']) {
-    const none = await getJson<{ error: { code: string; message: string } }>(path);
+    const none = await getJson(path);
     assert.equal(none.status, 401, path);
-    assert.equal(none.body.error.code, 'UNAUTHORIZED');
+    assert.equal((none.body as ApiError).error.code, 'UNAUTHORIZED');
     assert.match(none.headers.get('www-authenticate') ?? '', /^Bearer/);
     for (const [token, status, code] of [
       ['garbage', 401, 'TOKEN_INVALID'],
@@ -303,17 +319,17 @@ test('admin endpoints: 401 without or with a bad token, 403 for viewer and publi
       [publisher, 403, 'FORBIDDEN'],
       [roomAdmin, 403, 'FORBIDDEN'],
     ] as const) {
-      const refused = await getJson<{ error: { code: string } }>(path, token);
+      const refused = await getJson(path, token);
       assert.equal(refused.status, status, `${path} ${code}`);
-      assert.equal(refused.body.error.code, code, path);
+      assert.equal((refused.body as ApiError).error.code, code, path);
       assert.equal(refused.headers.get('cache-control'), 'no-store');
     }
   }
 
-  const overview = await getJson<Overview>('/api/admin/overview', admin);
+  const overview = await getJson('/api/admin/overview', admin);
   assert.equal(overview.status, 200);
   assert.equal(overview.headers.get('cache-control'), 'no-store');
-  const o = overview.body;
+  const o = overview.body as Overview;
   assert.ok(Math.abs(Date.parse(o.at) - Date.now()) < 5000);
   assert.equal(o.workers.length, 2);
   for (const w of o.workers) {
@@ -326,9 +342,10 @@ test('admin endpoints: 401 without or with a bad token, 403 for viewer and publi
   assert.deepEqual(Object.keys(o.alerts).sort(), ['active', 'recent']);
   assert.deepEqual(o.webhooks, { endpoints: [] });
 
-  const alerts = await getJson<{ active: unknown[]; history: unknown[] }>('/api/admin/alerts', admin);
+  const alerts = await getJson('/api/admin/alerts', admin);
   assert.equal(alerts.status, 200);
-  assert.ok(Array.isArray(alerts.body.active) && Array.isArray(alerts.body.history));
+  const lists = alerts.body as { active: unknown; history: unknown };
+  assert.ok(Array.isArray(lists.active) && Array.isArray(lists.history));
 
   // /metrics is open by default.
   await scrape();
@@ -404,10 +421,16 @@ test('QoE reports: validation, size limit, unknown rooms, rate limit, HLS viewer
   for (const id of ['hls-viewer-1', 'hls-viewer-2', 'hls-viewer-3']) {
     assert.equal((await postQoe('qoe', qoeReport(id, { transport: 'hls', firstFrameMs: 2500, latencyMs: 4000 }))).status, 204);
   }
-  // A second report of one session does not count twice.
-  await sleep(1100);
-  assert.equal((await postQoe('qoe', qoeReport('hls-viewer-1', { transport: 'hls', watchingSeconds: 1 }))).status, 204);
-  const stats = (await getJson<RoomStats>('/api/rooms/qoe/stats')).body;
+  // A second report of one session does not count twice (sent once the session's rate limit lets it through).
+  const second = await waitFor(
+    async () => {
+      const status = (await postQoe('qoe', qoeReport('hls-viewer-1', { transport: 'hls', watchingSeconds: 1 }))).status;
+      return status === 429 ? undefined : { status };
+    },
+    { description: "hls-viewer-1's second report accepted", timeoutMs: 10_000, intervalMs: 250 },
+  );
+  assert.equal(second.status, 204);
+  const stats = (await getJson('/api/rooms/qoe/stats')).body as RoomStats;
   assert.equal(stats.viewers.hls, 3);
   assert.equal(stats.qoe.latencyMs, 4000);
   assert.equal(stats.qoe.firstFrameMsP50, 2500);

@@ -177,7 +177,7 @@ function captureLogs(): { logger: Logger; lines: Array<Record<string, unknown>> 
       callback();
     },
   });
-  return { logger: pino({ level: 'info' }, stream) as unknown as Logger, lines };
+  return { logger: pino({ level: 'info' }, stream), lines };
 }
 
 test('AlertManager: one alert per identity, events, bounded newest-first history, structured logs', async () => {
@@ -201,9 +201,9 @@ test('AlertManager: one alert per identity, events, bounded newest-first history
   now += 7000;
   const resolved = manager.resolve('stream_stalled', 'a', null, 'flowing again');
   assert.equal(resolved?.state, 'resolved');
-  assert.equal(resolved?.resolvedAt, '2030-01-01T00:00:07.000Z');
-  assert.equal(resolved?.message, 'flowing again');
-  assert.equal(resolved?.id, fired.id);
+  assert.equal(resolved.resolvedAt, '2030-01-01T00:00:07.000Z');
+  assert.equal(resolved.message, 'flowing again');
+  assert.equal(resolved.id, fired.id);
   assert.equal(manager.resolve('stream_stalled', 'a', null), undefined, 'resolving twice is a no-op');
 
   // Copies: callers can't change the manager's state.

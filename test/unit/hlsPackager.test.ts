@@ -16,6 +16,7 @@ import { BoxReader, Mp4ParseError } from '../../server/hls/mp4Boxes.js';
 import { HlsDiskError, type PackagerFs } from '../../server/hls/packagerFiles.js';
 import { RenditionPackager } from '../../server/hls/renditionPackager.js';
 import { declaredBandwidth, HlsRoomPackager } from '../../server/hls/roomPackager.js';
+import { waitFor } from '../helpers/wait.js';
 
 const children = new Set<ChildProcess>();
 let tmpRoot: string;
@@ -100,7 +101,12 @@ function cut(data: Buffer): Units {
   return { init, fragments, all: data };
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/**
+ * Lets every callback already due run (timers at 0, I/O, promise jobs). The
+ * packager resolves its waiters synchronously when it publishes, so a waiter
+ * that has not resolved after this will not resolve without a new publication.
+ */
+const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 function newDir(): string {
   return path.join(tmpRoot, `r${++dirCounter}`);
@@ -220,25 +226,26 @@ describe('RenditionPackager', () => {
     assert.equal(await packager.waitFor(lastMsn, lastPart, 1000), true, 'already there');
     assert.equal(await packager.waitFor(0, undefined, 1000), true, 'segment 0 is complete');
 
-    let nextAt = 0;
-    const next = packager.waitFor(lastMsn, lastPart + 1, 5000).then((ok) => ((nextAt = performance.now()), ok));
-    let segmentAt = 0;
-    const segment = packager.waitFor(1, undefined, 5000).then((ok) => ((segmentAt = performance.now()), ok));
+    /** When each wait below ended (performance.now()). */
+    const endedAt = new Map<'next' | 'segment' | 'pastEnd', number>();
+    const track = (name: 'next' | 'segment' | 'pastEnd', wait: Promise<boolean>) => wait.then((ok) => (endedAt.set(name, performance.now()), ok));
+    const next = track('next', packager.waitFor(lastMsn, lastPart + 1, 5000));
+    const segment = track('segment', packager.waitFor(1, undefined, 5000));
     // Part index past the end of segment 1 = part 0 of segment 2.
-    let pastEndAt = 0;
-    const pastEnd = packager.waitFor(1, 9, 5000).then((ok) => ((pastEndAt = performance.now()), ok));
-    await sleep(100);
-    assert.equal(nextAt, 0, 'not before the part exists');
+    const pastEnd = track('pastEnd', packager.waitFor(1, 9, 5000));
+    await settle();
+    assert.equal(endedAt.has('next'), false, 'not before the part exists');
 
     packager.write(units.fragments[6]!);
     await packager.idle();
     const publishedAt = performance.now();
     assert.equal(await next, true);
-    assert.ok(nextAt > 0 && nextAt <= publishedAt);
+    const nextAt = endedAt.get('next');
+    assert.ok(nextAt !== undefined && nextAt <= publishedAt);
     assert.ok(partUris(packager.playlist!).includes(`part-${packager.sessionId}-6.m4s`), 'the playlist has it when the wait ends');
-    await sleep(20);
-    assert.equal(segmentAt, 0, 'segment 1 is still open');
-    assert.equal(pastEndAt, 0);
+    await settle();
+    assert.equal(endedAt.has('segment'), false, 'segment 1 is still open');
+    assert.equal(endedAt.has('pastEnd'), false);
 
     await feed(packager, [units.fragments[7]!, units.fragments[8]!]);
     assert.equal(await segment, true);
@@ -403,9 +410,9 @@ describe('RenditionPackager', () => {
     const packager = new RenditionPackager({ dir, fs: recording });
     // A reader polling the playlist while it is rewritten only ever sees whole playlists.
     let reads = 0;
-    let stop = false;
+    const stopReading = new AbortController();
     const reader = (async () => {
-      while (!stop) {
+      while (!stopReading.signal.aborted) {
         try {
           const text = await fsp.readFile(path.join(dir, 'index.m3u8'), 'utf8');
           reads += 1;
@@ -419,12 +426,13 @@ describe('RenditionPackager', () => {
     for (let i = 0; i < 3; i++) {
       for (let at = 0; at < units.all.length; at += 8192) {
         packager.write(units.all.subarray(at, at + 8192));
-        await sleep(1);
+        // The stimulus, not a wait: chunks arrive spread out in time, as from a pipe, while the reader polls.
+        await new Promise((resolve) => setTimeout(resolve, 1));
       }
       packager.restart();
     }
     await packager.end();
-    stop = true;
+    stopReading.abort();
     await reader;
     assert.ok(reads > 20, `${reads} reads`);
     for (const op of ops) {
@@ -539,8 +547,8 @@ describe('HlsRoomPackager', () => {
     assert.ok(master, 'master as soon as the first part is published');
     const declared = declaredBandwidth({ name: 'hi', videoBitrate: 2_500_000, audioBitrate: 128_000 })!;
     assert.match(master, new RegExp(`^#EXT-X-STREAM-INF:BANDWIDTH=${declared},RESOLUTION=640x360,`, 'm'), 'declared peak, no average yet');
-    await sleep(20);
-    assert.ok(fs.existsSync(path.join(root, 'early', 'index.m3u8')), 'written to disk at once');
+    // Written in the background, right after that first publication.
+    await waitFor(() => fs.existsSync(path.join(root, 'early', 'index.m3u8')), { description: 'the master playlist written to disk', timeoutMs: 5_000 });
     await room.close({ removeFiles: true });
   });
 
@@ -589,9 +597,10 @@ describe('HlsRoomPackager', () => {
       master,
       /^#EXT-X-STREAM-INF:BANDWIDTH=100000000,AVERAGE-BANDWIDTH=\d+,RESOLUTION=640x360,CODECS="avc1\.[0-9a-f]{6},mp4a\.40\.2",FRAME-RATE=30\.000\nlow\/index\.m3u8$/m,
     );
-    await sleep(20);
-    // Written once, when every rendition became ready (measured bitrates move on since).
-    const onDisk = fs.readFileSync(path.join(root, 'room_1', 'index.m3u8'), 'utf8');
+    // Written once (in the background), when every rendition became ready (measured bitrates move on since).
+    const masterFile = path.join(root, 'room_1', 'index.m3u8');
+    await waitFor(() => fs.existsSync(masterFile), { description: 'the master playlist written to disk', timeoutMs: 5_000 });
+    const onDisk = fs.readFileSync(masterFile, 'utf8');
     const shape = (text: string) => text.replace(/BANDWIDTH=\d+/g, 'BANDWIDTH=n');
     assert.equal(shape(onDisk), shape(master), 'master written to disk');
 

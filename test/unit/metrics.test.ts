@@ -14,6 +14,7 @@ import type { ServerTotals } from '../../server/observability/statsSampler.js';
 import type { WorkerPool } from '../../server/media/workerPool.js';
 import type { Logger } from '../../server/observability/logger.js';
 import { RingBuffer } from '../../server/observability/ringBuffer.js';
+import { waitFor } from '../helpers/wait.js';
 
 const logger = pino({ level: 'silent' }) as unknown as Logger;
 
@@ -133,8 +134,14 @@ test('values come from the sources at scrape time', async () => {
   f.ffmpegRestarts.total = 3;
   f.workers[1]!.restarts = 2;
   f.totals.bitrateInBps = 0;
-  await new Promise((resolve) => setTimeout(resolve, 250));
-  s = parse(await m.render());
+  // The registry reads the totals at most every 200 ms (one totals() per scrape): wait until it read them again.
+  s = await waitFor(
+    async () => {
+      const next = parse(await m.render());
+      return next.get('floodlight_bitrate_in_bits_per_second') === 0 ? next : undefined;
+    },
+    { description: 'a scrape with the new totals', timeoutMs: 5_000, intervalMs: 50 },
+  );
   assert.equal(s.get('floodlight_signaling_errors_total{code="BAD_REQUEST"}'), 5);
   assert.equal(s.get('floodlight_recorder_ffmpeg_restarts_total'), 3);
   assert.equal(s.get('floodlight_worker_restarts_total{worker="1"}'), 2);
@@ -197,8 +204,8 @@ test('naming: floodlight_ prefix, counters end in _total, units in names, bounde
     if (type === 'counter') assert.match(metric.name, /_total$/, `${metric.name} is a counter`);
     if (/bytes|seconds/.test(metric.name) && type !== 'counter') assert.match(metric.name, /_(bytes|seconds)$|_seconds_|_bytes_/, metric.name);
     for (const value of metric.values) {
-      for (const label of Object.keys(value.labels ?? {})) assert.ok(allowedLabels.has(label), `${metric.name} label ${label}`);
-      assert.ok(!('room' in (value.labels ?? {})), 'no room label');
+      for (const label of Object.keys(value.labels)) assert.ok(allowedLabels.has(label), `${metric.name} label ${label}`);
+      assert.ok(!('room' in value.labels), 'no room label');
     }
   }
   m.close();

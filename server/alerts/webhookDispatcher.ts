@@ -195,7 +195,6 @@ export class WebhookDispatcher {
       event.attempts++;
       const error = await this.#attempt(endpoint, event);
       // TypeScript keeps the loop condition's narrowing across the await, but close() may run meanwhile.
-      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition
       if (this.#closed) return;
       if (error === undefined) {
         endpoint.delivered++;

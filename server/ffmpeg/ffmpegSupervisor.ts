@@ -262,7 +262,6 @@ export class FfmpegSupervisor extends EventEmitter<FfmpegSupervisorEvents> {
       'ffmpeg exited; restarting',
     );
     this.#emit('exited', result);
-    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- an 'exited' listener may have closed us
     if (this.#closed) return;
     this.#restartTimer = setTimeout(() => {
       this.#restartTimer = undefined;

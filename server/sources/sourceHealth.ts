@@ -14,7 +14,7 @@ export interface SourceHealth {
   lastPacketAt: number | null;
   /** Video + audio bitrate over the last poll interval, bits/s. */
   bitrateBps: number;
-  /** Time between the last two key frames, ms; null until two were seen. */
+  /** Time between the last two key frames, ms; null until two were seen (or while not traced). */
   keyFrameIntervalMs: number | null;
   lastKeyFrameAt: number | null;
 }
@@ -29,6 +29,15 @@ interface Watched {
 export interface SourceHealthTrackerOptions {
   /** How often byte counters are polled, ms. Default 250 (stalls are judged at ≥ 300 ms). */
   pollIntervalMs?: number;
+  /**
+   * Measure the key-frame interval from the producers' 'keyframe' trace events. Off by
+   * default: mediasoup's enableTraceEvent() replaces a producer's whole set of traced
+   * types, so turning it on silences whatever else traces the producer (drills,
+   * benchmarks). Sources that own their producers' tracing (encoder ingests, where the
+   * GOP matters) turn it on; a browser makes key frames when asked, so its interval
+   * says little.
+   */
+  traceKeyFrames?: boolean;
   now?: () => number;
 }
 
@@ -36,6 +45,7 @@ export class SourceHealthTracker {
   readonly #watched = new Map<string, Watched>();
   readonly #now: () => number;
   readonly #timer: NodeJS.Timeout;
+  readonly #traceKeyFrames: boolean;
   #health: SourceHealth = { lastVideoPacketAt: null, lastPacketAt: null, bitrateBps: 0, keyFrameIntervalMs: null, lastKeyFrameAt: null };
   #lastPollAt: number;
   #polling = false;
@@ -43,6 +53,7 @@ export class SourceHealthTracker {
 
   constructor(options: SourceHealthTrackerOptions = {}) {
     this.#now = options.now ?? Date.now;
+    this.#traceKeyFrames = options.traceKeyFrames ?? false;
     this.#lastPollAt = this.#now();
     this.#timer = setInterval(() => void this.#poll(), options.pollIntervalMs ?? 250);
     this.#timer.unref();
@@ -65,8 +76,9 @@ export class SourceHealthTracker {
     };
     this.#watched.set(track.producer.id, { track, bytes: 0, packets: 0, onTrace });
     if (track.kind === 'video') {
+      // Listening is free: key frames traced by anyone are counted.
       track.producer.on('trace', onTrace);
-      track.producer.enableTraceEvent(['keyframe']).catch(() => undefined);
+      if (this.#traceKeyFrames) track.producer.enableTraceEvent(['keyframe']).catch(() => undefined);
     }
   }
 

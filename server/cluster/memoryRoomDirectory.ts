@@ -1,11 +1,19 @@
 /** The room directory of a single node: a map in this process. */
-import { OriginTakenError, type OriginLease, type RoomDirectory, type RoomListing } from './roomDirectory.js';
+import {
+  OriginTakenError,
+  compareListings,
+  listingFromReports,
+  type NodeRoomReport,
+  type OriginLease,
+  type RoomDirectory,
+  type RoomListing,
+} from './roomDirectory.js';
 
 interface Entry {
   origin: OriginLease | null;
   /** Last epoch handed out, kept after a release so epochs never go back. */
   epoch: number;
-  reports: Map<string, { live: boolean; viewers: number; createdAt: string }>;
+  reports: Map<string, NodeRoomReport>;
 }
 
 export class MemoryRoomDirectory implements RoomDirectory {
@@ -26,6 +34,15 @@ export class MemoryRoomDirectory implements RoomDirectory {
     this.#prune(lease.room);
   }
 
+  async renewOrigin(lease: OriginLease): Promise<boolean> {
+    return this.#rooms.get(lease.room)?.origin?.epoch === lease.epoch;
+  }
+
+  /** In one process a lease only ends by release: nothing is ever lost. */
+  onOriginLost(_listener: (lease: OriginLease) => void): () => void {
+    return () => undefined;
+  }
+
   async originOf(room: string): Promise<OriginLease | undefined> {
     return this.#rooms.get(room)?.origin ?? undefined;
   }
@@ -40,9 +57,7 @@ export class MemoryRoomDirectory implements RoomDirectory {
   }
 
   async list(): Promise<RoomListing[]> {
-    const listings = [...this.#rooms.keys()].flatMap((id) => this.#listing(id) ?? []);
-    const total = (l: RoomListing): number => Object.values(l.viewersByNode).reduce((a, b) => a + b, 0);
-    return listings.sort((a, b) => Number(b.live) - Number(a.live) || total(b) - total(a) || a.id.localeCompare(b.id));
+    return [...this.#rooms.keys()].flatMap((id) => this.#listing(id) ?? []).sort(compareListings);
   }
 
   async get(room: string): Promise<RoomListing | undefined> {
@@ -55,15 +70,7 @@ export class MemoryRoomDirectory implements RoomDirectory {
 
   #listing(id: string): RoomListing | undefined {
     const entry = this.#rooms.get(id);
-    if (!entry || entry.reports.size === 0) return undefined;
-    const reports = [...entry.reports.entries()];
-    return {
-      id,
-      origin: entry.origin,
-      live: reports.some(([, r]) => r.live),
-      viewersByNode: Object.fromEntries(reports.map(([node, r]) => [node, r.viewers])),
-      createdAt: reports.map(([, r]) => r.createdAt).sort()[0]!,
-    };
+    return entry ? listingFromReports(id, entry.origin, [...entry.reports.entries()]) : undefined;
   }
 
   #entry(room: string): Entry {

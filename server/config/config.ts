@@ -134,6 +134,34 @@ const envSchema = z
     WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
     /** Pending events per webhook endpoint; the oldest are dropped beyond it. */
     WEBHOOK_QUEUE_SIZE: z.coerce.number().int().min(1).max(10_000).default(100),
+    /** Cluster mode: the shared Redis (redis:// or rediss://, with user, password and db in the URL). */
+    REDIS_URL: z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }).optional(),
+    /** Cluster mode through Redis Sentinel: "host:port,host:port". */
+    REDIS_SENTINELS: z
+      .string()
+      .transform((value) => value.split(',').map((entry) => entry.trim()))
+      .pipe(
+        z
+          .array(
+            z
+              .string()
+              .regex(/^[^\s:]+:\d{1,5}$/, 'each sentinel must be host:port')
+              .transform((entry) => ({ host: entry.slice(0, entry.lastIndexOf(':')), port: Number(entry.slice(entry.lastIndexOf(':') + 1)) })),
+          )
+          .min(1),
+      )
+      .optional(),
+    /** The primary's name the sentinels monitor. */
+    REDIS_SENTINEL_NAME: z.string().min(1).optional(),
+    /** Password of the sentinels themselves (not of the primary). */
+    REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
+    /** Password of the Redis primary and replicas when reached through Sentinel (with REDIS_URL, put it in the URL). */
+    REDIS_PASSWORD: z.string().min(1).optional(),
+    /** Every Floodlight key and channel starts with this (several clusters can share one Redis). */
+    REDIS_KEY_PREFIX: z
+      .string()
+      .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 _ . : -')
+      .default('floodlight:'),
   })
   .refine((c) => c.RTC_MIN_PORT < c.RTC_MAX_PORT, {
     error: 'RTC_MIN_PORT must be lower than RTC_MAX_PORT',
@@ -142,7 +170,31 @@ const envSchema = z
   .refine((c) => c.WEBHOOK_URLS.length === 0 || c.WEBHOOK_SECRET !== undefined, {
     error: 'required when WEBHOOK_URLS is set (deliveries are signed)',
     path: ['WEBHOOK_SECRET'],
+  })
+  .refine((c) => c.REDIS_URL === undefined || c.REDIS_SENTINELS === undefined, {
+    error: 'set either REDIS_URL or REDIS_SENTINELS, not both',
+    path: ['REDIS_SENTINELS'],
+  })
+  .refine((c) => c.REDIS_SENTINELS === undefined || c.REDIS_SENTINEL_NAME !== undefined, {
+    error: 'required when REDIS_SENTINELS is set (the name the sentinels monitor)',
+    path: ['REDIS_SENTINEL_NAME'],
+  })
+  .refine((c) => c.REDIS_SENTINELS !== undefined || (c.REDIS_SENTINEL_NAME ?? c.REDIS_SENTINEL_PASSWORD ?? c.REDIS_PASSWORD) === undefined, {
+    error: 'REDIS_SENTINEL_NAME, REDIS_SENTINEL_PASSWORD and REDIS_PASSWORD are for Sentinel: REDIS_SENTINELS is required with them',
+    path: ['REDIS_SENTINELS'],
   });
+
+/** Where the cluster's shared state lives; absent: one node, state in memory. */
+export type RedisSettings = { keyPrefix: string } & (
+  | { mode: 'url'; url: string }
+  | {
+      mode: 'sentinel';
+      sentinels: { host: string; port: number }[];
+      name: string;
+      sentinelPassword: string | undefined;
+      password: string | undefined;
+    }
+);
 
 export interface Config {
   port: number;
@@ -182,6 +234,8 @@ export interface Config {
     alerts: AlertThresholds;
     webhooks: { urls: string[]; secret: string | undefined; queueSize: number };
   };
+  /** Cluster mode (REDIS_URL or REDIS_SENTINELS); undefined: a single node. */
+  redis: RedisSettings | undefined;
 }
 
 /** Alert rule thresholds (see docs/operations.md). */
@@ -268,5 +322,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       },
       webhooks: { urls: c.WEBHOOK_URLS, secret: c.WEBHOOK_SECRET, queueSize: c.WEBHOOK_QUEUE_SIZE },
     },
+    redis: redisSettings(c),
+  };
+}
+
+function redisSettings(c: z.infer<typeof envSchema>): RedisSettings | undefined {
+  const keyPrefix = c.REDIS_KEY_PREFIX;
+  if (c.REDIS_URL !== undefined) return { mode: 'url', url: c.REDIS_URL, keyPrefix };
+  if (c.REDIS_SENTINELS === undefined || c.REDIS_SENTINEL_NAME === undefined) return undefined;
+  return {
+    mode: 'sentinel',
+    sentinels: c.REDIS_SENTINELS,
+    name: c.REDIS_SENTINEL_NAME,
+    sentinelPassword: c.REDIS_SENTINEL_PASSWORD,
+    password: c.REDIS_PASSWORD,
+    keyPrefix,
   };
 }

@@ -4,6 +4,7 @@
  * listening server; `close()` tears everything down (idempotent).
  */
 import http from 'node:http';
+import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
@@ -15,8 +16,8 @@ import { RoomRegistry } from './rooms/roomRegistry.js';
 import { LocalPipe } from './media/pipes/localPipe.js';
 import type { MessageBus } from './cluster/messageBus.js';
 import type { RoomDirectory } from './cluster/roomDirectory.js';
-import { MemoryMessageBus } from './cluster/memoryMessageBus.js';
-import { MemoryRoomDirectory } from './cluster/memoryRoomDirectory.js';
+import { createClusterState, type ClusterState } from './cluster/clusterState.js';
+import { NODE_RENEW_MS, type NodeLoad } from './cluster/nodeRegistry.js';
 import { setListenerErrorReporter } from './lib/safeEmitter.js';
 import { findRepoRoot } from './lib/repoRoot.js';
 import { SignalingServer } from './signaling/signalingServer.js';
@@ -46,6 +47,8 @@ export class FloodlightServer {
   readonly directory: RoomDirectory;
   /** Room events and node-to-node requests (in memory on a single node). */
   readonly bus: MessageBus;
+  /** Shared state of a cluster (in memory without REDIS_URL): directory, bus, node registry, runtime settings. */
+  readonly cluster: ClusterState;
   readonly tokens: TokenService;
   readonly signaling: SignalingServer;
   /** Undefined when HLS_ENABLED=false. */
@@ -58,20 +61,21 @@ export class FloodlightServer {
   readonly #http: http.Server;
   readonly #io: IoServer;
   #closing: Promise<void> | undefined;
+  #loadTimer: NodeJS.Timeout | undefined;
 
   private constructor(parts: {
     config: Config;
     log: Logger;
     pool: WorkerPool;
     rooms: RoomRegistry;
-    directory: RoomDirectory;
-    bus: MessageBus;
+    cluster: ClusterState;
     hls: HlsService | undefined;
     clientDir: string;
   }) {
     const { config, log, pool, rooms, hls, clientDir } = parts;
-    this.directory = parts.directory;
-    this.bus = parts.bus;
+    this.cluster = parts.cluster;
+    this.directory = parts.cluster.directory;
+    this.bus = parts.cluster.bus;
     this.config = config;
     this.log = log;
     this.pool = pool;
@@ -84,7 +88,7 @@ export class FloodlightServer {
       config,
       pool,
       rooms,
-      bus: parts.bus,
+      bus: parts.cluster.bus,
       hls,
       tokens: this.tokens,
       // Signaling starts below; metrics read it at scrape time.
@@ -93,7 +97,7 @@ export class FloodlightServer {
     });
     const app = createHttpApp({
       hls,
-      directory: parts.directory,
+      directory: parts.cluster.directory,
       rooms,
       nodeId: config.nodeId,
       pool,
@@ -105,6 +109,7 @@ export class FloodlightServer {
           observability: this.observability,
           tokens: this.tokens,
           rooms,
+          cluster: parts.cluster,
           metricsRequireAdmin: config.observability.metricsRequireAdmin,
         }),
         hlsRequestHook: this.observability.hlsAudience.middleware,
@@ -137,19 +142,26 @@ export class FloodlightServer {
 
   static async create(config: Config, options: FloodlightServerOptions = {}): Promise<FloodlightServer> {
     const log = options.logger ?? createLogger(config.logLevel);
-    const pool = await WorkerPool.create({
-      numWorkers: config.numWorkers,
-      rtcMinPort: config.rtcMinPort,
-      rtcMaxPort: config.rtcMaxPort,
-      listenIp: config.listenIp,
-      announcedIp: config.announcedIp,
-      logLevel: config.mediasoupLogLevel,
-      keyFrameCacheMs: config.keyFrameCacheMs,
-      logger: log,
-    });
+    // Shared state first: a Redis that refuses us stops the start before any worker runs.
+    const cluster = await createClusterState(config, config.nodeId, log);
+    const { bus, directory } = cluster;
+    let pool: WorkerPool;
+    try {
+      pool = await WorkerPool.create({
+        numWorkers: config.numWorkers,
+        rtcMinPort: config.rtcMinPort,
+        rtcMaxPort: config.rtcMaxPort,
+        listenIp: config.listenIp,
+        announcedIp: config.announcedIp,
+        logLevel: config.mediasoupLogLevel,
+        keyFrameCacheMs: config.keyFrameCacheMs,
+        logger: log,
+      });
+    } catch (error) {
+      await cluster.close();
+      throw error;
+    }
     setListenerErrorReporter((event, error) => log.error({ event, err: error }, 'an event listener threw'));
-    const bus = new MemoryMessageBus(config.nodeId, { onListenerError: (error) => log.error({ err: error }, 'a room event listener threw') });
-    const directory = new MemoryRoomDirectory();
     const rooms = new RoomRegistry({
       nodeId: config.nodeId,
       pool,
@@ -185,7 +197,7 @@ export class FloodlightServer {
       // An unsafe HLS_DIR stops the start: don't leave the workers behind for an embedding caller.
       rooms.close();
       pool.close();
-      await bus.close();
+      await cluster.close();
       throw error;
     }
     const server = new FloodlightServer({
@@ -193,18 +205,46 @@ export class FloodlightServer {
       log,
       pool,
       rooms,
-      directory,
-      bus,
+      cluster,
       hls,
       clientDir: options.clientDir ?? path.join(findRepoRoot(), 'client', 'dist'),
     });
     try {
       await server.#listen();
+      await server.#announce();
     } catch (error) {
       await server.close();
       throw error;
     }
     return server;
+  }
+
+  /** This node in the node registry: who it is, and its load, renewed every second. */
+  async #announce(): Promise<void> {
+    const { config } = this;
+    await this.cluster.nodes.announce({
+      id: config.nodeId,
+      publicUrl: config.publicUrl ?? `http://${config.announcedIp}:${this.port}`,
+      mediaAddress: config.announcedIp,
+      region: config.region,
+      roles: this.hls?.enabled ? ['webrtc', 'hls'] : ['webrtc'],
+      state: 'serving',
+      load: this.#load(),
+    });
+    this.#loadTimer = setInterval(() => this.cluster.nodes.update({ load: this.#load() }), NODE_RENEW_MS);
+    this.#loadTimer.unref();
+  }
+
+  #load(): NodeLoad {
+    const workers = this.pool.details();
+    const cpu = workers.reduce((sum, w) => sum + w.cpu, 0) / Math.max(1, os.availableParallelism());
+    const totals = this.observability.sampler.totals();
+    return {
+      cpu: Math.min(1, Math.max(0, cpu)),
+      viewers: totals.webrtcViewers,
+      consumers: this.pool.counts().consumers,
+      bitrateOutBps: Math.max(0, Math.round(totals.bitrateOutBps)),
+    };
   }
 
   get port(): number {
@@ -246,8 +286,8 @@ export class FloodlightServer {
       this.signaling.close();
       await new Promise<void>((resolve) => this.#io.close(() => resolve()));
       this.pool.close();
-      await this.bus.close();
-      await this.directory.close();
+      clearInterval(this.#loadTimer);
+      await this.cluster.close();
       this.#http.closeAllConnections();
       await new Promise<void>((resolve) => this.#http.close(() => resolve()));
       this.log.info('shut down');

@@ -37,6 +37,8 @@ async function main(): Promise<void> {
   const { FloodlightServer, PortInUseError } = await import('./app.js');
   const { WorkerStartError } = await import('./media/workerPool.js');
   const { HlsDirUnsafeError } = await import('./hls/hlsDirSafety.js');
+  const { RedisConnectError } = await import('./cluster/redis/redisConnection.js');
+  const { NodeIdTakenError } = await import('./cluster/nodeRegistry.js');
 
   // Signals are handled from the start: a SIGTERM during startup (or right
   // after the banner) must still shut down cleanly with exit code 0.
@@ -66,7 +68,15 @@ async function main(): Promise<void> {
   try {
     server = await FloodlightServer.create(config, { logger: log });
   } catch (error) {
-    if (error instanceof PortInUseError || error instanceof WorkerStartError || error instanceof HlsDirUnsafeError) die(error.message);
+    if (
+      error instanceof PortInUseError ||
+      error instanceof WorkerStartError ||
+      error instanceof HlsDirUnsafeError ||
+      error instanceof RedisConnectError ||
+      error instanceof NodeIdTakenError
+    ) {
+      die(error.message);
+    }
     throw error;
   }
   if (stopping) {

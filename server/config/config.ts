@@ -57,6 +57,11 @@ const envSchema = z
           .replace(/[^A-Za-z0-9_.-]/g, '-')
           .slice(0, 64) || 'node',
       ),
+    /** Region label this node announces (clients and operators see it; placement may prefer it). */
+    REGION: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 _ . -')
+      .default('default'),
     /** Rooms that never had a broadcast (cost no router, but memory): overall, per client address, per connection. */
     MAX_IDLE_ROOMS: z.coerce.number().int().min(1).max(1_000_000).default(1000),
     MAX_IDLE_ROOMS_PER_ADDRESS: z.coerce.number().int().min(1).max(100_000).default(20),
@@ -214,6 +219,7 @@ export interface Config {
   keyFrameCacheMs: number;
   maxWebRtcViewers: number;
   nodeId: string;
+  region: string;
   /** Quotas for rooms that never had a broadcast (MAX_IDLE_ROOMS*). */
   idleRoomQuotas: { total: number; perAddress: number; perConnection: number };
   roomGraceMs: number;
@@ -296,6 +302,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     keyFrameCacheMs: c.KEYFRAME_CACHE_MS,
     maxWebRtcViewers: c.MAX_WEBRTC_VIEWERS,
     nodeId: c.NODE_ID,
+    region: c.REGION,
     idleRoomQuotas: { total: c.MAX_IDLE_ROOMS, perAddress: c.MAX_IDLE_ROOMS_PER_ADDRESS, perConnection: c.MAX_IDLE_ROOMS_PER_CONNECTION },
     roomGraceMs: c.ROOM_GRACE_SECONDS * 1000,
     publicUrl: c.PUBLIC_URL?.replace(/\/$/, ''),

@@ -3,6 +3,7 @@
  *   GET  /metrics                 Prometheus text (admin only with METRICS_REQUIRE_ADMIN=true)
  *   GET  /api/admin/overview      admin: workers, totals, rooms, alerts, webhooks
  *   GET  /api/admin/alerts        admin: { active, history }
+ *   GET  /api/cluster             admin: { mode, nodes (with load and state), rooms (origin, audience per node) }
  *   GET  /api/rooms/:room/stats   public: one room's stats (Cache-Control max-age=2)
  *   POST /api/rooms/:room/qoe     public: a watch page's QoE report (≤ 4 KiB JSON) → 204
  * Errors are JSON `{ error: { code, message } }`.
@@ -11,6 +12,7 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import type { TokenService } from '../auth/tokens.js';
 import { requireAdmin } from '../auth/adminAuth.js';
 import type { RoomRegistry } from '../rooms/roomRegistry.js';
+import type { ClusterState } from '../cluster/clusterState.js';
 import { roomIdSchema } from '../contracts/signaling.js';
 import type { Observability } from '../observability/observability.js';
 import { QOE_MAX_BODY_BYTES, qoeReportSchema } from '../contracts/qoeReport.js';
@@ -19,6 +21,8 @@ export interface ObservabilityRoutesOptions {
   observability: Observability;
   tokens: TokenService;
   rooms: RoomRegistry;
+  /** The cluster's shared state (a single node in memory without REDIS_URL). */
+  cluster: Pick<ClusterState, 'mode' | 'nodes' | 'directory'>;
   metricsRequireAdmin: boolean;
 }
 
@@ -54,6 +58,12 @@ export function createObservabilityRouter(options: ObservabilityRoutesOptions): 
 
   router.get('/api/admin/alerts', adminOnly, (_req, res) => {
     res.set('Cache-Control', 'no-store').json({ active: observability.alertManager.active(), history: observability.alertManager.history() });
+  });
+
+  router.get('/api/cluster', adminOnly, async (_req, res) => {
+    const { cluster } = options;
+    const [nodes, rooms] = await Promise.all([cluster.nodes.nodes(), cluster.directory.list()]);
+    res.set('Cache-Control', 'no-store').json({ mode: cluster.mode, nodes, rooms });
   });
 
   router.get('/api/rooms/:room/stats', (req, res) => {

@@ -68,6 +68,7 @@ export class RoomRegistry extends SafeEmitter<RegistryEvents> {
   readonly #onWorkerDied = (index: number): void => {
     for (const room of this.#rooms.values()) room.handleWorkerDied(index);
   };
+  readonly #stopWatchingLeases: () => void;
   #closed = false;
 
   constructor(options: RoomRegistryOptions) {
@@ -76,6 +77,7 @@ export class RoomRegistry extends SafeEmitter<RegistryEvents> {
     this.#quotas = options.idleQuotas ?? DEFAULT_IDLE_ROOM_QUOTAS;
     this.#log = options.logger.child({ component: 'rooms' });
     options.pool.on('workerDied', this.#onWorkerDied);
+    this.#stopWatchingLeases = options.directory.onOriginLost((lease) => this.#onOriginLost(lease));
   }
 
   get size(): number {
@@ -131,10 +133,24 @@ export class RoomRegistry extends SafeEmitter<RegistryEvents> {
     if (this.#closed) return;
     this.#closed = true;
     this.#options.pool.off('workerDied', this.#onWorkerDied);
+    this.#stopWatchingLeases();
     for (const timer of this.#graceTimers.values()) clearTimeout(timer);
     this.#graceTimers.clear();
     for (const room of this.rooms()) room.close(reason);
     this.#rooms.clear();
+  }
+
+  /**
+   * Fencing: another node now holds this room's origin (our lease expired, e.g.
+   * while Redis was out of reach). Two origins must never feed one room, so
+   * this node's sources end and their owners are sent to reconnect.
+   */
+  #onOriginLost(lease: OriginLease): void {
+    const room = this.#rooms.get(lease.room);
+    if (this.#leases.get(lease.room)?.epoch !== lease.epoch) return;
+    this.#leases.delete(lease.room);
+    this.#log.warn({ room: lease.room, epoch: lease.epoch }, 'lost the room origin to another node; ending its sources here');
+    for (const source of room?.sources() ?? []) source.end('failed');
   }
 
   #checkIdleQuota(opener: RoomOpener): void {

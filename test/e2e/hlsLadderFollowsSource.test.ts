@@ -5,7 +5,8 @@
  * layer is lifted the master playlist must gain the 720p rendition within a
  * few seconds, and when it is dropped again no rendition may stay above the
  * 640×360 that still flows. Sizes are measured from the segments (ffprobe),
- * not only read from the playlist.
+ * not only read from the playlist. The same with H.264 passthrough, where the
+ * top rendition is the publisher's own bitstream, copied.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -21,12 +22,14 @@ import { launchChromium, type LaunchedChromium } from '../helpers/chromium.js';
 import { waitFor } from '../helpers/wait.js';
 
 const ROOM = 'ladder-live';
-let server: FloodlightServer;
+/** The current test's server (each test starts its own, with its own HLS options). */
+let server: FloodlightServer | undefined;
 let chromium: LaunchedChromium;
+/** The current test's room's HLS URL, `<server>/hls/<room>`. */
+let hlsUrl = '';
 let scratch: string;
 
 before(async () => {
-  server = await startTestServer();
   chromium = await launchChromium();
   scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'fl-ladder-test-'));
 });
@@ -48,7 +51,7 @@ async function fetchText(url: string): Promise<string | undefined> {
 }
 
 async function masterVariants(): Promise<Variant[] | undefined> {
-  const master = await fetchText(`${server.url}/hls/${ROOM}/index.m3u8`);
+  const master = await fetchText(`${hlsUrl}/index.m3u8`);
   if (!master) return undefined;
   const lines = master.split('\n');
   const variants: Variant[] = [];
@@ -64,8 +67,8 @@ async function masterVariants(): Promise<Variant[] | undefined> {
  * own init section), measured by ffprobe; undefined while it has none.
  */
 async function measuredSize(mediaUri: string): Promise<string | undefined> {
-  const base = `${server.url}/hls/${ROOM}/${path.posix.dirname(mediaUri)}`;
-  const playlist = await fetchText(`${server.url}/hls/${ROOM}/${mediaUri}`);
+  const base = `${hlsUrl}/${path.posix.dirname(mediaUri)}`;
+  const playlist = await fetchText(`${hlsUrl}/${mediaUri}`);
   if (!playlist) return undefined;
   let map: string | undefined;
   let last: { map: string; segment: string } | undefined;
@@ -118,7 +121,35 @@ async function setTopLayerActive(page: Page, active: boolean): Promise<void> {
   }, active);
 }
 
-test('the HLS ladder follows the top simulcast layer as it arrives late and leaves', { timeout: 180_000 }, async () => {
+test('the HLS ladder follows the top simulcast layer as it arrives late and leaves (VP8, encoded)', { timeout: 180_000 }, async () => {
+  server = await startTestServer();
+  try {
+    await ladderFollowsTopLayer(server, 'vp8');
+  } finally {
+    await server.close();
+    server = undefined;
+  }
+});
+
+// TODO (known defect, not yet found): in about half the runs the ffmpeg started by
+// the re-plan writes its init sections and one part, then nothing more in any
+// rendition for 30 s (no exit, no warning). Kept running as a todo so it is seen.
+test(
+  'the same with H.264 passthrough: the copied top rendition follows the layer too',
+  { timeout: 180_000, todo: 'passthrough ffmpeg sometimes stalls after a re-plan' },
+  async () => {
+    server = await startTestServer({ HLS_H264_PASSTHROUGH: 'true' });
+    try {
+      await ladderFollowsTopLayer(server, 'h264');
+    } finally {
+      await server.close();
+      server = undefined;
+    }
+  },
+);
+
+async function ladderFollowsTopLayer(server: FloodlightServer, codec: 'vp8' | 'h264'): Promise<void> {
+  hlsUrl = `${server.url}/hls/${ROOM}`;
   const token = await server.tokens.issue({ room: ROOM, role: 'publisher' }, 600);
   const page = await chromium.context.newPage();
   page.on('pageerror', (error) => console.log(`[broadcast page error] ${error.message}`));
@@ -143,6 +174,7 @@ test('the HLS ladder follows the top simulcast layer as it arrives late and leav
     return `${video.videoWidth}x${video.videoHeight}`;
   });
   assert.equal(captured, '1280x720', 'the fake camera captures 1280x720');
+  await page.selectOption('#codec-select', codec);
   await page.click('#go-live');
   await page.waitForSelector('main[data-state="live"]', { timeout: 30_000 });
 
@@ -207,5 +239,9 @@ test('the HLS ladder follows the top simulcast layer as it arrives late and leav
   );
   console.log(`# after dropping: ${describe(ladder)}`);
   assert.equal(height(ladder![0]!.measured), 360, 'the top rendition is the 360p source, not less');
+  if (codec === 'h264') {
+    const pid = server.hls!.ffmpegPid(ROOM);
+    assert.ok(pid && fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('copy'), 'the re-planned top rendition is still copied');
+  }
   await page.close();
-});
+}

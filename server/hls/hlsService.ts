@@ -53,6 +53,13 @@ export interface RoomHlsStatus {
   playlistUpdatedAt: number | undefined;
   /** When the current recorder started, ms since epoch. */
   recordingSince: number | undefined;
+  /**
+   * The simulcast layer the recorder receives and the best one the publisher
+   * declared; undefined for a single-layer source or when not recording.
+   */
+  sourceLayers: { current: number | undefined; declaredTop: number } | undefined;
+  /** Planned ffmpeg restarts made to follow the source's resolution (not in ffmpegRestarts, which counts failures). */
+  ladderReplans: number;
 }
 
 /** One room's HLS output and the recorder currently feeding it. */
@@ -63,6 +70,8 @@ interface RoomStream {
   /** Producer ids the recorder records, to notice a new publisher. */
   recordingKey: string;
   ffmpegRestarts: number;
+  /** Re-plans of the recorders replaced so far (the current one counts its own). */
+  ladderReplans: number;
   playlistUpdatedAt: number | undefined;
   recordingSince: number | undefined;
   /** Serializes recorder start/stop for this room. */
@@ -145,6 +154,8 @@ export class HlsService {
       url: `/hls/${roomId}/index.m3u8`,
       playlistUpdatedAt: stream.playlistUpdatedAt,
       recordingSince: stream.recordingSince,
+      sourceLayers: stream.recorder?.sourceLayers,
+      ladderReplans: stream.ladderReplans + (stream.recorder?.replans ?? 0),
     };
   }
 
@@ -247,6 +258,7 @@ export class HlsService {
         recorder: undefined,
         recordingKey: '',
         ffmpegRestarts: 0,
+        ladderReplans: 0,
         playlistUpdatedAt: undefined,
         recordingSince: undefined,
         chain: Promise.resolve(),
@@ -318,6 +330,9 @@ export class HlsService {
     recorder.on('restarted', (count) => {
       this.#log.warn({ room: room.id, restarts: count }, 'HLS recorder restarted ffmpeg');
     });
+    recorder.on('replanned', ({ fromLayer, toLayer }) => {
+      this.#log.info({ room: room.id, fromLayer, toLayer }, 'HLS ladder re-planned for the new source resolution');
+    });
     stream.recorder = recorder;
     stream.recordingSince = Date.now();
     stream.recordingKey = key;
@@ -328,6 +343,7 @@ export class HlsService {
     const recorder = stream.recorder;
     if (!recorder) return;
     stream.ffmpegRestarts += recorder.restarts;
+    stream.ladderReplans += recorder.replans;
     recorder.close();
     stream.recorder = undefined;
     stream.recordingSince = undefined;

@@ -56,8 +56,11 @@ export type RenditionPackagers = Readonly<Record<string, RenditionPackager>>;
  * While some are not ready yet it waits for them up to `graceMs` after the
  * first became ready (a master lists its variants once; clients rarely reload
  * it), then lists the ready ones only. A rendition with the same resolution
- * as a higher one (the source is smaller than the top of the ladder, which is
- * never upscaled) is left out.
+ * as a higher one of the ladder (the source is smaller than the top of the
+ * ladder, which is never upscaled) is left out: the higher one is kept, so that
+ * when the source grows again the URL players already know is the one that grows.
+ * Sizes are the renditions' latest init sections, so the master follows a
+ * source whose resolution changes.
  */
 export function masterPlaylistFor(packagers: RenditionPackagers, options: { graceMs?: number; now?: number } = {}): string | undefined {
   const entries = Object.entries(packagers).filter(([, p]) => !p.closed);
@@ -85,7 +88,8 @@ export function masterPlaylistFor(packagers: RenditionPackagers, options: { grac
   if (variants.length < entries.length && now - firstReady < (options.graceMs ?? 5_000)) return undefined;
   const kept: VariantStream[] = [];
   const resolutions = new Set<string>();
-  for (const variant of [...variants].sort((a, b) => b.bandwidth - a.bandwidth)) {
+  // `packagers` is in ladder order, highest first.
+  for (const variant of variants) {
     const resolution = variant.width && variant.height ? `${variant.width}x${variant.height}` : undefined;
     if (resolution && resolutions.has(resolution)) continue;
     if (resolution) resolutions.add(resolution);
@@ -99,7 +103,9 @@ export class HlsRoomPackager {
   readonly dir: string;
   readonly renditions: RenditionPackagers;
   readonly #root: string;
-  #masterWritten = false;
+  /** The master last written to disk, bandwidth figures aside (they move with every segment). */
+  #masterWrittenShape: string | undefined;
+  #masterWrites: Promise<void> = Promise.resolve();
   #closed = false;
 
   constructor(options: HlsRoomPackagerOptions) {
@@ -123,7 +129,10 @@ export class HlsRoomPackager {
     for (const [name, packager] of Object.entries(packagers)) {
       const others = Object.entries(packagers).filter(([other]) => other !== name);
       packager.setRenditionReportSource(() => others.flatMap(([otherName, other]) => other.renditionReport(`../${otherName}/index.m3u8`) ?? []));
-      packager.on('published', () => void this.#maybeWriteMaster());
+      // One write at a time (they share a temp name), each with the latest state.
+      packager.on('published', () => {
+        this.#masterWrites = this.#masterWrites.then(() => this.#maybeWriteMaster());
+      });
     }
   }
 
@@ -151,13 +160,20 @@ export class HlsRoomPackager {
     }
   }
 
+  /**
+   * Writes the master once every rendition is ready, and again whenever its
+   * variants change (the source's resolution changed and the renditions with it).
+   */
   async #maybeWriteMaster(): Promise<void> {
-    if (this.#masterWritten || this.#closed) return;
+    if (this.#closed) return;
     const all = Object.values(this.renditions);
-    if (!all.every((p) => p.info() !== undefined)) return;
+    if (this.#masterWrittenShape === undefined && !all.every((p) => p.info() !== undefined)) return;
     const text = this.masterPlaylist();
     if (!text) return;
-    this.#masterWritten = true;
+    const shape = text.replace(/BANDWIDTH=\d+/g, 'BANDWIDTH=n');
+    if (shape === this.#masterWrittenShape) return;
+    const previousShape = this.#masterWrittenShape;
+    this.#masterWrittenShape = shape;
     const file = path.join(this.dir, MASTER_PLAYLIST_FILE);
     const tmp = `${path.join(this.dir, `.${MASTER_PLAYLIST_FILE}`)}.${process.pid}.tmp`;
     try {
@@ -168,7 +184,7 @@ export class HlsRoomPackager {
       await fsp.writeFile(tmp, text, { flag: 'wx' });
       await fsp.rename(tmp, file);
     } catch (error) {
-      this.#masterWritten = false;
+      this.#masterWrittenShape = previousShape;
       await fsp.rm(tmp, { force: true }).catch(() => undefined);
       const first = all[0];
       if (first && first.listenerCount('error') > 0) first.emit('error', error instanceof Error ? error : new Error(String(error)));

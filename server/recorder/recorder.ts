@@ -55,7 +55,15 @@ export interface RecorderOptions {
   ffmpegStats?: FfmpegStats;
 }
 
-type RecorderEvents = { restarted: [count: number]; ffmpegStarted: [pid: number] };
+/** A re-plan waits this long for the layer to settle, so a flapping layer restarts ffmpeg once. */
+const REPLAN_SETTLE_MS = 300;
+
+type RecorderEvents = {
+  restarted: [count: number];
+  ffmpegStarted: [pid: number];
+  /** ffmpeg was restarted because the source's spatial layer (its resolution) changed. */
+  replanned: [change: { fromLayer: number; toLayer: number }];
+};
 
 export class Recorder extends EventEmitter<RecorderEvents> {
   readonly #options: RecorderOptions;
@@ -63,10 +71,17 @@ export class Recorder extends EventEmitter<RecorderEvents> {
   readonly #transports: ms.PlainTransport[] = [];
   readonly #consumers: ms.Consumer[] = [];
   readonly #socketServers: net.Server[] = [];
+  /** ffmpeg's connections to the rendition sockets (cut on a re-plan, so no old bytes follow a restart). */
+  readonly #connections = new Set<net.Socket>();
   readonly #streams: SdpStream[] = [];
   #ffmpeg: FfmpegSupervisor | undefined;
   #keyframeTimers: NodeJS.Timeout[] = [];
   #gopTimer: NodeJS.Timeout | undefined;
+  /** The spatial layer ffmpeg's stream started on: its ladder (sizes, init segments) follows that layer. */
+  #ffmpegLayer: number | undefined;
+  #replanTimer: NodeJS.Timeout | undefined;
+  #lastSpatialLayer: number | undefined;
+  #replans = 0;
   #closed = false;
 
   private constructor(options: RecorderOptions) {
@@ -101,11 +116,27 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     return this.#ffmpeg?.pid;
   }
 
+  /** ffmpeg restarts made because the source's resolution (spatial layer) changed. */
+  get replans(): number {
+    return this.#replans;
+  }
+
+  /**
+   * The simulcast/SVC layer the recorder receives now and the best one the
+   * publisher declared (its encodings); undefined for a single-layer source.
+   */
+  get sourceLayers(): { current: number | undefined; declaredTop: number } | undefined {
+    const consumer = this.#videoConsumer;
+    if (!consumer || consumer.type === 'simple' || consumer.type === 'pipe') return undefined;
+    return { current: consumer.currentLayers?.spatialLayer, declaredTop: this.#declaredTopLayer() };
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#keyframeTimers.forEach(clearTimeout);
     if (this.#gopTimer) clearInterval(this.#gopTimer);
+    clearTimeout(this.#replanTimer);
     this.#ffmpeg?.close();
     for (const consumer of this.#consumers) consumer.close();
     for (const transport of this.#transports) transport.close();
@@ -135,15 +166,19 @@ export class Recorder extends EventEmitter<RecorderEvents> {
         paused: true,
       });
       this.#consumers.push(consumer);
-      // The recorder makes the top rendition: always take the best simulcast layer.
-      if (consumer.type === 'simulcast') await consumer.setPreferredLayers({ spatialLayer: 2, temporalLayer: 2 });
+      if (consumer.kind === 'video' && (consumer.type === 'simulcast' || consumer.type === 'svc')) {
+        // The recorder makes the top rendition: always take the best layer the publisher
+        // sends, and follow it when it changes (a top layer that starts late, or stops).
+        await consumer.setPreferredLayers({ spatialLayer: this.#declaredTopLayer(), temporalLayer: 2 });
+        consumer.on('layerschange', (layers) => this.#onLayersChange(layers));
+      }
       this.#streams.push({ kind: producer.kind, port, rtpParameters: consumer.rtpParameters });
     }
     fs.writeFileSync(path.join(workDir, 'input.sdp'), buildRecorderSdp(this.#streams));
     for (const rendition of this.#options.renditions) {
       const sink = this.#options.sinks.get(rendition.name);
       if (!sink) throw new Error(`no sink for rendition ${rendition.name}`);
-      this.#socketServers.push(await listenUnix(path.join(workDir, `${rendition.name}.sock`), sink));
+      this.#socketServers.push(await listenUnix(path.join(workDir, `${rendition.name}.sock`), sink, this.#connections));
     }
     await this.#startFfmpeg();
     if (this.#closed) return;
@@ -208,10 +243,75 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     // ffmpeg opens its RTP sockets before probing: once bound, media can flow
     // and a keyframe request makes probing finish on the first GOP.
     const videoStream = this.#streams.find((s) => s.kind === 'video');
-    if (videoStream) await waitUntilUdpPortBound(videoStream.port, 5000).catch(() => undefined);
+    if (videoStream) await waitForUdpPort(videoStream.port, 'bound', 5000).catch(() => undefined);
     if (this.#closed || this.#ffmpeg?.pid !== pid) return;
     for (const consumer of this.#consumers) if (consumer.paused) await consumer.resume();
+    // Undefined while nothing flows yet: the first 'layerschange' then sets it.
+    this.#ffmpegLayer = this.#videoConsumer?.currentLayers?.spatialLayer;
     this.#requestKeyFrames();
+  }
+
+  get #videoConsumer(): ms.Consumer | undefined {
+    return this.#consumers.find((c) => c.kind === 'video' && !c.closed);
+  }
+
+  /** The publisher's best spatial layer: its last encoding (or, for SVC, its scalability mode). */
+  #declaredTopLayer(): number {
+    const encodings = this.#options.videoProducer.rtpParameters.encodings ?? [];
+    const svcLayers = /^[LS](\d)/.exec(encodings[0]?.scalabilityMode ?? '')?.[1];
+    if (encodings.length <= 1 && svcLayers) return Number(svcLayers) - 1;
+    return Math.max(0, encodings.length - 1);
+  }
+
+  /**
+   * ffmpeg fixes every rendition's size from the first frames it decodes, so a
+   * source whose resolution changes (another simulcast layer now flows) needs a
+   * new ffmpeg: its renditions are re-sized to the new source (never above it,
+   * see recorderFfmpegArgs.ts), the packagers mark a discontinuity and carry on
+   * on the same URLs, and the master playlist follows their new sizes.
+   */
+  #onLayersChange(layers: ms.ConsumerLayers | undefined): void {
+    const spatialChanged = layers?.spatialLayer !== this.#lastSpatialLayer;
+    this.#lastSpatialLayer = layers?.spatialLayer;
+    // Temporal-only changes keep the resolution.
+    if (this.#closed || !layers || !spatialChanged) return;
+    // mediasoup asks for a key frame on a layer switch; ask too so a switch is never left waiting for one.
+    this.#requestVideoKeyFrame();
+    this.#log.info({ spatialLayer: layers.spatialLayer, ffmpegLayer: this.#ffmpegLayer }, 'recorder source layer changed');
+    if (this.#ffmpegLayer === undefined || this.#ffmpeg?.pid === undefined) {
+      this.#ffmpegLayer ??= layers.spatialLayer;
+      return;
+    }
+    clearTimeout(this.#replanTimer);
+    this.#replanTimer = undefined;
+    if (layers.spatialLayer === this.#ffmpegLayer) return;
+    this.#replanTimer = setTimeout(() => {
+      this.#replanTimer = undefined;
+      const current = this.#videoConsumer?.currentLayers?.spatialLayer;
+      if (current !== undefined && this.#ffmpegLayer !== undefined && current !== this.#ffmpegLayer) this.#replan(this.#ffmpegLayer, current);
+    }, REPLAN_SETTLE_MS);
+    this.#replanTimer.unref();
+  }
+
+  #replan(fromLayer: number, toLayer: number): void {
+    if (this.#closed) return;
+    this.#replans++;
+    this.#log.info({ fromLayer, toLayer }, 'source resolution changed: restarting ffmpeg with a new ladder');
+    const old = this.#ffmpeg;
+    this.#ffmpeg = undefined;
+    old?.removeAllListeners();
+    old?.close();
+    // Bytes the old ffmpeg still had in flight must not follow the restart mark.
+    for (const socket of this.#connections) socket.destroy();
+    this.#connections.clear();
+    for (const sink of this.#options.sinks.values()) sink.restart();
+    this.#ffmpegLayer = toLayer;
+    this.emit('replanned', { fromLayer, toLayer });
+    // The new ffmpeg binds the same RTP ports: let the killed one release them first,
+    // or the new one's start would be taken for the old one's ports.
+    const videoPort = this.#streams.find((s) => s.kind === 'video')?.port;
+    const released = videoPort === undefined ? Promise.resolve() : waitForUdpPort(videoPort, 'free', 3000).catch(() => undefined);
+    void released.then(() => (this.#closed ? undefined : this.#startFfmpeg()));
   }
 
   #requestKeyFrames(): void {
@@ -235,11 +335,13 @@ export class Recorder extends EventEmitter<RecorderEvents> {
 }
 
 /** A unix socket ffmpeg connects to as a client and streams one rendition into. */
-function listenUnix(socketPath: string, sink: RenditionSink): Promise<net.Server> {
+function listenUnix(socketPath: string, sink: RenditionSink, connections: Set<net.Socket>): Promise<net.Server> {
   fs.rmSync(socketPath, { force: true });
   const server = net.createServer((socket) => {
+    connections.add(socket);
     socket.on('data', (chunk: Buffer) => sink.write(chunk));
     socket.on('error', () => socket.destroy());
+    socket.on('close', () => connections.delete(socket));
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -276,8 +378,8 @@ async function findFreeUdpPortPair(): Promise<number> {
   throw new Error('no free UDP port pair for the recorder');
 }
 
-/** Resolves once something (ffmpeg) has bound `port` on loopback. */
-async function waitUntilUdpPortBound(port: number, timeoutMs: number): Promise<void> {
+/** Resolves once something (ffmpeg) has bound `port` on loopback, or once nothing has. */
+async function waitForUdpPort(port: number, want: 'bound' | 'free', timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const probe = dgram.createSocket('udp4');
@@ -288,8 +390,8 @@ async function waitUntilUdpPortBound(port: number, timeoutMs: number): Promise<v
     // Close even after a failed bind (that failure is the signal we want),
     // or every probe would leak a UDP handle.
     closeQuietly(probe);
-    if (bound) return;
+    if (bound === (want === 'bound')) return;
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
-  throw new Error(`ffmpeg did not bind UDP port ${port} within ${timeoutMs} ms`);
+  throw new Error(`UDP port ${port} not ${want} within ${timeoutMs} ms`);
 }

@@ -131,12 +131,13 @@ test('the HLS ladder follows the top simulcast layer as it arrives late and leav
   }
 });
 
-// TODO (known defect, not yet found): in about half the runs the ffmpeg started by
-// the re-plan writes its init sections and one part, then nothing more in any
-// rendition for 30 s (no exit, no warning). Kept running as a todo so it is seen.
+// Known defect, cause not found yet: in about half the runs the ffmpeg started by a
+// re-plan in passthrough wrote its init sections and one part, then nothing in any
+// rendition for 30 s (no exit, no warning). The recorder therefore does not re-plan in
+// passthrough (recorder.ts), and this case is skipped until that is fixed.
 test(
   'the same with H.264 passthrough: the copied top rendition follows the layer too',
-  { timeout: 180_000, todo: 'passthrough ffmpeg sometimes stalls after a re-plan' },
+  { timeout: 180_000, skip: 'passthrough does not re-plan yet: its re-planned ffmpeg stalled in about half the runs' },
   async () => {
     server = await startTestServer({ HLS_H264_PASSTHROUGH: 'true' });
     try {

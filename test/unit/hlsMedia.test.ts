@@ -4,81 +4,14 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { BoxReader, Mp4ParseError, type Mp4Box } from '../../server/hls/mp4Boxes.js';
 import { parseMoof, trackDefaults } from '../../server/hls/mp4Moof.js';
 import { parseMoov, type MoovInfo } from '../../server/hls/mp4Moov.js';
 import { CmafSegmenter, type CmafPart, type CmafSegment, type SegmenterEvent } from '../../server/hls/cmafSegmenter.js';
-
-const children = new Set<ChildProcess>();
-
-/** fMP4 from ffmpeg on stdout (`-t seconds`). */
-function generateFmp4(seconds: number): Promise<Buffer> {
-  const args = [
-    '-hide_banner',
-    '-loglevel',
-    'error',
-    '-nostdin',
-    '-f',
-    'lavfi',
-    '-i',
-    'testsrc2=size=640x360:rate=30',
-    '-f',
-    'lavfi',
-    '-i',
-    'sine=frequency=440:sample_rate=48000',
-    '-t',
-    String(seconds),
-    '-map',
-    '0:v',
-    '-map',
-    '1:a',
-    '-c:v',
-    'libx264',
-    '-preset',
-    'veryfast',
-    '-profile:v',
-    'high',
-    '-level:v',
-    '3.1',
-    '-pix_fmt',
-    'yuv420p',
-    '-g',
-    '30',
-    '-keyint_min',
-    '30',
-    '-sc_threshold',
-    '0',
-    '-c:a',
-    'aac',
-    '-b:a',
-    '64k',
-    '-f',
-    'mp4',
-    '-movflags',
-    '+empty_moov+default_base_moof+frag_keyframe',
-    '-frag_duration',
-    '250000',
-    'pipe:1',
-  ];
-  return new Promise((resolve, reject) => {
-    const child = spawn('ffmpeg', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(child);
-    const out: Buffer[] = [];
-    let err = '';
-    child.stdout.on('data', (c: Buffer) => out.push(c));
-    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      children.delete(child);
-      if (code === 0) resolve(Buffer.concat(out));
-      else reject(new Error(`ffmpeg exited with ${code}: ${err}`));
-    });
-  });
-}
+import { generateFmp4, killFmp4Generators } from '../helpers/fmp4Fixture.js';
 
 after(() => {
-  for (const child of children) child.kill('SIGKILL');
+  killFmp4Generators();
 });
 
 function readAll(data: Buffer, chunkSize: number): Mp4Box[] {
@@ -114,7 +47,7 @@ let boxes: Mp4Box[];
 let moov: MoovInfo;
 
 before(async () => {
-  fmp4 = await generateFmp4(4);
+  fmp4 = await generateFmp4(4, { preset: 'veryfast', videoOptions: ['-profile:v', 'high', '-level:v', '3.1'] });
   boxes = readAll(fmp4, 65536);
   moov = parseMoov(boxes.find((b) => b.type === 'moov')!);
 });

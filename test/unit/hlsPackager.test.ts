@@ -5,7 +5,6 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
@@ -17,70 +16,10 @@ import { HlsDiskError, type PackagerFs } from '../../server/hls/packagerFiles.js
 import { RenditionPackager } from '../../server/hls/renditionPackager.js';
 import { declaredBandwidth, HlsRoomPackager } from '../../server/hls/roomPackager.js';
 import { waitFor } from '../helpers/wait.js';
+import { generateFmp4, killFmp4Generators } from '../helpers/fmp4Fixture.js';
 
-const children = new Set<ChildProcess>();
 let tmpRoot: string;
 let dirCounter = 0;
-
-function generateFmp4(seconds: number): Promise<Buffer> {
-  const args = [
-    '-hide_banner',
-    '-loglevel',
-    'error',
-    '-nostdin',
-    '-f',
-    'lavfi',
-    '-i',
-    'testsrc2=size=640x360:rate=30',
-    '-f',
-    'lavfi',
-    '-i',
-    'sine=frequency=440:sample_rate=48000',
-    '-t',
-    String(seconds),
-    '-map',
-    '0:v',
-    '-map',
-    '1:a',
-    '-c:v',
-    'libx264',
-    '-preset',
-    'ultrafast',
-    '-pix_fmt',
-    'yuv420p',
-    '-g',
-    '30',
-    '-keyint_min',
-    '30',
-    '-sc_threshold',
-    '0',
-    '-c:a',
-    'aac',
-    '-b:a',
-    '64k',
-    '-f',
-    'mp4',
-    '-movflags',
-    '+empty_moov+default_base_moof+frag_keyframe',
-    '-frag_duration',
-    '250000',
-    'pipe:1',
-  ];
-  return new Promise((resolve, reject) => {
-    const child = spawn('ffmpeg', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(child);
-    const out: Buffer[] = [];
-    let err = '';
-    child.stdout.on('data', (c: Buffer) => out.push(c));
-    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      children.delete(child);
-      if (code === 0) resolve(Buffer.concat(out));
-      else reject(new Error(`ffmpeg exited with ${code}: ${err}`));
-    });
-  });
-}
 
 /** The stream cut into feedable units: init (ftyp+moov), then one unit per fragment. */
 interface Units {
@@ -131,7 +70,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const child of children) child.kill('SIGKILL');
+  killFmp4Generators();
   await fsp.rm(tmpRoot, { recursive: true, force: true });
 });
 

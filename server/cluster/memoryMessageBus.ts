@@ -4,7 +4,7 @@
  * single node. Delivery is asynchronous like a real bus, and a listener that
  * throws never affects the publisher or the other listeners.
  */
-import { BusRemoteError, BusTimeoutError, DEFAULT_BUS_TIMEOUT_MS, type MessageBus, type RequestHandler } from './messageBus.js';
+import { BusRemoteError, BusTimeoutError, DEFAULT_BUS_TIMEOUT_MS, type MessageBus, HandlerTable, type RequestHandler } from './messageBus.js';
 import type { RoomEvent } from './roomEvents.js';
 
 export class MemoryBusHub {
@@ -15,7 +15,7 @@ export class MemoryMessageBus implements MessageBus {
   readonly nodeId: string;
   readonly #hub: MemoryBusHub;
   readonly #listeners = new Set<(event: RoomEvent) => void>();
-  readonly #handlers = new Map<string, RequestHandler>();
+  readonly #handlers = new HandlerTable();
   readonly #onListenerError: (error: unknown) => void;
   #closed = false;
 
@@ -53,10 +53,7 @@ export class MemoryMessageBus implements MessageBus {
   }
 
   handle(method: string, handler: RequestHandler): () => void {
-    this.#handlers.set(method, handler);
-    return () => {
-      if (this.#handlers.get(method) === handler) this.#handlers.delete(method);
-    };
+    return this.#handlers.register(method, handler);
   }
 
   async close(): Promise<void> {

@@ -40,3 +40,24 @@ export interface MessageBus {
 }
 
 export const DEFAULT_BUS_TIMEOUT_MS = 5_000;
+
+/** The request handlers a bus serves, by method; both buses keep theirs in one. */
+export class HandlerTable {
+  readonly #handlers = new Map<string, RequestHandler>();
+
+  /** Serves `method` with `handler` until the returned function is called. */
+  register(method: string, handler: RequestHandler): () => void {
+    this.#handlers.set(method, handler);
+    return () => {
+      if (this.#handlers.get(method) === handler) this.#handlers.delete(method);
+    };
+  }
+
+  get(method: string): RequestHandler | undefined {
+    return this.#handlers.get(method);
+  }
+
+  clear(): void {
+    this.#handlers.clear();
+  }
+}

@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { Logger } from '../../observability/logger.js';
-import { BusRemoteError, BusTimeoutError, DEFAULT_BUS_TIMEOUT_MS, type MessageBus, type RequestHandler } from '../messageBus.js';
+import { BusRemoteError, BusTimeoutError, DEFAULT_BUS_TIMEOUT_MS, type MessageBus, HandlerTable, type RequestHandler } from '../messageBus.js';
 import type { RoomEvent, RoomEventType } from '../roomEvents.js';
 import type { RedisKeys } from './redisKeys.js';
 import { duplicateConnection } from './redisConnection.js';
@@ -66,7 +66,7 @@ export class RedisMessageBus implements MessageBus {
   readonly #keys: RedisKeys;
   readonly #log: Logger;
   readonly #listeners = new Set<(event: RoomEvent) => void>();
-  readonly #handlers = new Map<string, RequestHandler>();
+  readonly #handlers = new HandlerTable();
   readonly #pending = new Map<string, Pending>();
   readonly #onListenerError: (error: unknown) => void;
   #dropped = 0;
@@ -126,10 +126,7 @@ export class RedisMessageBus implements MessageBus {
   }
 
   handle(method: string, handler: RequestHandler): () => void {
-    this.#handlers.set(method, handler);
-    return () => {
-      if (this.#handlers.get(method) === handler) this.#handlers.delete(method);
-    };
+    return this.#handlers.register(method, handler);
   }
 
   /** Pending requests fail at once; the subscriber connection closes. Idempotent. */

@@ -110,6 +110,7 @@ export class FloodlightServer {
           tokens: this.tokens,
           rooms,
           cluster: parts.cluster,
+          nodeId: config.nodeId,
           metricsRequireAdmin: config.observability.metricsRequireAdmin,
         }),
         hlsRequestHook: this.observability.hlsAudience.middleware,

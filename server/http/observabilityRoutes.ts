@@ -13,6 +13,7 @@ import type { TokenService } from '../auth/tokens.js';
 import { requireAdmin } from '../auth/adminAuth.js';
 import type { RoomRegistry } from '../rooms/roomRegistry.js';
 import type { ClusterState } from '../cluster/clusterState.js';
+import type { ClusterOverview } from '../contracts/clusterApi.js';
 import { roomIdSchema } from '../contracts/signaling.js';
 import type { Observability } from '../observability/observability.js';
 import { QOE_MAX_BODY_BYTES, qoeReportSchema } from '../contracts/qoeReport.js';
@@ -23,6 +24,8 @@ export interface ObservabilityRoutesOptions {
   rooms: RoomRegistry;
   /** The cluster's shared state (a single node in memory without REDIS_URL). */
   cluster: Pick<ClusterState, 'mode' | 'nodes' | 'directory'>;
+  /** This node's id (NODE_ID): says which node answered /api/cluster. */
+  nodeId: string;
   metricsRequireAdmin: boolean;
 }
 
@@ -63,7 +66,8 @@ export function createObservabilityRouter(options: ObservabilityRoutesOptions): 
   router.get('/api/cluster', adminOnly, async (_req, res) => {
     const { cluster } = options;
     const [nodes, rooms] = await Promise.all([cluster.nodes.nodes(), cluster.directory.list()]);
-    res.set('Cache-Control', 'no-store').json({ mode: cluster.mode, nodes, rooms });
+    const body: ClusterOverview = { mode: cluster.mode, node: options.nodeId, nodes, rooms };
+    res.set('Cache-Control', 'no-store').json(body);
   });
 
   router.get('/api/rooms/:room/stats', (req, res) => {

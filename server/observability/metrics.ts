@@ -45,6 +45,11 @@ export interface MetricsSources {
   alerts: AlertManager;
   webhooks: WebhookDispatcher | undefined;
   hlsOriginClients: () => number;
+  /**
+   * Set in cluster mode: a `node` label on every series, so one dashboard can sum or split the
+   * nodes' scrapes (one value per node: bounded). Unset on a single node, whose series stay as they were.
+   */
+  nodeLabel?: string;
 }
 
 export type QoeRejection = 'invalid' | 'too_large' | 'rate_limited' | 'unknown_room';
@@ -68,6 +73,7 @@ export class FloodlightMetrics {
   constructor(sources: MetricsSources) {
     const registers = [this.registry];
     for (const metric of sharedProcessMetrics()) this.registry.registerMetric(metric);
+    if (sources.nodeLabel) this.registry.setDefaultLabels({ node: sources.nodeLabel });
     const { pool } = sources;
 
     // --- workers -----------------------------------------------------------

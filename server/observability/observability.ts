@@ -65,6 +65,7 @@ export class Observability {
       alerts: this.alertManager,
       webhooks: this.webhooks,
       hlsOriginClients: () => this.hlsAudience.total(),
+      nodeLabel: config.redis ? config.nodeId : undefined,
     });
     this.qoe = new QoeStore({ onFirstFrame: (transport, ms) => this.metrics.firstFrame(transport, ms) });
     this.#monitor = new AlertMonitor({ manager: this.alertManager, pool, rooms, bus, thresholds: settings.alerts });

@@ -182,6 +182,24 @@ test('watch page QoE reports reach the server; the dashboard graphs the live roo
   const workers = await dashboard.locator('#workers li.worker').count();
   assert.equal(workers, 2, 'both workers are listed');
 
+  // The cluster panel: a single node without Redis lists itself, serving, with the live room as its origin.
+  await dashboard.waitForSelector(`#cluster:not([hidden]) #cluster-rooms tr[data-cluster-room="${ROOM}"]`, { timeout: 10_000 });
+  const cluster = await dashboard.evaluate(() => ({
+    summary: document.getElementById('cluster-summary')?.textContent ?? '',
+    nodes: [...document.querySelectorAll<HTMLElement>('#cluster-nodes tr')].map((tr) => ({
+      id: tr.dataset['node'],
+      state: tr.dataset['state'],
+      cells: tr.textContent,
+    })),
+    room: document.querySelector('#cluster-rooms tr')?.textContent ?? '',
+  }));
+  console.log(`# cluster panel: ${JSON.stringify(cluster)}`);
+  assert.match(cluster.summary, /Single node/);
+  assert.equal(cluster.nodes.length, 1, 'one node listed');
+  assert.equal(cluster.nodes[0]?.state, 'serving');
+  assert.match(cluster.nodes[0]?.cells ?? '', /this node/);
+  assert.match(cluster.room, /live.*epoch \d+/, 'the room shows its origin with its epoch');
+
   // Drill-down: the room's stats, QoE and history graph.
   await dashboard.click(`tr[data-room="${ROOM}"]`);
   await dashboard.waitForSelector('#room-detail:not([hidden]) #detail-figures dt', { timeout: 10_000 });

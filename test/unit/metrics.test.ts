@@ -111,6 +111,23 @@ test('two servers in one process get separate registries; the global one stays e
   ma.close();
 });
 
+test('in cluster mode every series carries the node label, the process collectors too', async () => {
+  const f = fake(2);
+  const m = new FloodlightMetrics({ ...f.sources, nodeLabel: 'edge-2' });
+  const text = await m.render();
+  const s = parse(text);
+  assert.equal(s.get('floodlight_worker_up{worker="1",node="edge-2"}'), 1);
+  assert.equal(s.get('floodlight_rooms{node="edge-2"}'), 1);
+  const samples = text.split('\n').filter((line) => line.startsWith('floodlight_'));
+  assert.ok(samples.length > 20);
+  assert.deepEqual(
+    samples.filter((line) => !line.includes('node="edge-2"')),
+    [],
+    'no series without the node label',
+  );
+  m.close();
+});
+
 test('values come from the sources at scrape time', async () => {
   const f = fake(2);
   const m = new FloodlightMetrics(f.sources);

@@ -1,5 +1,6 @@
 /** The operator APIs the dashboard reads (shapes: server/contracts/adminApi.ts). */
 import type { AlertsResponse, Overview, RoomStats } from '../../../server/contracts/adminApi';
+import type { ClusterOverview } from '../../../server/contracts/clusterApi';
 import { getJson } from './http';
 
 const REQUEST_TIMEOUT_MS = 5_000;
@@ -14,4 +15,8 @@ export function fetchAlerts(token: string, signal = AbortSignal.timeout(REQUEST_
 
 export function fetchRoomStats(room: string, signal = AbortSignal.timeout(REQUEST_TIMEOUT_MS)): Promise<RoomStats> {
   return getJson<RoomStats>(`/api/rooms/${encodeURIComponent(room)}/stats`, { signal });
+}
+
+export function fetchCluster(token: string, signal = AbortSignal.timeout(REQUEST_TIMEOUT_MS)): Promise<ClusterOverview> {
+  return getJson<ClusterOverview>('/api/cluster', { token, signal });
 }

@@ -3,7 +3,7 @@ import type { WorkerOverview } from '../../../server/contracts/adminApi';
 import { el } from '../ui/dom';
 import { formatBytes, formatNumber } from './format';
 
-function meter(fraction: number, label: string): HTMLElement {
+export function meter(fraction: number, label: string): HTMLElement {
   const fill = el('div', { className: 'meter-fill' });
   const value = Math.max(0, Math.min(1, fraction));
   // CSSOM, not a style attribute: allowed by the CSP.

@@ -8,6 +8,7 @@
  *   alertBook    alerts from snapshots, socket events and the history, one per id
  *   overviewCharts / workersView / roomsTable   the overview's parts
  *   roomDetail   click a room → its stats every 2 s (#room=<room> in the URL)
+ *   clusterView  GET /api/cluster every 2 s: nodes, their load and state, rooms by node
  *
  * Page states (main[data-state]): loading | ready | auth (no/bad token: form) | error (server unreachable
  * or without the operator API before any data arrived; retried).
@@ -15,6 +16,7 @@
 import type { Alert, Overview } from '../../../server/contracts/adminApi';
 import { describeAuthRefusal, storeToken, takeToken, type AuthRefusal } from '../dashboard/adminToken';
 import { AlertBook } from '../dashboard/alertBook';
+import { ClusterView } from '../dashboard/clusterView';
 import { alertItem } from '../dashboard/alertItem';
 import { DASH, epochMs, formatBitrate, formatClock, formatNumber, formatPercent } from '../dashboard/format';
 import { LiveFeed, type ConnState } from '../dashboard/liveFeed';
@@ -171,7 +173,10 @@ function onAlerts(alerts: Alert[]): void {
 
 // ------------------------------------------------------------------ feed and token
 
+const clusterView = new ClusterView();
+
 function authRefused(refusal: AuthRefusal): void {
+  clusterView.stop();
   storeToken(null);
   token = null;
   tokenInput.value = '';
@@ -193,11 +198,13 @@ const feed = new LiveFeed({
 function start(): void {
   if (!token) {
     feed.stop();
+    clusterView.stop();
     setPageState('auth');
     return;
   }
   if (pageState !== 'ready') setPageState('loading');
   feed.start(token);
+  clusterView.start(token);
 }
 
 // ------------------------------------------------------------------ room drill-down
@@ -229,6 +236,7 @@ tokenForm.addEventListener('submit', (event) => {
 
 signOutButton.addEventListener('click', () => {
   feed.stop();
+  clusterView.stop();
   storeToken(null);
   token = null;
   selectRoom(null);
@@ -247,6 +255,9 @@ window.floodlightDashboard = {
   },
   get overview() {
     return lastOverview;
+  },
+  get cluster() {
+    return clusterView.overview;
   },
   get selectedRoom() {
     return roomDetail.room;

@@ -45,7 +45,8 @@ export async function createClusterState(config: Pick<Config, 'redis'>, nodeId: 
   const client = await connectRedis(config.redis, { name: `floodlight-${nodeId}`, logger });
   const opened: { directory?: RoomDirectory; bus?: MessageBus; nodes?: NodeRegistry; settings?: RuntimeSettings } = {};
   try {
-    opened.directory = new RedisRoomDirectory({ client, keys, logger });
+    // Behind Sentinel there is a replica to fail over to: claims wait until it has them.
+    opened.directory = new RedisRoomDirectory({ client, keys, logger, claimReplicas: config.redis.mode === 'sentinel' ? 1 : 0 });
     opened.nodes = new RedisNodeRegistry({ client, keys, logger });
     opened.bus = await RedisMessageBus.create({ nodeId, client, keys, logger, onListenerError });
     opened.settings = await RedisRuntimeSettings.create({ client, keys, logger, name: `floodlight-settings-${nodeId}` });

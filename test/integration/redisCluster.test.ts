@@ -238,6 +238,9 @@ test('redis sentinel: a failover of the primary loses no room and the directory 
       description: 'the replica to sync',
       timeoutMs: 10_000,
     });
+    // Behind Sentinel a claim returns once a replica has it (WAIT), so a switch cannot hand its epoch out again.
+    const third = await state.directory.claimOrigin('third', 'a');
+    assert.equal(await replica.get('floodlight:room:third:origin'), `${third.epoch} a`, 'the claim is on the replica when it returns');
     // The sentinel learns of replicas from the primary's INFO (every few seconds).
     // The sentinel learns of the replica and its link from INFO, every few seconds: promotable once its link is "ok".
     const promotable = async (): Promise<boolean> => {

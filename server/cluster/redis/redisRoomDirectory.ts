@@ -36,7 +36,16 @@ export interface RedisRoomDirectoryOptions {
   renewEveryMs?: number;
   /** Renew the leases this directory hands out (tests turn it off to play a frozen holder). Default true. */
   renewLeases?: boolean;
+  /**
+   * Replicas a claim waits for (WAIT) before it counts, when Redis has replicas (Sentinel).
+   * Replication is asynchronous: a claim acknowledged by a primary that dies before passing it
+   * on would let the promoted replica hand out the same epoch again. Default 0 (no wait).
+   */
+  claimReplicas?: number;
 }
+
+/** How long a claim waits for its replicas; past it the claim stands and a warning is logged. */
+const CLAIM_REPLICATION_WAIT_MS = 500;
 
 const EPOCH_TTL_MS = 7 * 24 * 3600 * 1000;
 
@@ -97,6 +106,7 @@ export class RedisRoomDirectory implements RoomDirectory {
   readonly #leaseTtlMs: number;
   readonly #reportTtlMs: number;
   readonly #renewLeases: boolean;
+  readonly #claimReplicas: number;
   /** Leases this directory renews, by room. */
   readonly #held = new Map<string, OriginLease>();
   /** This process's reports, renewed until forgotten, by report key. */
@@ -113,6 +123,7 @@ export class RedisRoomDirectory implements RoomDirectory {
     this.#leaseTtlMs = options.leaseTtlMs ?? 3_000;
     this.#reportTtlMs = options.reportTtlMs ?? 3_000;
     this.#renewLeases = options.renewLeases ?? true;
+    this.#claimReplicas = options.claimReplicas ?? 0;
     this.#timer = setInterval(() => {
       // One renewal round at a time: a slow Redis must not pile rounds up.
       this.#renewing = this.#renewing.then(() => this.#renewAll());
@@ -125,6 +136,10 @@ export class RedisRoomDirectory implements RoomDirectory {
     const value = (await this.#client.eval(CLAIM, 2, this.#keys.origin(room), this.#keys.epoch(room), node, this.#leaseTtlMs, EPOCH_TTL_MS)) as string;
     const lease = parseLease(room, value)!;
     if (lease.node !== node) throw new OriginTakenError(lease);
+    if (this.#claimReplicas > 0) {
+      const acknowledged = await this.#client.wait(this.#claimReplicas, CLAIM_REPLICATION_WAIT_MS);
+      if (acknowledged < this.#claimReplicas) this.#log.warn({ room, epoch: lease.epoch, acknowledged }, 'origin claim not yet on a replica');
+    }
     if (this.#renewLeases && !this.#closed) this.#held.set(room, lease);
     return lease;
   }

@@ -272,12 +272,17 @@ export class LlHlsClient {
     const at = entries.findIndex((e) => e.uri === cursor.uri);
     if (at === -1) {
       const first = entries[0];
-      // Ahead of this playlist (an older copy): wait for a newer one.
-      if (!first || cursor.msn >= first.msn) return { entry: undefined, hint: undefined };
-      // Behind its window (this client fell behind): jump back to live.
-      this.#error('fell behind the window');
-      this.#cursor = undefined;
-      return this.#next(playlist);
+      if (!first) return { entry: undefined, hint: undefined };
+      if (cursor.msn < first.msn) {
+        // Behind the window (this client fell behind): jump back to live.
+        this.#error('fell behind the window');
+        this.#cursor = undefined;
+        return this.#next(playlist);
+      }
+      // The cursor's part is now listed as its whole segment (out of the part
+      // window) or the playlist is an older copy: go on from the next segment
+      // if there is one, else wait for a newer playlist.
+      return { entry: entries.find((e) => e.msn > cursor.msn), hint: undefined };
     }
     const entry = entries[at + 1];
     if (entry) return { entry, hint: undefined };

@@ -32,9 +32,16 @@ let room: LiveHlsRoom | undefined;
 const edges: NginxEdge[] = [];
 const servers: FloodlightServer[] = [];
 
+let second: FloodlightServer | undefined;
+
 before(async () => {
   origin = await startTestServer({ HLS_DIR: sharedHlsDir, HLS_RENDITIONS: '720,240' });
   servers.push(origin);
+  // The second origin records nothing; it serves the first's files from disk.
+  // Started before the recording: a server reaps the ffmpeg pid files it finds
+  // at start-up, and both servers live in this one test process.
+  second = await startTestServer({ HLS_DIR: sharedHlsDir, HLS_RENDITIONS: '720,240' });
+  servers.push(second);
   room = await startLiveHlsRoom(origin, ROOM);
 });
 
@@ -137,11 +144,8 @@ test('hls.js in Chromium plays the watch page through the edge', { timeout: 120_
 });
 
 test('two origins, one stopped: parts keep coming through the edge; with none, the cache still answers', { timeout: 120_000 }, async () => {
-  // The second origin records nothing; it serves the first's files from disk.
-  const second = await startTestServer({ HLS_DIR: sharedHlsDir, HLS_RENDITIONS: '720,240' });
-  servers.push(second);
-  const edge = await startEdge([second.url, origin!.url]);
-  const secondAddress = new URL(second.url).host;
+  const edge = await startEdge([second!.url, origin!.url]);
+  const secondAddress = new URL(second!.url).host;
   const clients = Array.from(
     { length: 20 },
     (_, i) => new LlHlsClient({ masterUrl: `${edge.url}${room!.masterPath}`, id: `failover-${i}`, variant: 'lowest' }),
@@ -159,7 +163,7 @@ test('two origins, one stopped: parts keep coming through the edge; with none, t
     );
 
     const stoppedAt = Date.now() / 1000;
-    await second.close();
+    await second!.close();
     const base = clients.map((c) => c.stats().parts);
     await waitFor(() => clients.every((c, i) => c.stats().parts >= base[i]! + 15), {
       description: 'every client to load 15 more parts after an origin stopped',

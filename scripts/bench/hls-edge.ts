@@ -1,0 +1,190 @@
+/**
+ * HLS through the nginx edge (deploy/nginx, scripts/edge): how many origin
+ * requests an object costs with 10, 100, 1000 LL-HLS clients behind one
+ * edge, and how much later the clients get their media than clients loading
+ * from the origin directly.
+ *
+ * One test server (real mediasoup, ffmpeg, packager; HLS_RENDITIONS 720,240)
+ * with a live room (ffmpeg H.264 test pattern publisher). Per audience size N:
+ * a fresh edge (empty cache, empty log), N LL-HLS clients through it
+ * (scripts/loadtest/llHlsClient.ts, the 240p rendition, started over
+ * --ramp s) and --direct clients on the origin at the same time, for
+ * --seconds s. Then:
+ *   - origin requests per object from the edge's access log
+ *     (scripts/edge/accessLog.ts), overall and for parts and blocking
+ *     playlist reloads (target ≤ 1.1);
+ *   - how much later media reaches clients through the edge: part arrival
+ *     lag (arrival − the part's end per EXT-X-PROGRAM-DATE-TIME) of edge vs
+ *     direct clients at the same time, added = edge p50 − direct p50
+ *     (target ≤ 0.3 s). Latency to live (now − the simulated playhead's
+ *     program-date-time) is shown too; it also holds each client's start
+ *     position (the tool does not seek or speed up to catch up as hls.js does).
+ * All clients share this process's event loop, so a loop that cannot keep
+ * up delays direct and edge clients alike (its delay is reported).
+ *
+ *   bash scripts/bench/run hls-edge [--clients=10,100,1000] [--seconds=20] [--ramp=2] [--direct=10]
+ */
+import os from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { collapseFigures, type CollapseFigures } from '../edge/accessLog.js';
+import { NginxEdge } from '../edge/nginxEdge.js';
+import { LlHlsClient } from '../loadtest/llHlsClient.js';
+import { startLiveHlsRoom } from '../../test/helpers/liveHlsRoom.js';
+import { startTestServer } from '../../test/helpers/testServer.js';
+import { BenchRun, sleep } from './lib/lifecycle.js';
+import { describeMachine, machineInfo } from './lib/machine.js';
+import { fmt, formatTable, numberArg, parseArgs, progress, summarize, writeResult, type Summary } from './lib/results.js';
+
+const NAME = 'hls-edge';
+const args = parseArgs(process.argv.slice(2), ['clients', 'seconds', 'ramp', 'direct']);
+const AUDIENCES = (args.get('clients') ?? '10,100,1000').split(',').map((s) => {
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < 1 || n > 5000) throw new Error(`--clients: ${s} is not a count between 1 and 5000`);
+  return n;
+});
+const SECONDS = numberArg(args, 'seconds', 20);
+const RAMP_SECONDS = numberArg(args, 'ramp', 2);
+const DIRECT = numberArg(args, 'direct', 10);
+const TARGET_PER_OBJECT = 1.1;
+const TARGET_ADDED_S = 0.3;
+const ROOM = 'bench-hls-edge';
+
+interface Side {
+  clients: number;
+  playing: number;
+  stalls: number;
+  latencyToLiveMs: Summary;
+  arrivalLagMs: Summary;
+  errors: number;
+}
+
+interface AudienceResult {
+  clients: number;
+  edge: Side;
+  direct: Side;
+  collapse: CollapseFigures;
+  addedLatencyS: number;
+  addedArrivalS: number;
+  loopDelayP99Ms: number;
+  loadAverage: number;
+}
+
+function side(clients: LlHlsClient[]): Side {
+  const stats = clients.map((c) => c.stats());
+  return {
+    clients: stats.length,
+    playing: stats.filter((s) => s.joinToFirstPartMs !== null).length,
+    stalls: stats.reduce((sum, s) => sum + s.stalls, 0),
+    // Steady state only: samples from the second half of each client's run.
+    latencyToLiveMs: summarize(stats.flatMap((s) => s.latencyMs.slice(Math.floor(s.latencyMs.length / 2)))),
+    arrivalLagMs: summarize(stats.flatMap((s) => s.arrivalLagMs.slice(Math.floor(s.arrivalLagMs.length / 2)))),
+    errors: stats.reduce((sum, s) => sum + Object.values(s.errors).reduce((a, b) => a + b, 0), 0),
+  };
+}
+
+async function measure(originUrl: string, masterPath: string, clients: number): Promise<AudienceResult> {
+  const edge = await NginxEdge.start({ origins: [originUrl] });
+  const viaEdge: LlHlsClient[] = [];
+  const direct: LlHlsClient[] = [];
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  try {
+    for (let i = 0; i < DIRECT; i++) direct.push(new LlHlsClient({ masterUrl: `${originUrl}${masterPath}`, id: `direct-${clients}-${i}`, variant: 'lowest' }));
+    for (const c of direct) c.start();
+    for (let i = 0; i < clients; i++) {
+      const client = new LlHlsClient({ masterUrl: `${edge.url}${masterPath}`, id: `edge-${clients}-${i}`, variant: 'lowest' });
+      viaEdge.push(client);
+      setTimeout(() => client.start(), (RAMP_SECONDS * 1000 * i) / Math.max(1, clients - 1));
+    }
+    loop.enable();
+    const started = Date.now();
+    while (Date.now() - started < SECONDS * 1000) {
+      await sleep(5_000);
+      const s = side(viaEdge);
+      progress(NAME, `[${clients}] ${s.playing}/${clients} playing through the edge, ${s.errors} errors, loop p99 ${fmt(loop.percentile(99) / 1e6, 0)} ms`);
+    }
+    loop.disable();
+  } finally {
+    await Promise.all([...viaEdge, ...direct].map((c) => c.close()));
+  }
+  const collapse = collapseFigures(edge.accessLog());
+  await edge.close();
+  const edgeSide = side(viaEdge);
+  const directSide = side(direct);
+  return {
+    clients,
+    edge: edgeSide,
+    direct: directSide,
+    collapse,
+    addedLatencyS: (edgeSide.latencyToLiveMs.p50 - directSide.latencyToLiveMs.p50) / 1000,
+    addedArrivalS: (edgeSide.arrivalLagMs.p50 - directSide.arrivalLagMs.p50) / 1000,
+    loopDelayP99Ms: loop.percentile(99) / 1e6,
+    loadAverage: os.loadavg()[0]!,
+  };
+}
+
+async function main(): Promise<void> {
+  const run = new BenchRun(NAME, (AUDIENCES.length * (SECONDS + 60) + 120) * 1000);
+  try {
+    const machine = machineInfo();
+    const server = run.defer('server', await startTestServer({ HLS_RENDITIONS: '720,240' }), (s) => s.close());
+    const room = run.defer('publisher', await startLiveHlsRoom(server, ROOM), (r) => r.publisher.close());
+    progress(NAME, `live room ${ROOM} on ${server.url}`);
+    const results: AudienceResult[] = [];
+    for (const clients of AUDIENCES) {
+      progress(NAME, `${clients} clients through the edge + ${DIRECT} direct, ${SECONDS} s`);
+      results.push(await measure(server.url, room.masterPath, clients));
+    }
+    const table = formatTable(
+      [
+        'clients via edge',
+        'playing',
+        'origin req/object (all / parts / blocking reloads)',
+        'client req per origin req',
+        'part arrival lag p50 edge / direct (s)',
+        'added by the edge p50 / p95 (s)',
+        'latency to live p50 edge / direct (s)',
+        'stalls edge / direct',
+        'loop p99 ms / load',
+      ],
+      results.map((r) => [
+        String(r.clients),
+        `${r.edge.playing}/${r.edge.clients}`,
+        `${fmt(r.collapse.originRequestsPerObject, 3)} / ${fmt(r.collapse.byKind.part?.perObject, 3)} / ${fmt(r.collapse.byKind['blocking-playlist']?.perObject, 3)}`,
+        fmt(r.collapse.clientRequests / Math.max(1, r.collapse.originRequests), 1),
+        `${fmt(r.edge.arrivalLagMs.p50 / 1000, 2)} / ${fmt(r.direct.arrivalLagMs.p50 / 1000, 2)}`,
+        `${fmt(r.addedArrivalS, 2)} / ${fmt((r.edge.arrivalLagMs.p95 - r.direct.arrivalLagMs.p95) / 1000, 2)}`,
+        `${fmt(r.edge.latencyToLiveMs.p50 / 1000, 2)} / ${fmt(r.direct.latencyToLiveMs.p50 / 1000, 2)}`,
+        `${r.edge.stalls} / ${r.direct.stalls}`,
+        `${fmt(r.loopDelayP99Ms, 0)} / ${fmt(r.loadAverage, 2)}`,
+      ]),
+    );
+    const file = writeResult(NAME, {
+      benchmark: NAME,
+      command: `bash scripts/bench/run ${NAME} ${process.argv.slice(2).join(' ')}`.trim(),
+      targets: { originRequestsPerObject: TARGET_PER_OBJECT, addedLatencySeconds: TARGET_ADDED_S },
+      config: { audiences: AUDIENCES, seconds: SECONDS, rampSeconds: RAMP_SECONDS, direct: DIRECT, renditions: '720,240', variant: 'lowest' },
+      machine,
+      results,
+    });
+    console.log('\nHLS edge (nginx): origin requests per object and added latency');
+    console.log(`${machine.date.slice(0, 10)} · ${describeMachine(machine)}\n`);
+    console.log(table);
+    const missed = results.filter((r) => r.collapse.originRequestsPerObject > TARGET_PER_OBJECT || r.addedArrivalS > TARGET_ADDED_S);
+    if (missed.length)
+      console.log(
+        `\ntargets (≤ ${TARGET_PER_OBJECT} origin requests per object, ≤ ${TARGET_ADDED_S} s added) missed for: ${missed.map((r) => r.clients).join(', ')} clients`,
+      );
+    console.log(`\nresults: ${file}`);
+  } finally {
+    await run.cleanup();
+  }
+}
+
+// Exits by itself: clients' keep-alive sockets must not keep the benchmark up.
+try {
+  await main();
+  process.exit(0);
+} catch (error) {
+  console.error(`[${NAME}] failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  process.exit(1);
+}

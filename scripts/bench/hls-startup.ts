@@ -53,6 +53,8 @@ interface PlayerRun {
   >;
   masterStatuses: Record<string, number>;
   framesDecoded: number;
+  /** The page's /api and /hls requests, ms from the reference: [path, start, end, status]. */
+  requests: Array<[string, number, number, number]>;
   error?: string;
 }
 
@@ -90,6 +92,7 @@ function playerRun(marks: StartupMarks, reference: number): PlayerRun {
     },
     masterStatuses: marks.masterStatuses,
     framesDecoded: marks.framesDecoded,
+    requests: marks.requests.map((r) => [r.path, Math.round(r.start - reference), Math.round(r.end - reference), r.status]),
   };
 }
 

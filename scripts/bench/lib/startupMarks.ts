@@ -27,6 +27,8 @@ export interface StartupMarks {
   firstPartOkAt: number | null;
   /** The page's transport attribute when sampled (must be 'hls'). */
   transport: string | null;
+  /** Every /api and /hls request so far (the waterfall, for the JSON result). */
+  requests: Array<{ path: string; start: number; end: number; status: number }>;
 }
 
 /**
@@ -102,6 +104,7 @@ export async function readStartupMarks(page: Page): Promise<StartupMarks> {
       initOkAt: firstEnd((p) => /\/init-[^/]+\.mp4$/.test(p)),
       firstPartOkAt: firstEnd((p) => /\/(?:part|seg)-[^/]+\.m4s$/.test(p)),
       transport: video?.dataset['transport'] ?? null,
+      requests: entries.filter((e) => /^\/(?:api|hls)\//.test(e.path)),
     };
   });
 }

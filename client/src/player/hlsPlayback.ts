@@ -51,6 +51,10 @@ export const HLS_CONFIG: Partial<HlsConfig> = {
   // Auto quality never fetches more pixels than the element shows (like WebRTC's 'auto').
   capLevelToPlayerSize: true,
   startLevel: -1,
+  // No bitrate test: with it, auto start loads a fragment of the lowest rendition first and then
+  // switches (a blocking playlist load of the new one): ~1 s more at go-live (bench hls-startup).
+  // The start level comes from abrEwmaDefaultEstimate and the player's size instead.
+  testBandwidth: false,
   startFragPrefetch: true,
   // ABR: our parts are tiny; start from a LAN-ish estimate instead of 500 kbps.
   abrEwmaDefaultEstimate: 2_000_000,

@@ -14,8 +14,13 @@
  * A symbolic link on the way (room or rendition folder, or the file itself)
  * is never followed: it answers 404 like a missing file (hlsDirSafety.ts).
  * Anything invalid is 400, anything absent 404; nothing outside the root is
- * ever opened. A live room whose playlists are not written yet answers 503
- * with Retry-After (players retry 5xx, not 4xx).
+ * ever opened. A master request for a live room whose renditions are still
+ * starting is held until a player can start from it (every listed rendition
+ * has a complete segment; up to masterWaitTimeoutMs), and a media playlist
+ * request (no directives) until its first segment is complete (up to three
+ * target durations), so a player opened at go-live starts at once instead of
+ * on retry timers. A master that cannot be made in that time answers 503 with
+ * Retry-After (players retry 5xx, not 4xx).
  *
  * Blocking reload (RFC 8216bis §6.2.5.2): `_HLS_msn=M[&_HLS_part=N]` is held
  * until the playlist has that part (a part index past the end of segment M
@@ -43,6 +48,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { isPlainFileUnder } from './hlsDirSafety.js';
+import { waitForMaster } from './publishWaits.js';
 import { advancePartLimit } from './llHlsPlaylist.js';
 import { PACKAGER_FILE_PATTERN, PLAYLIST_FILE } from './packagerFiles.js';
 import type { RenditionPackager } from './renditionPackager.js';
@@ -67,7 +73,12 @@ export interface HlsRoutesOptions {
   blockTimeoutMs?: number;
   /** How long a request for the hinted next part may wait. Default: 3 target durations. */
   partWaitTimeoutMs?: number;
+  /** How long a master request for a live room whose renditions are starting is held. Default MASTER_WAIT_TIMEOUT_MS. */
+  masterWaitTimeoutMs?: number;
 }
+
+/** Below hls.js's time-to-first-byte limit for manifests (client HLS_CONFIG: 8 s), so a 503 still arrives. */
+export const MASTER_WAIT_TIMEOUT_MS = 6_000;
 
 class HttpError extends Error {
   constructor(
@@ -143,7 +154,17 @@ export function createHlsRouter(options: HlsRoutesOptions): Router {
     const packagers = options.lookup(room);
     let text: string | undefined;
     if (packagers && Object.values(packagers).some((p) => !p.closed)) {
-      text = masterPlaylistFor(packagers);
+      text = startableMaster(packagers);
+      if (text === undefined) {
+        // Starting: hold the request until a player can start from the master (one opened at go-live starts at once).
+        const gone = new AbortController();
+        res.once('close', () => gone.abort());
+        const current = () => Object.values(options.lookup(room) ?? {}).filter((p) => !p.closed);
+        text = await waitForMaster(() => startableMaster(options.lookup(room)), current, options.masterWaitTimeoutMs ?? MASTER_WAIT_TIMEOUT_MS, gone.signal);
+        // Held long enough: what there is beats a 503.
+        const now = options.lookup(room);
+        text ??= now ? masterPlaylistFor(now) : undefined;
+      }
       if (text === undefined) {
         res.set('Retry-After', '1');
         sendError(res, 503, 'stream is starting');
@@ -218,7 +239,12 @@ export function createHlsRouter(options: HlsRoutesOptions): Router {
     if (skip !== undefined && skip !== 'YES' && skip !== 'v2') throw new HttpError(400, '_HLS_skip must be YES or v2');
 
     let blocking = false;
-    if (packager && msn !== undefined && !packager.ended) {
+    if (packager && msn === undefined && !packager.ended && packager.status().lastCompleteMsn < 0) {
+      // Nothing a player can start from yet (see startableMaster): hold until the first segment is complete.
+      const status = packager.status();
+      const timeout = options.blockTimeoutMs ?? 3 * status.targetDuration * 1000;
+      await packager.waitFor(Math.max(0, status.lastMsn, status.mediaSequence), undefined, timeout);
+    } else if (packager && msn !== undefined && !packager.ended) {
       const status = packager.status();
       const problem = directiveProblem(status.lastMsn, status.lastPart, status.partTarget, msn, part);
       if (problem) throw new HttpError(400, problem);
@@ -267,6 +293,21 @@ export function createHlsRouter(options: HlsRoutesOptions): Router {
   });
 
   return router;
+}
+
+/**
+ * The master once a player can start from it: every rendition it lists has a
+ * complete segment. hls.js (1.7) counts a media playlist holding only parts
+ * of an unfinished segment as empty (LEVEL_EMPTY_ERROR) and reloads it with
+ * backoff (0.5 s, then 1 s…), which cost about 1.5 s at go-live; waiting here
+ * for the rest of the first segment costs less than one segment.
+ */
+function startableMaster(packagers: RenditionPackagers | undefined): string | undefined {
+  if (!packagers) return undefined;
+  const text = masterPlaylistFor(packagers);
+  if (text === undefined) return undefined;
+  const listed = Object.values(packagers).filter((p) => !p.closed && p.readySince !== undefined);
+  return listed.every((p) => p.ended || p.status().lastCompleteMsn >= 0) ? text : undefined;
 }
 
 /** As a Buffer, so express does not append '; charset=utf-8' to the playlist type. */

@@ -83,3 +83,57 @@ export class PublishWaits {
     this.#parts.clear();
   }
 }
+
+/** What waitForMaster needs of a rendition's packager. */
+export interface PublishingRendition {
+  on(event: 'published', listener: () => void): unknown;
+  off(event: 'published', listener: () => void): unknown;
+}
+
+/** Renditions come and go while a room starts (a re-plan replaces them): look again this often. */
+const MASTER_RECHECK_MS = 250;
+
+/**
+ * Holds a master playlist request while a live room's renditions start, so a
+ * player opened at go-live gets the master the moment it exists instead of a
+ * 503 and a retry a second later. `master()` is asked again on every publish
+ * of any rendition (`renditions()` gives the current ones) and every
+ * MASTER_RECHECK_MS; resolves its text, or undefined on timeout, once
+ * `renditions()` is empty (the room stopped), or when `signal` aborts (the
+ * client went away).
+ */
+export function waitForMaster(
+  master: () => string | undefined,
+  renditions: () => readonly PublishingRendition[],
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    let watched: ReturnType<typeof renditions> = [];
+    const finish = (text: string | undefined) => {
+      clearTimeout(deadline);
+      clearInterval(recheck);
+      signal.removeEventListener('abort', onAbort);
+      for (const rendition of watched) rendition.off('published', check);
+      watched = [];
+      resolve(text);
+    };
+    const check = () => {
+      const text = master();
+      const current = renditions();
+      if (text !== undefined || current.length === 0) {
+        finish(text);
+        return;
+      }
+      for (const rendition of watched) if (!current.includes(rendition)) rendition.off('published', check);
+      for (const rendition of current) if (!watched.includes(rendition)) rendition.on('published', check);
+      watched = current;
+    };
+    const onAbort = () => finish(undefined);
+    const deadline = setTimeout(() => finish(undefined), timeoutMs);
+    const recheck = setInterval(check, MASTER_RECHECK_MS);
+    signal.addEventListener('abort', onAbort, { once: true });
+    if (signal.aborted) finish(undefined);
+    else check();
+  });
+}

@@ -4,9 +4,11 @@
  * WebRTC cannot be (room full, WebRTC blocked or failing) or when asked for
  * with ?transport=hls.
  *
- * Lifecycle: ask /api/rooms whether the room is live and its HLS ready
- * (offline / "stream starting" otherwise, polling), then hand the master
- * playlist to hls.js. While attached the room is polled every few seconds for
+ * Lifecycle: ask /api/rooms whether the room is live and its HLS stream
+ * exists (offline / "stream starting" otherwise, polling), then hand the
+ * master playlist to hls.js at once: while the renditions start, the server
+ * holds the master request until it exists (server/hls/hlsRoutes.ts), so the
+ * player starts with the first part instead of on a timer. While attached the room is polled every few seconds for
  * the viewer count and to notice the broadcast ending. Playback errors are
  * recovered in place (media errors) or by starting over with backoff
  * (network and anything else fatal); nothing here gives up for good except a
@@ -49,6 +51,10 @@ export const HLS_CONFIG: Partial<HlsConfig> = {
   // Auto quality never fetches more pixels than the element shows (like WebRTC's 'auto').
   capLevelToPlayerSize: true,
   startLevel: -1,
+  // No bitrate test: with it, auto start loads a fragment of the lowest rendition first and then
+  // switches (a blocking playlist load of the new one): ~1 s more at go-live (bench hls-startup).
+  // The start level comes from abrEwmaDefaultEstimate and the player's size instead.
+  testBandwidth: false,
   startFragPrefetch: true,
   // ABR: our parts are tiny; start from a LAN-ish estimate instead of 500 kbps.
   abrEwmaDefaultEstimate: 2_000_000,
@@ -82,10 +88,17 @@ export const HLS_CONFIG: Partial<HlsConfig> = {
   },
 };
 
-/** Room polling: while waiting for the stream / while attached. */
-const WAIT_POLL_MS = 1_000;
-const OFFLINE_POLL_MS = 2_000;
+/**
+ * Room polling. Live but no HLS stream yet: only the moment between the room
+ * going live and its recorder starting, poll closely (a viewer opened at
+ * go-live starts the moment the stream exists). Offline: 1 s, so a go-live is
+ * noticed within a second without a crowd of waiting viewers hammering the API.
+ */
+const WAIT_POLL_MS = 250;
+const OFFLINE_POLL_MS = 1_000;
 const LIVE_POLL_MS = 5_000;
+/** The server did not answer: no hurry. */
+const UNREACHABLE_POLL_MS = 2_000;
 /** Starting over after a fatal error: 1 s, 2 s, 4 s … 10 s; reset once media flows again. */
 const RESTART_INITIAL_MS = 1_000;
 const RESTART_MAX_MS = 10_000;
@@ -278,7 +291,9 @@ export class HlsPlayback extends TypedEmitter<PlaybackEvents> implements Playbac
         this.setStatus('offline');
         next = OFFLINE_POLL_MS;
       } else if (!this.engine) {
-        if (room.hls.available) {
+        // The stream exists (url) even before its master does: the server holds the master
+        // request until the first parts are out, so attaching now saves a poll round.
+        if (room.hls.available || room.hls.url !== null) {
           this.attach();
         } else {
           this.setStatus('connecting');
@@ -290,7 +305,7 @@ export class HlsPlayback extends TypedEmitter<PlaybackEvents> implements Playbac
       if (this.closed) return;
       if (!this.engine) {
         this.emit('notice', `cannot reach the server (${error instanceof Error ? error.message : String(error)}), retrying`);
-        next = OFFLINE_POLL_MS;
+        next = UNREACHABLE_POLL_MS;
       }
     } finally {
       this.polling = false;

@@ -5,7 +5,9 @@
  *   ?transport=hls     LL-HLS only
  *   (none)             WebRTC first; LL-HLS by itself when WebRTC
  *                        (a) shows no frame within CONNECT_TIMEOUT_MS of starting
- *                            (or of the room going live),
+ *                            (or of the room going live), or before that, at once,
+ *                            when a connection attempt fails (the Viewer's 'retry':
+ *                            a signal, so a blocked WebRTC costs one attempt, not the timeout),
  *                        (b) stops showing frames for MEDIA_LOSS_MS while the room is live,
  *                        (c) is refused with ROOM_FULL (the room's WebRTC viewer limit),
  *                        (d) is not supported by the browser (UNSUPPORTED).
@@ -36,11 +38,15 @@ export const SEAT_PROBE_INTERVAL_MS = 60_000;
 /** A probe join that neither succeeds nor fails within this is abandoned. */
 const SEAT_PROBE_TIMEOUT_MS = 10_000;
 
-export type FallbackReason = 'connect-timeout' | 'media-lost' | 'room-full' | 'unsupported';
+export type FallbackReason = 'connect-timeout' | 'connect-failed' | 'media-lost' | 'room-full' | 'unsupported';
+
+/** What the watchdog gives up for. */
+export type WatchdogReason = 'connect-timeout' | 'connect-failed' | 'media-lost';
 
 /** Short explanation shown next to "Live" while on HLS. */
 export const FALLBACK_REASON_TEXT: Record<FallbackReason, string> = {
   'connect-timeout': 'real-time connection failed',
+  'connect-failed': 'real-time connection failed',
   'media-lost': 'real-time connection lost',
   'room-full': 'real-time seats are full',
   unsupported: 'no WebRTC in this browser',
@@ -78,9 +84,13 @@ export class WebRtcWatchdog {
   constructor(
     private readonly playback: WebRtcPlayback,
     private readonly monitor: RenderMonitor,
-    private readonly onGiveUp: (reason: 'connect-timeout' | 'media-lost') => void,
+    private readonly onGiveUp: (reason: WatchdogReason) => void,
   ) {
     this.unsubscribe = [
+      playback.viewer.on('retry', () => {
+        // Frames never came and the attempt failed: waiting out the timeout would not help.
+        if (!this.everRendered && !this.monitor.rendering && playback.status !== 'offline' && !document.hidden) this.giveUp('connect-failed');
+      }),
       playback.on('status', (status) => {
         if (status === 'offline') this.restartClock();
       }),
@@ -120,7 +130,7 @@ export class WebRtcWatchdog {
     }
   }
 
-  private giveUp(reason: 'connect-timeout' | 'media-lost'): void {
+  private giveUp(reason: WatchdogReason): void {
     this.close();
     this.onGiveUp(reason);
   }

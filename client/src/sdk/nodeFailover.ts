@@ -23,13 +23,23 @@ export class NodeAlternates {
    * Asks each alternate in turn where to join now; the first answer wins.
    * Undefined when none answered (all down too, or no alternates known).
    */
-  async find(room: string, role: 'viewer' | 'publisher', region: string | undefined, timeoutMs: number): Promise<JoinPlacementResponse | undefined> {
+  async find(query: {
+    room: string;
+    role: 'viewer' | 'publisher';
+    region: string | undefined;
+    lost: string | undefined;
+    timeoutMs: number;
+  }): Promise<JoinPlacementResponse | undefined> {
+    const { room, role, region, lost, timeoutMs } = query;
     for (const base of this.urls) {
       try {
         const response = await fetch(base + joinPlacementPath(room, role, region), { signal: AbortSignal.timeout(timeoutMs) });
         if (!response.ok) continue;
         const body = (await response.json()) as Partial<JoinPlacementResponse>;
-        if (typeof body.url === 'string' && Array.isArray(body.alternates)) return body as JoinPlacementResponse;
+        if (typeof body.url !== 'string' || !Array.isArray(body.alternates)) continue;
+        // The registry lists a crashed node for a few seconds more: never go back to the one just lost.
+        const url = body.url === lost ? body.alternates.find((candidate) => candidate !== lost) : body.url;
+        if (url) return { node: body.node ?? '', url, alternates: body.alternates.filter((candidate) => candidate !== url && candidate !== lost) };
       } catch {
         // Unreachable: the next one.
       }

@@ -328,7 +328,7 @@ export class RoomConnection<D> {
   private async failOver(): Promise<void> {
     if (this.stopped || this.signaling.connected || this.switching) return;
     const { room, role, region } = this.options;
-    const found = await this.alternates.find(room, role, region, NODE_PROBE_TIMEOUT_MS);
+    const found = await this.alternates.find({ room, role, region, lost: this.signaling.serverUrl, timeoutMs: NODE_PROBE_TIMEOUT_MS });
     if (this.stopped || this.signaling.connected) return;
     if (found) {
       this.alternates.remember(found.alternates, found.url);

@@ -33,6 +33,7 @@ import { NodeDrain } from './cluster/placement/nodeDrain.js';
 import { followViewerLimit } from './cluster/placement/viewerLimit.js';
 import { createJoinRouter } from './http/joinRoutes.js';
 import { createClusterRouter } from './http/clusterRoutes.js';
+import { ClusterAlertMonitor, logClusterAlert } from './alerts/clusterAlertMonitor.js';
 
 export class PortInUseError extends Error {
   override name = 'PortInUseError';
@@ -67,6 +68,8 @@ export class FloodlightServer {
   readonly placement: PlacementService;
   /** Draining this node: SIGTERM in cluster mode, or the admin API. */
   readonly drainer: NodeDrain;
+  /** node_gone / room_lost_origin (cluster mode only). */
+  readonly #clusterAlerts: ClusterAlertMonitor | undefined;
   readonly #http: http.Server;
   readonly #io: IoServer;
   #closing: Promise<void> | undefined;
@@ -163,6 +166,16 @@ export class FloodlightServer {
       logger: log,
     });
     this.observability.attachIo(this.#io);
+    this.#clusterAlerts =
+      parts.cluster.mode === 'redis'
+        ? new ClusterAlertMonitor({
+            nodeId: config.nodeId,
+            nodes: parts.cluster.nodes,
+            directory: parts.cluster.directory,
+            sink: logClusterAlert(log),
+            logger: log,
+          })
+        : undefined;
   }
 
   /** Alert state, read-only (drills and tests). */
@@ -321,6 +334,7 @@ export class FloodlightServer {
       // Observability first: no sampling, alerts or webhooks about the shutdown itself.
       this.observability.close();
       this.drainer.close();
+      this.#clusterAlerts?.close();
       // Then HLS: recorders stop and playlists get ENDLIST before rooms close.
       await this.hls?.close();
       this.rooms.close('server shutting down');

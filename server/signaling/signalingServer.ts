@@ -97,7 +97,7 @@ export class SignalingServer implements SignalingContext {
 
   /** Clients joined on this node (what a drain moves). */
   *members(): Generator<DrainableMember> {
-    for (const session of this.#sessions) if (session.joined) yield session;
+    for (const session of this.#sessions) if (session.request) yield session;
   }
 
   async authorize(room: string, role: Role, token: string | undefined): Promise<void> {

@@ -53,15 +53,10 @@ export class SignalingSession implements DrainableMember {
     });
   }
 
-  /** What this connection joined, while it is joined. */
-  get request(): PlacementRequest {
+  /** What this connection joined; undefined while it is not joined. */
+  get request(): PlacementRequest | undefined {
     const member = this.#membership;
-    // The drain only looks at joined sessions (SignalingServer.members); an empty request never leaves this class.
-    return member ? { room: member.room.id, role: member.role } : { room: '', role: 'viewer' };
-  }
-
-  get joined(): boolean {
-    return this.#membership !== undefined;
+    return member ? { room: member.room.id, role: member.role } : undefined;
   }
 
   /** Tells the client to move to another node (this one is draining). */

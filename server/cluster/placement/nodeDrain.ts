@@ -16,7 +16,8 @@ import type { PlacementRequest } from './selectors.js';
 
 /** A client joined on this node, as the drain sees it. */
 export interface DrainableMember {
-  readonly request: PlacementRequest;
+  /** What it joined (undefined once it left). */
+  readonly request: PlacementRequest | undefined;
   /** Sends the client the `move` event. */
   move(target: { url: string; alternates: string[]; reason: string }): void;
 }
@@ -117,7 +118,9 @@ export class NodeDrain {
       for (const member of [...this.#deps.members()]) {
         const toldAt = this.#told.get(member);
         if (toldAt !== undefined && Date.now() - toldAt < retellAfterMs) continue;
-        const placement = await this.#deps.placeElsewhere(member.request);
+        const request = member.request;
+        if (!request) continue;
+        const placement = await this.#deps.placeElsewhere(request);
         if (!placement || this.#reason === undefined) continue; // nobody to take it yet: next round
         this.#told.set(member, Date.now());
         member.move({

@@ -28,6 +28,12 @@ import { HlsService } from './hls/hlsService.js';
 import { Observability } from './observability/observability.js';
 import { createObservabilityRouter } from './http/observabilityRoutes.js';
 import type { AlertsView } from './alerts/alertManager.js';
+import { PlacementService } from './cluster/placement/placementService.js';
+import { NodeDrain } from './cluster/placement/nodeDrain.js';
+import { followViewerLimit } from './cluster/placement/viewerLimit.js';
+import { createJoinRouter } from './http/joinRoutes.js';
+import { createClusterRouter } from './http/clusterRoutes.js';
+import { ClusterAlertMonitor, logClusterAlert } from './alerts/clusterAlertMonitor.js';
 
 export class PortInUseError extends Error {
   override name = 'PortInUseError';
@@ -58,6 +64,12 @@ export class FloodlightServer {
   readonly authSecretGenerated: boolean;
   /** Metrics, stats, QoE, alerts, webhooks and the admin feed. */
   readonly observability: Observability;
+  /** Where joins go in a cluster (a single node answers itself). */
+  readonly placement: PlacementService;
+  /** Draining this node: SIGTERM in cluster mode, or the admin API. */
+  readonly drainer: NodeDrain;
+  /** node_gone / room_lost_origin (cluster mode only). */
+  readonly #clusterAlerts: ClusterAlertMonitor | undefined;
   readonly #http: http.Server;
   readonly #io: IoServer;
   #closing: Promise<void> | undefined;
@@ -95,6 +107,14 @@ export class FloodlightServer {
       signalingStats: () => this.signaling?.stats,
       logger: log,
     });
+    this.placement = new PlacementService({
+      nodeId: config.nodeId,
+      nodes: parts.cluster.nodes,
+      directory: parts.cluster.directory,
+      settings: parts.cluster.settings,
+      configuredMaxWebRtcViewers: config.maxWebRtcViewers,
+      isDraining: () => this.drainer.draining,
+    });
     const app = createHttpApp({
       hls,
       directory: parts.cluster.directory,
@@ -104,6 +124,10 @@ export class FloodlightServer {
       clientDir,
       logger: log,
       isShuttingDown: () => this.#closing !== undefined,
+      cluster: {
+        mode: parts.cluster.mode,
+        routes: [createJoinRouter({ placement: this.placement, logger: log }), createClusterRouter({ tokens: this.tokens, cluster: parts.cluster })],
+      },
       observability: {
         routes: createObservabilityRouter({
           observability: this.observability,
@@ -131,9 +155,28 @@ export class FloodlightServer {
       tokens: this.tokens,
       routerRtpCapabilities: pool.routerRtpCapabilities,
       options: { requireViewerToken: config.requireViewerToken },
+      placement: this.placement,
+      logger: log,
+    });
+    this.drainer = new NodeDrain({
+      nodeId: config.nodeId,
+      nodes: parts.cluster.nodes,
+      settings: parts.cluster.settings,
+      placeElsewhere: (request) => this.placement.place(request, { exclude: config.nodeId }),
+      members: () => this.signaling.members(),
       logger: log,
     });
     this.observability.attachIo(this.#io);
+    this.#clusterAlerts =
+      parts.cluster.mode === 'redis'
+        ? new ClusterAlertMonitor({
+            nodeId: config.nodeId,
+            nodes: parts.cluster.nodes,
+            directory: parts.cluster.directory,
+            sink: logClusterAlert(log),
+            logger: log,
+          })
+        : undefined;
   }
 
   /** Alert state, read-only (drills and tests). */
@@ -163,15 +206,18 @@ export class FloodlightServer {
       throw error;
     }
     setListenerErrorReporter((event, error) => log.error({ event, err: error }, 'an event listener threw'));
+    const roomOptions = {
+      maxConsumersPerRouter: config.maxConsumersPerRouter,
+      keyFrameRequestDelayMs: config.keyFrameRequestDelayMs,
+      maxWebRtcViewers: config.maxWebRtcViewers,
+    };
+    // Rooms read the limit at each admission: an operator's change applies at once.
+    followViewerLimit(cluster.settings, roomOptions, config.maxWebRtcViewers);
     const rooms = new RoomRegistry({
       nodeId: config.nodeId,
       pool,
       pipe: new LocalPipe(pool.pipeListenInfo()),
-      room: {
-        maxConsumersPerRouter: config.maxConsumersPerRouter,
-        keyFrameRequestDelayMs: config.keyFrameRequestDelayMs,
-        maxWebRtcViewers: config.maxWebRtcViewers,
-      },
+      room: roomOptions,
       emptyRoomGraceMs: config.roomGraceMs,
       idleQuotas: config.idleRoomQuotas,
       directory,
@@ -213,6 +259,7 @@ export class FloodlightServer {
     try {
       await server.#listen();
       await server.#announce();
+      await server.drainer.clearStaleFlag();
     } catch (error) {
       await server.close();
       throw error;
@@ -272,12 +319,23 @@ export class FloodlightServer {
     });
   }
 
+  /**
+   * Drains this node: no more joins here, clients told to move to other
+   * nodes. Resolves once none is left or after `deadlineMs`.
+   */
+  drain(reason: string, deadlineMs: number): Promise<'empty' | 'deadline'> {
+    this.drainer.start(reason);
+    return this.drainer.whenEmpty(deadlineMs);
+  }
+
   /** Closes signaling, rooms, workers and the HTTP server. Idempotent. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
       this.log.info('shutting down');
       // Observability first: no sampling, alerts or webhooks about the shutdown itself.
       this.observability.close();
+      this.drainer.close();
+      this.#clusterAlerts?.close();
       // Then HLS: recorders stop and playlists get ENDLIST before rooms close.
       await this.hls?.close();
       this.rooms.close('server shutting down');

@@ -52,13 +52,21 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal }, 'stopping');
     if (!server) return; // startup notices `stopping` and closes what it made
-    server.close().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        log.error({ err: error }, 'error while stopping');
-        process.exit(1);
-      },
-    );
+    const running = server;
+    // In a cluster, SIGTERM is the graceful way out: clients move to other nodes first.
+    const drained =
+      signal === 'SIGTERM' && running.cluster.mode === 'redis'
+        ? running.drain('SIGTERM', config.drainTimeoutMs).then((outcome) => log.info({ outcome }, 'drain over'))
+        : Promise.resolve();
+    drained
+      .then(() => running.close())
+      .then(
+        () => process.exit(0),
+        (error: unknown) => {
+          log.error({ err: error }, 'error while stopping');
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

@@ -68,6 +68,8 @@ const envSchema = z
     MAX_IDLE_ROOMS_PER_CONNECTION: z.coerce.number().int().min(1).max(1000).default(4),
     /** WebRTC viewers per room (0 = unlimited). */
     MAX_WEBRTC_VIEWERS: z.coerce.number().int().min(0).default(0),
+    /** Cluster mode: how long SIGTERM waits for clients to move to other nodes before the node stops anyway. */
+    DRAIN_TIMEOUT_SECONDS: z.coerce.number().min(0).max(3600).default(60),
     /** How long an empty room lingers before its routers close. */
     ROOM_GRACE_SECONDS: z.coerce.number().min(0).max(3600).default(10),
     /** Public base URL printed in links (default http://<announced ip>:<port>). */
@@ -223,6 +225,8 @@ export interface Config {
   /** Quotas for rooms that never had a broadcast (MAX_IDLE_ROOMS*). */
   idleRoomQuotas: { total: number; perAddress: number; perConnection: number };
   roomGraceMs: number;
+  /** Cluster mode: SIGTERM drains this long at most before stopping (DRAIN_TIMEOUT_SECONDS). */
+  drainTimeoutMs: number;
   publicUrl: string | undefined;
   mediasoupLogLevel: 'debug' | 'warn' | 'error' | 'none';
   hls: {
@@ -305,6 +309,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     region: c.REGION,
     idleRoomQuotas: { total: c.MAX_IDLE_ROOMS, perAddress: c.MAX_IDLE_ROOMS_PER_ADDRESS, perConnection: c.MAX_IDLE_ROOMS_PER_CONNECTION },
     roomGraceMs: c.ROOM_GRACE_SECONDS * 1000,
+    drainTimeoutMs: Math.round(c.DRAIN_TIMEOUT_SECONDS * 1000),
     publicUrl: c.PUBLIC_URL?.replace(/\/$/, ''),
     mediasoupLogLevel: c.MEDIASOUP_LOG_LEVEL,
     hls: {

@@ -7,6 +7,9 @@
  *   GET /api/rooms/:room/stats   (public)       → RoomStats
  *   GET /api/admin/overview      (admin token)  → Overview
  *   GET /api/admin/alerts        (admin token)  → AlertsResponse
+ *   POST|DELETE /api/cluster/nodes/:id/drain (admin token) → DrainAnswer
+ *   GET /api/settings, PUT /api/settings/:name { value } (admin token) → the runtime settings (server/cluster/runtimeSettings.ts)
+ *   GET /api/rooms/:room/join    (public)       → JoinPlacementResponse (contracts/joinApi.ts)
  *   socket.io namespace /admin   (auth: { token }) → 'overview': Overview every 2 s, 'alert': Alert on fire/resolve
  *   any error                                   → ApiErrorBody with a 4xx/5xx status
  */
@@ -143,4 +146,10 @@ export interface RoomsResponse {
 /** The body of every non-2xx API answer. */
 export interface ApiErrorBody {
   error: { code: string; message: string };
+}
+
+/** The answer to a drain request (or its cancellation). */
+export interface DrainAnswer {
+  node: string;
+  draining: boolean;
 }

@@ -34,6 +34,11 @@ export interface ServerEvents {
   reconnect: { reason: string };
   /** Another connection took over this publisher seat. */
   kicked: { reason: string };
+  /**
+   * This node is draining: join the room on `url` (alternates after it), then
+   * leave here — media keeps flowing from this node until then.
+   */
+  move: { url: string; alternates: string[]; reason: string };
 }
 export type ServerEventName = keyof ServerEvents;
 
@@ -49,6 +54,7 @@ export const serverEventNames = [
   'roomClosed',
   'reconnect',
   'kicked',
+  'move',
 ] as const satisfies readonly ServerEventName[];
 
 // Compile-time completeness: an event added to ServerEvents but not listed above is a type error here.

@@ -13,6 +13,7 @@
 import type { types as mediasoup } from 'mediasoup-client';
 import { z } from 'zod';
 import { ROOM_ID_PATTERN, ROOM_ID_RULE } from './roomId.js';
+import { REGION_PATTERN } from './joinApi.js';
 import type { MediaKind, ProducerInfo } from './serverEvents.js';
 
 // The server's events live in their own zod-free file (the SDK imports their names at runtime).
@@ -136,6 +137,8 @@ export const requestSchemas = {
       room: roomIdSchema,
       role: roleSchema,
       token: tokenSchema.optional(),
+      /** The client's region hint for cluster placement (a node's REGION label). */
+      region: z.string().regex(REGION_PATTERN, 'region must be 1-64 characters of A-Z a-z 0-9 _ . -').optional(),
     })
     .strict(),
   getRouterRtpCapabilities: z.object({}).strict(),
@@ -169,16 +172,38 @@ export interface TransportInfo {
   dtlsParameters: mediasoup.DtlsParameters;
 }
 
+export interface JoinAnswer {
+  peerId: string;
+  room: string;
+  role: Role;
+  routerRtpCapabilities: mediasoup.RtpCapabilities;
+  producers: ProducerInfo[];
+  viewers: number;
+  /** Other nodes that could take this join, best first: where to rejoin if this node goes away (empty on a single node). */
+  alternates: string[];
+}
+
+/**
+ * In a cluster, the node a client connected to may send it elsewhere instead
+ * of joining it (this node is draining, holds its limit of the room's viewers,
+ * or the room's origin — where publishers go — is another node). The client
+ * connects to `redirect` and joins there; `alternates` are where to go if that
+ * node later stops answering. Nothing was joined on this node.
+ */
+export interface JoinRedirect {
+  /** Public base URL of the node to join instead. */
+  redirect: string;
+  alternates: string[];
+  reason: string;
+}
+
+export function isJoinRedirect(answer: JoinAnswer | JoinRedirect): answer is JoinRedirect {
+  return 'redirect' in answer;
+}
+
 /** Successful response data for each request. */
 export interface ResponseData {
-  join: {
-    peerId: string;
-    room: string;
-    role: Role;
-    routerRtpCapabilities: mediasoup.RtpCapabilities;
-    producers: ProducerInfo[];
-    viewers: number;
-  };
+  join: JoinAnswer | JoinRedirect;
   getRouterRtpCapabilities: { routerRtpCapabilities: mediasoup.RtpCapabilities };
   createTransport: TransportInfo;
   connectTransport: Record<string, never>;

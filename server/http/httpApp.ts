@@ -27,6 +27,8 @@ export interface HttpAppDeps {
   isShuttingDown: () => boolean;
   /** Absent when HLS is disabled. */
   hls: HlsService | undefined;
+  /** Cluster routes (join placement, drain, settings); in cluster mode pages may also reach other nodes. */
+  cluster?: { mode: 'memory' | 'redis'; routes: express.Router[] };
   /** Operator routes (/metrics, admin and stats APIs) and a hook that sees /hls requests. */
   observability?: { routes: express.Router; hlsRequestHook: express.RequestHandler };
 }
@@ -54,7 +56,8 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
           styleSrc: ["'self'"],
           imgSrc: ["'self'", 'data:', 'blob:'],
           mediaSrc: ["'self'", 'blob:'],
-          connectSrc: ["'self'", 'ws:', 'wss:'],
+          // In a cluster the SDK asks other nodes where to rejoin (their join endpoint) when its node is gone.
+          connectSrc: deps.cluster?.mode === 'redis' ? ["'self'", 'ws:', 'wss:', 'http:', 'https:'] : ["'self'", 'ws:', 'wss:'],
           workerSrc: ["'self'", 'blob:'],
           objectSrc: ["'none'"],
           frameAncestors: ["'none'"],
@@ -120,6 +123,8 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
         if (error && !res.headersSent) res.status(404).end();
       });
   });
+
+  for (const routes of deps.cluster?.routes ?? []) app.use(routes);
 
   if (deps.observability) app.use(deps.observability.routes);
 

@@ -8,6 +8,10 @@ import type { Logger } from '../observability/logger.js';
 import type { RoomRegistry } from '../rooms/roomRegistry.js';
 import type { TokenService } from '../auth/tokens.js';
 import type { ErrorCode, Role } from '../contracts/signaling.js';
+import type { JoinDecision } from '../cluster/placement/placementPolicy.js';
+import type { PlacementService } from '../cluster/placement/placementService.js';
+import type { PlacementRequest } from '../cluster/placement/selectors.js';
+import type { DrainableMember } from '../cluster/placement/nodeDrain.js';
 import { SignalingSession } from './signalingSession.js';
 import { SignalingError } from './wireMapping.js';
 
@@ -30,6 +34,8 @@ export interface SignalingContext {
   authorize(room: string, role: Role, token: string | undefined): Promise<void>;
   /** Every router has the same codecs, so one answer serves every join. */
   routerRtpCapabilities(): ms.RtpCapabilities;
+  /** Serve this join here, or send the client to another node (cluster placement). */
+  placeJoin(request: PlacementRequest): Promise<{ decision: JoinDecision; alternates: string[] }>;
 }
 
 export interface SignalingServerDeps {
@@ -38,6 +44,8 @@ export interface SignalingServerDeps {
   tokens: TokenService;
   routerRtpCapabilities: ms.RtpCapabilities;
   options: SignalingOptions;
+  /** Cluster placement: redirects and alternates in join answers. */
+  placement: PlacementService;
   logger: Logger;
 }
 
@@ -75,6 +83,21 @@ export class SignalingServer implements SignalingContext {
 
   routerRtpCapabilities(): ms.RtpCapabilities {
     return this.#deps.routerRtpCapabilities;
+  }
+
+  async placeJoin(request: PlacementRequest): Promise<{ decision: JoinDecision; alternates: string[] }> {
+    try {
+      return await this.#deps.placement.decide(request);
+    } catch (error) {
+      // Shared state out of reach (Redis down): this node keeps serving what reaches it.
+      this.log.warn({ err: (error as Error).message, room: request.room }, 'placement unavailable; serving the join here');
+      return { decision: { action: 'serve' }, alternates: [] };
+    }
+  }
+
+  /** Clients joined on this node (what a drain moves). */
+  *members(): Generator<DrainableMember> {
+    for (const session of this.#sessions) if (session.request) yield session;
   }
 
   async authorize(room: string, role: Role, token: string | undefined): Promise<void> {

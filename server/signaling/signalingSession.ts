@@ -26,6 +26,9 @@ import type { WebRtcViewer } from '../viewers/webrtcViewer.js';
 import { RateLimiter } from './rateLimiter.js';
 import { SignalingError, wireError, wireEvent } from './wireMapping.js';
 import type { SignalingContext } from './signalingServer.js';
+import type { DrainableMember } from '../cluster/placement/nodeDrain.js';
+import type { PlacementRequest } from '../cluster/placement/selectors.js';
+import type { ServerEvents } from '../contracts/serverEvents.js';
 
 type Handler<N extends RequestName> = (payload: RequestPayload<N>) => Promise<ResponseData[N]>;
 
@@ -34,7 +37,7 @@ type Membership = { room: Room; role: 'publisher'; source: WebRtcPublisherSource
 
 const producerInfo = (track: TrackInfo): ProducerInfo => ({ producerId: track.trackId, kind: track.kind, ...(track.label ? { source: track.label } : {}) });
 
-export class SignalingSession {
+export class SignalingSession implements DrainableMember {
   readonly #socket: Socket;
   readonly #context: SignalingContext;
   readonly #limiter = new RateLimiter(protocolLimits.messagesPerSecond, protocolLimits.messageBurst);
@@ -48,6 +51,17 @@ export class SignalingSession {
     socket.onAny((event: unknown, ...args: unknown[]) => {
       this.#onMessage(event, args);
     });
+  }
+
+  /** What this connection joined; undefined while it is not joined. */
+  get request(): PlacementRequest | undefined {
+    const member = this.#membership;
+    return member ? { room: member.room.id, role: member.role } : undefined;
+  }
+
+  /** Tells the client to move to another node (this one is draining). */
+  move(target: ServerEvents['move']): void {
+    if (this.#membership && !this.#closed) this.#socket.emit('move', target);
   }
 
   /** The connection went away: leave the room. Idempotent. */
@@ -192,11 +206,17 @@ export class SignalingSession {
     },
   };
 
-  async #join({ room: roomId, role, token }: RequestPayload<'join'>): Promise<ResponseData['join']> {
+  async #join({ room: roomId, role, token, region }: RequestPayload<'join'>): Promise<ResponseData['join']> {
     const context = this.#context;
     if (context.shuttingDown || this.#closed) throw new SignalingError('UNAVAILABLE', 'server is shutting down');
     if (this.#membership) throw new SignalingError('ALREADY_JOINED', `already in room "${this.#membership.room.id}"; leave first`);
     await context.authorize(roomId, role, token);
+    const { decision, alternates } = await context.placeJoin({ room: roomId, role, region });
+    if (decision.action === 'refuse') throw new SignalingError('UNAVAILABLE', decision.reason);
+    if (decision.action === 'redirect') {
+      const { node, alternates: others } = decision.placement;
+      return { redirect: node.publicUrl, alternates: others.map((n) => n.publicUrl), reason: decision.reason };
+    }
     if (this.#closed) throw new SignalingError('UNAVAILABLE', 'connection closed');
     // Idle-room quotas apply to viewers: an authorized publisher makes its room live at once.
     const opener = role === 'viewer' ? { address: this.#socket.handshake.address, connection: this.#socket.id } : undefined;
@@ -220,6 +240,7 @@ export class SignalingSession {
       routerRtpCapabilities: context.routerRtpCapabilities(),
       producers: room.trackInfos().map(producerInfo),
       viewers: room.viewerCount,
+      alternates,
     };
   }
 

@@ -22,6 +22,8 @@ export interface PublisherOptions {
   token: string;
   /** Origin of the Floodlight server; defaults to the page's own origin. */
   serverUrl?: string;
+  /** Region hint for cluster placement (a node's REGION label). */
+  region?: string;
 }
 
 export interface PublishOptions {
@@ -77,6 +79,7 @@ export class Publisher extends TypedEmitter<PublisherEvents> {
   readonly room: string;
   private readonly token: string;
   private readonly serverUrl: string | undefined;
+  private readonly region: string | undefined;
   private connection: RoomConnection<Device> | null = null;
   private session: SendSession | null = null;
   private media: { stream: MediaStream; options: PublishOptions } | null = null;
@@ -96,6 +99,7 @@ export class Publisher extends TypedEmitter<PublisherEvents> {
     this.room = options.room;
     this.token = options.token;
     this.serverUrl = options.serverUrl;
+    this.region = options.region;
   }
 
   get state(): PublisherState {
@@ -185,6 +189,7 @@ export class Publisher extends TypedEmitter<PublisherEvents> {
       role: 'publisher',
       token: this.token,
       ...(this.serverUrl ? { signaling: { serverUrl: this.serverUrl } } : {}),
+      ...(this.region ? { region: this.region } : {}),
       hooks: {
         prepareDevice: prepareBrowserDevice,
         setup: (session) => this.setup(connection, session),

@@ -1,7 +1,8 @@
-import type { ResponseData, Role } from '../../../server/contracts/signaling.js';
+import { isJoinRedirect, type JoinAnswer, type RequestPayload, type ResponseData, type Role } from '../../../server/contracts/signaling.js';
 import { Attempt, StaleAttemptError } from './attempt.js';
 import { FloodlightError, SignalingError, isFatal, toFloodlightError } from './errors.js';
 import { SignalingClient, type SignalingClientOptions } from './signalingClient.js';
+import { NodeAlternates } from './nodeFailover.js';
 
 /**
  * Where the room connection stands:
@@ -13,7 +14,7 @@ import { SignalingClient, type SignalingClientOptions } from './signalingClient.
  */
 export type ConnectionPhase = 'connecting' | 'joined' | 'reconnecting' | 'failed' | 'closed';
 
-export type JoinData = ResponseData['join'];
+export type JoinData = JoinAnswer;
 
 /** Turns a join answer into the owner's device (see RoomConnectionHooks.prepareDevice). */
 export type DeviceLoader<D> = (data: JoinData) => Promise<D>;
@@ -72,7 +73,16 @@ export interface RoomConnectionOptions<D> {
   rejoinOnSocketReconnect?: boolean;
   /** Where progress lines go. Default: the console. */
   log?: { info(line: string): void; warn(line: string): void };
+  /** Region hint for cluster placement (a node's REGION label). */
+  region?: string;
+  /** Cluster failover: how long the socket may stay lost before asking the alternates where to go (default 2 s). */
+  failoverAfterMs?: number;
 }
+
+/** Redirects followed in a row before the attempt fails (a misconfigured cluster must not loop forever). */
+const MAX_REDIRECTS = 3;
+/** How long one alternate's join endpoint, or a new node's socket, may take to answer. */
+const NODE_PROBE_TIMEOUT_MS = 2_000;
 
 /** Browsers: 1 s, 2 s, 4 s … capped at 10 s, and a 5 s session counts as healthy. */
 const DEFAULT_BACKOFF: RejoinBackoff = { initialMs: 1_000, maxMs: 10_000, healthySessionMs: 5_000 };
@@ -108,6 +118,11 @@ export class RoomConnection<D> {
   private wakeFromSleep: (() => void) | null = null;
   private settleStart: { resolve: () => void; reject: (error: FloodlightError) => void } | null = null;
   private readonly unsubscribers: Array<() => void> = [];
+  /** Other nodes to go to if this one goes away (cluster). */
+  readonly alternates = new NodeAlternates();
+  private failoverTimer: ReturnType<typeof setTimeout> | null = null;
+  /** A move or failover is switching servers: one at a time. */
+  private switching = false;
 
   constructor(private readonly options: RoomConnectionOptions<D>) {
     this.hooks = options.hooks;
@@ -125,6 +140,12 @@ export class RoomConnection<D> {
       s.on('disconnected', () => {
         // Keep playing/sending what still flows; the rejoin happens on reconnect.
         if (this.phaseValue === 'joined') this.setPhase('reconnecting');
+        this.armFailover();
+      }),
+      s.on('connected', () => this.disarmFailover()),
+      s.on('move', ({ url, alternates, reason }) => {
+        this.alternates.remember(alternates, url);
+        void this.moveTo(url, `server asked to move: ${reason}`);
       }),
       s.on('connectError', ({ error, willRetry }) => {
         if (!willRetry) this.fail(error);
@@ -229,28 +250,92 @@ export class RoomConnection<D> {
     }
   }
 
+  /** Joins, following the node's redirects (cluster placement) on the way. */
   private async join(attempt: Attempt): Promise<JoinData> {
-    const payload = {
+    const payload: RequestPayload<'join'> = {
       room: this.options.room,
       role: this.options.role,
       ...(this.options.token ? { token: this.options.token } : {}),
+      ...(this.options.region ? { region: this.options.region } : {}),
     };
+    for (let redirects = 0; ; redirects++) {
+      const answer = await this.joinHere(attempt, payload);
+      if (!isJoinRedirect(answer)) {
+        this.alternates.remember(answer.alternates, this.signaling.serverUrl);
+        return answer;
+      }
+      if (redirects >= MAX_REDIRECTS) throw new FloodlightError('UNAVAILABLE', `redirected ${redirects + 1} times in a row; last: ${answer.reason}`);
+      this.log.info(`redirected to ${answer.redirect}: ${answer.reason}`);
+      this.alternates.remember(answer.alternates, answer.redirect);
+      // The new socket is this attempt's own: its `connected` must not restart the attempt.
+      this.attemptUsesSocket = false;
+      await attempt.guard(this.signaling.switchServer(answer.redirect, NODE_PROBE_TIMEOUT_MS));
+      this.attemptUsesSocket = true;
+    }
+  }
+
+  private async joinHere(attempt: Attempt, payload: RequestPayload<'join'>): Promise<ResponseData['join']> {
     if (this.joinedOnSocketId && this.joinedOnSocketId === this.signaling.socketId) {
       // Same socket as a previous session: drop that server-side state first.
       await this.leaveQuietly(attempt);
     }
     try {
       const data = await attempt.guard(this.signaling.request('join', payload));
-      this.joinedOnSocketId = this.signaling.socketId;
+      if (!isJoinRedirect(data)) this.joinedOnSocketId = this.signaling.socketId;
       return data;
     } catch (error) {
       if (!(error instanceof SignalingError) || error.code !== 'ALREADY_JOINED') throw error;
       // The server still holds our old peer (e.g. after a `reconnect` event): leave and retry once.
       await this.leaveQuietly(attempt);
       const data = await attempt.guard(this.signaling.request('join', payload));
-      this.joinedOnSocketId = this.signaling.socketId;
+      if (!isJoinRedirect(data)) this.joinedOnSocketId = this.signaling.socketId;
       return data;
     }
+  }
+
+  /**
+   * Moves to another node: its socket comes up first (this node keeps serving
+   * meanwhile), then the session is rebuilt there (the new socket's `connected`
+   * restarts the attempt). A node that does not answer leaves us where we are.
+   */
+  private async moveTo(url: string, reason: string): Promise<void> {
+    if (this.stopped || this.switching) return;
+    this.switching = true;
+    try {
+      this.log.info(`moving to ${url}: ${reason}`);
+      await this.signaling.switchServer(url, NODE_PROBE_TIMEOUT_MS);
+    } catch (error) {
+      this.log.warn(`could not move to ${url}: ${toFloodlightError(error).message}`);
+    } finally {
+      this.switching = false;
+    }
+  }
+
+  /** The socket is lost: if it stays lost, ask the alternates where to go. */
+  private armFailover(): void {
+    if (this.stopped || this.failoverTimer || this.alternates.list.length === 0) return;
+    this.failoverTimer = setTimeout(() => {
+      this.failoverTimer = null;
+      void this.failOver();
+    }, this.options.failoverAfterMs ?? 2_000);
+  }
+
+  private disarmFailover(): void {
+    if (this.failoverTimer) clearTimeout(this.failoverTimer);
+    this.failoverTimer = null;
+  }
+
+  private async failOver(): Promise<void> {
+    if (this.stopped || this.signaling.connected || this.switching) return;
+    const { room, role, region } = this.options;
+    const found = await this.alternates.find({ room, role, region, lost: this.signaling.serverUrl, timeoutMs: NODE_PROBE_TIMEOUT_MS });
+    if (this.stopped || this.signaling.connected) return;
+    if (found) {
+      this.alternates.remember(found.alternates, found.url);
+      await this.moveTo(found.url, `${this.signaling.serverUrl ?? 'the node'} is unreachable`);
+    }
+    // Still nowhere (the alternates are down too, or the move failed): look again later.
+    if (!this.signaling.connected) this.armFailover();
   }
 
   private async leaveQuietly(attempt: Attempt): Promise<void> {
@@ -304,6 +389,7 @@ export class RoomConnection<D> {
 
   private shutDown(): void {
     this.stopped = true;
+    this.disarmFailover();
     for (const unsubscribe of this.unsubscribers.splice(0)) unsubscribe();
     this.attempt?.abort();
     this.wakeFromSleep?.();

@@ -48,10 +48,18 @@ export class SignalingClient extends TypedEmitter<SignalingEvents> {
   private serverDisconnectTimer: ReturnType<typeof setTimeout> | null = null;
   private closed = false;
   private readonly requestTimeoutMs: number;
+  /** The server in use: changes when the client follows a redirect or fails over. */
+  private url: string | undefined;
 
   constructor(private readonly options: SignalingClientOptions = {}) {
     super();
     this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.url = options.serverUrl;
+  }
+
+  /** Base URL of the server this client talks to (the page's origin when none was given). */
+  get serverUrl(): string | undefined {
+    return this.url ?? (globalThis as { location?: { origin?: string } }).location?.origin;
   }
 
   get connected(): boolean {
@@ -67,6 +75,52 @@ export class SignalingClient extends TypedEmitter<SignalingEvents> {
   connect(): void {
     if (this.closed) throw new FloodlightError('CLOSED', 'signaling client is closed');
     if (this.socket) return;
+    this.socket = this.openSocket(this.url);
+  }
+
+  /**
+   * Moves to another server (a cluster node): connects a new socket there
+   * first, and only once it is up drops the current one, so a server that
+   * does not answer leaves this client where it was (rejects). Then emits
+   * `connected` (reconnected: true): the server-side peer is new.
+   */
+  async switchServer(url: string, connectTimeoutMs = 5_000): Promise<void> {
+    if (this.closed) throw new FloodlightError('CLOSED', 'signaling client is closed');
+    const next = this.openSocket(url);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new FloodlightError('DISCONNECTED', `no connection to ${url} within ${connectTimeoutMs} ms`)), connectTimeoutMs);
+        next.once('connect', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    } catch (error) {
+      next.removeAllListeners();
+      next.disconnect();
+      throw error;
+    }
+    if (this.closed) {
+      next.removeAllListeners();
+      next.disconnect();
+      throw new FloodlightError('CLOSED', 'signaling client is closed');
+    }
+    const previous = this.socket;
+    this.socket = next;
+    this.url = url;
+    if (this.serverDisconnectTimer) clearTimeout(this.serverDisconnectTimer);
+    this.serverDisconnectTimer = null;
+    this.rejectAllPending('DISCONNECTED', `moved to ${url}`);
+    if (previous) {
+      previous.removeAllListeners();
+      previous.disconnect();
+    }
+    this.hasConnectedBefore = true;
+    this.emit('connected', { reconnected: true });
+  }
+
+  /** A socket whose events count only while it is the current one. */
+  private openSocket(url: string | undefined): Socket {
     const socketOptions = {
       transports: ['websocket'],
       autoConnect: false,
@@ -76,15 +130,17 @@ export class SignalingClient extends TypedEmitter<SignalingEvents> {
       ...(this.options.reconnectionDelayMs !== undefined ? { reconnectionDelay: this.options.reconnectionDelayMs } : {}),
       ...(this.options.reconnectionDelayMaxMs !== undefined ? { reconnectionDelayMax: this.options.reconnectionDelayMaxMs } : {}),
     };
-    const socket = this.options.serverUrl ? io(this.options.serverUrl, socketOptions) : io(socketOptions);
-    this.socket = socket;
+    const socket = url ? io(url, socketOptions) : io(socketOptions);
+    const current = (): boolean => socket === this.socket;
 
     socket.on('connect', () => {
+      if (!current()) return; // a server being switched to: switchServer() adopts it
       const reconnected = this.hasConnectedBefore;
       this.hasConnectedBefore = true;
       this.emit('connected', { reconnected });
     });
     socket.on('disconnect', (reason) => {
+      if (!current()) return;
       this.rejectAllPending('DISCONNECTED', `socket disconnected (${reason})`);
       this.emit('disconnected', { reason });
       // socket.io only retries by itself when the drop was not the server's decision.
@@ -98,6 +154,7 @@ export class SignalingClient extends TypedEmitter<SignalingEvents> {
       }
     });
     socket.on('connect_error', (error) => {
+      if (!current()) return;
       // socket.active is false when a server middleware refused the handshake:
       // socket.io will not retry that, and neither should we.
       const willRetry = socket.active;
@@ -106,10 +163,11 @@ export class SignalingClient extends TypedEmitter<SignalingEvents> {
     });
     for (const name of serverEventNames) {
       socket.on(name, (payload: unknown) => {
-        this.emit(name, payload as ServerEvents[typeof name]);
+        if (current()) this.emit(name, payload as ServerEvents[typeof name]);
       });
     }
     socket.connect();
+    return socket;
   }
 
   /** Resolves once connected (immediately if already), rejects if closed meanwhile. */

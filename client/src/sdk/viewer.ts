@@ -21,6 +21,8 @@ export interface ViewerOptions {
   token?: string;
   /** Origin of the Floodlight server; defaults to the page's own origin. */
   serverUrl?: string;
+  /** Region hint for cluster placement (a node's REGION label). */
+  region?: string;
   /** The element that shows the video; its size drives 'auto' quality. Can be set later. */
   videoElement?: HTMLVideoElement;
   quality?: Quality;
@@ -51,6 +53,7 @@ export class Viewer extends TypedEmitter<ViewerEvents> {
   readonly room: string;
   private readonly token: string | undefined;
   private readonly serverUrl: string | undefined;
+  private readonly region: string | undefined;
   private connection: RoomConnection<Device> | null = null;
   private startPromise: Promise<void> | null = null;
   private session: RecvSession | null = null;
@@ -69,6 +72,7 @@ export class Viewer extends TypedEmitter<ViewerEvents> {
     this.room = options.room;
     this.token = options.token;
     this.serverUrl = options.serverUrl;
+    this.region = options.region;
     this.layers = new LayerPreference(options.quality ?? 'auto', () => this.session?.applyPreferredLayersToAll());
     if (options.videoElement) this.setVideoElement(options.videoElement);
   }
@@ -136,6 +140,7 @@ export class Viewer extends TypedEmitter<ViewerEvents> {
       role: 'viewer',
       ...(this.token ? { token: this.token } : {}),
       ...(this.serverUrl ? { signaling: { serverUrl: this.serverUrl } } : {}),
+      ...(this.region ? { region: this.region } : {}),
       hooks: {
         prepareDevice: prepareBrowserDevice,
         setup: (joined) => this.setup(connection, joined),

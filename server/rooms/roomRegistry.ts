@@ -143,8 +143,9 @@ export class RoomRegistry extends SafeEmitter<RegistryEvents> {
    */
   async open(id: string, opener?: RoomOpener): Promise<Room> {
     if (this.#closed) throw new RoomError('unavailable', 'server is shutting down');
-    this.#cancelGrace(id);
-    const existing = this.#rooms.get(id) ?? (await this.#opening.get(id));
+    // No await unless an open is in flight: two opens of one room in one tick must find each other.
+    const pending = this.#opening.get(id);
+    const existing = this.#rooms.get(id) ?? (pending ? await pending : undefined);
     if (existing && !existing.closed) {
       this.#cancelGrace(id);
       return existing;

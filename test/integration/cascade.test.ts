@@ -9,9 +9,10 @@
  */
 import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import type { FloodlightServer } from '../../server/app.js';
 import { BusRemoteError } from '../../server/cluster/messageBus.js';
-import { PIPE_METHODS } from '../../server/contracts/pipeProtocol.js';
+import { PIPE_IDLE_MS, PIPE_METHODS } from '../../server/contracts/pipeProtocol.js';
 import { RedisServer } from '../helpers/redisServer.js';
 import { spawnClusterNode, startClusterNode, type ChildNode } from '../helpers/clusterNodes.js';
 import { HeadlessPublisher, HeadlessViewer } from '../helpers/headlessPeer.js';
@@ -133,6 +134,50 @@ test('the origin refuses pipes for an unknown room, a stale epoch or a malformed
   await assert.rejects(b.bus.request('node-a', PIPE_METHODS.sync, { room: 'show', epoch: lease.epoch, pipeId: 'made-up' }, 3_000), /no pipe made-up/);
   assert.equal(a.rooms.cascade().pipes.length, 0, 'no pipe was set up');
   assert.equal(await programTransports(a, 'show'), before, 'no transport was left on the origin router');
+
+  // An edge that opens a pipe and then stops syncing (it died): the origin closes the pipe.
+  const live = { ...edge, srtpParameters: { cryptoSuite: 'AEAD_AES_256_GCM', keyBase64: randomBytes(44).toString('base64') } };
+  await b.bus.request('node-a', PIPE_METHODS.open, { room: 'show', epoch: lease.epoch, edge: live }, 3_000);
+  assert.deepEqual(
+    a.rooms.cascade().pipes.map((p) => [p.edge, p.consumers]),
+    [['node-b', 2]],
+  );
+  await waitFor(() => a.rooms.cascade().pipes.length === 0, { description: 'the origin closing a pipe nobody syncs', timeoutMs: PIPE_IDLE_MS + 5_000 });
+  assert.equal(await programTransports(a, 'show'), before, 'its transport is gone');
+});
+
+test('a publisher that republishes on the origin reaches the edge viewers again, on their connection', { timeout: 90_000 }, async () => {
+  const a = await node('node-a', '127.0.0.2');
+  const b = await node('node-b', '127.0.0.3');
+  const first = await publisher(a.url, 'show', a);
+  await waitFor(async () => (await a.directory.originOf('show'))?.node === 'node-a', { description: 'node-a holding the origin' });
+  const onB = await viewers(b, 'show', 2, 'b');
+  await waitForMedia(onB, 'media at the edge viewers');
+  const tracksBefore = b.rooms
+    .get('show')!
+    .trackInfos()
+    .map((t) => t.trackId);
+
+  // The origin's media is lost: the publisher is sent to reconnect and produces new tracks there.
+  for (const source of a.rooms.get('show')!.sources()) source.end('media-lost');
+  await waitFor(() => first.stats().joins >= 2 && first.state === 'joined', {
+    description: 'the publisher republishing on node-a',
+    progress: () => first.summary(),
+  });
+  await waitFor(
+    () => {
+      const now =
+        b.rooms
+          .get('show')
+          ?.trackInfos()
+          .map((t) => t.trackId) ?? [];
+      return now.length === 2 && now.every((id) => !tracksBefore.includes(id));
+    },
+    { description: "the edge carrying the publisher's new tracks" },
+  );
+  await waitForMedia(onB, 'media again at the edge viewers');
+  for (const viewer of onB) assert.equal(viewer.stats().joins, 1, `${viewer.stats().name} kept its connection`);
+  assert.equal(a.rooms.cascade().pipes.length, 1, 'still one pipe for the edge');
 });
 
 test('origin SIGKILL: edge viewers stay joined and get media again from the node the publisher republishes through', { timeout: 150_000 }, async () => {

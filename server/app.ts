@@ -177,7 +177,7 @@ export class FloodlightServer {
       directory,
       bus,
       // Only a cluster has other nodes to cascade rooms from and to.
-      ...(cluster.mode === 'redis' ? { cascade: { listenInfo: remotePipeListenInfo(config) } } : {}),
+      ...(cluster.mode === 'redis' ? { cascade: { listenInfo: remotePipeListenInfo(config), nodes: cluster.nodes } } : {}),
       logger: log,
     });
     let hls: HlsService | undefined;

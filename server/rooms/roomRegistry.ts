@@ -21,6 +21,7 @@ import type { Logger } from '../observability/logger.js';
 import type { WorkerPool } from '../media/workerPool.js';
 import type { PipeStrategy } from '../media/pipes/pipeStrategy.js';
 import type { MessageBus } from '../cluster/messageBus.js';
+import type { NodeRegistry } from '../cluster/nodeRegistry.js';
 import { BusRemoteError } from '../cluster/messageBus.js';
 import { OriginTakenError, type OriginLease, type RoomDirectory } from '../cluster/roomDirectory.js';
 import type { RoomEvent } from '../cluster/roomEvents.js';
@@ -59,7 +60,7 @@ export interface RoomRegistryOptions {
   directory: RoomDirectory;
   bus: MessageBus;
   /** Cluster mode: rooms cascade between nodes over pipes on this address and port range. */
-  cascade?: { listenInfo: ms.TransportListenInfo };
+  cascade?: { listenInfo: ms.TransportListenInfo; nodes: NodeRegistry };
   logger: Logger;
 }
 
@@ -103,9 +104,15 @@ export class RoomRegistry extends SafeEmitter<RegistryEvents> {
     options.pool.on('workerDied', this.#onWorkerDied);
     this.#stopWatchingLeases = options.directory.onOriginLost((lease) => this.#onOriginLost(lease));
     if (options.cascade) {
-      const { listenInfo } = options.cascade;
+      const { listenInfo, nodes } = options.cascade;
       const { nodeId, directory, bus } = options;
-      this.#pipeOrigin = new PipeOrigin({ bus, listenInfo, program: (room, epoch) => this.#originProgram(room, epoch), logger: options.logger });
+      this.#pipeOrigin = new PipeOrigin({
+        bus,
+        listenInfo,
+        program: (room, epoch) => this.#originProgram(room, epoch),
+        edgeRecord: (node) => nodes.get(node),
+        logger: options.logger,
+      });
       this.#edges = new CascadeEdges({ nodeId, directory, bus, listenInfo, rooms: () => this.rooms(), room: (id) => this.get(id), logger: options.logger });
     }
   }

@@ -8,14 +8,16 @@
  * The source syncs with the origin every PIPE_SYNC_MS: that keeps the pipe
  * alive at the origin and brings program changes (tracks added, removed,
  * paused) here; `syncNow()` does it at once (the origin announced a change).
- * It ends with 'media-lost' when the origin refuses (another epoch, room gone)
- * or stops answering; `end()` closes this side first, then tells the origin
- * (consumer side first, mediasoup#435).
+ * It ends with 'media-lost' when the origin refuses (another epoch, room gone);
+ * an origin that stops answering is left to the directory (CascadeEdges ends
+ * the source when the origin's lease goes): while the cluster state is out of
+ * reach, the pipe keeps carrying what it can. `end()` closes this side first,
+ * then tells the origin (consumer side first, mediasoup#435).
  */
 import { randomUUID } from 'node:crypto';
 import type { types as ms } from 'mediasoup';
 import type { Logger } from '../observability/logger.js';
-import type { MessageBus } from '../cluster/messageBus.js';
+import { BusRemoteError, type MessageBus } from '../cluster/messageBus.js';
 import type { OriginLease } from '../cluster/roomDirectory.js';
 import { SafeEmitter } from '../lib/safeEmitter.js';
 import {
@@ -43,9 +45,6 @@ export interface CascadeSourceOptions {
   syncMs?: number;
 }
 
-/** Sync failures in a row (origin silent) before the source gives up. */
-const MAX_SILENT_SYNCS = 3;
-
 export class CascadeSource extends SafeEmitter<MediaSourceEvents> implements MediaSource {
   readonly id = randomUUID();
   readonly protocol = 'cascade' as const;
@@ -60,7 +59,6 @@ export class CascadeSource extends SafeEmitter<MediaSourceEvents> implements Med
   readonly #health = new SourceHealthTracker();
   #syncTimer: NodeJS.Timeout | undefined;
   #syncing: Promise<void> | undefined;
-  #silentSyncs = 0;
   #ended = false;
 
   /** Opens the pipe with the origin; nothing stays allocated on either side if it fails. */
@@ -161,16 +159,13 @@ export class CascadeSource extends SafeEmitter<MediaSourceEvents> implements Med
     try {
       answer = parsePipeMessage(pipeSyncAnswerSchema, await bus.request(origin.node, PIPE_METHODS.sync, request, PIPE_REQUEST_TIMEOUT_MS), 'pipe.sync answer');
     } catch (error) {
-      if (this.#ended) return;
-      const code = (error as { code?: unknown }).code;
-      // A refusal (other epoch, room or pipe gone) is final; silence may be a hiccup.
-      if (typeof code === 'string' || ++this.#silentSyncs >= MAX_SILENT_SYNCS) {
-        this.#log.warn({ err: (error as Error).message }, 'the origin no longer serves this pipe');
+      // A refusal (other epoch, room or pipe gone) is final; silence may be Redis, not the origin.
+      if (!this.#ended && error instanceof BusRemoteError) {
+        this.#log.warn({ err: error.message, code: error.code }, 'the origin no longer serves this pipe');
         this.end('media-lost');
       }
       return;
     }
-    this.#silentSyncs = 0;
     try {
       await this.#apply(answer.tracks);
     } catch (error) {

@@ -5,7 +5,8 @@
  * edge's audience: an edge that opens again replaces its previous pipe.
  *
  * A pipe lives while its edge syncs it; one not synced for PIPE_IDLE_MS (the
- * edge died, or lost Redis) is closed here. Requests for a room this node is
+ * edge died) is closed here — unless this node cannot reach the cluster state
+ * either: then silence proves nothing, and media may still flow on the pipe. Requests for a room this node is
  * not the origin of, or with another epoch, are refused with a PipeError.
  */
 import { randomUUID } from 'node:crypto';
@@ -37,6 +38,8 @@ export interface PipeOriginOptions {
   listenInfo: ms.TransportListenInfo;
   /** The program of a room this node is the origin of at `epoch`; throws a PipeError otherwise. */
   program(room: string, epoch: number): OriginProgram;
+  /** Reads the edge's node record; rejects when the cluster state is out of reach. */
+  edgeRecord(node: string): Promise<unknown>;
   logger: Logger;
   idleMs?: number;
 }
@@ -81,9 +84,7 @@ export class PipeOrigin {
     const idleMs = options.idleMs ?? PIPE_IDLE_MS;
     this.#reaper = setInterval(
       () => {
-        for (const pipe of this.#pipes.values()) {
-          if (Date.now() - pipe.lastSync > idleMs) this.#drop(pipe, 'its edge stopped syncing');
-        }
+        for (const pipe of this.#pipes.values()) if (Date.now() - pipe.lastSync > idleMs) void this.#reapIdle(pipe);
       },
       Math.min(1_000, idleMs),
     );
@@ -170,6 +171,15 @@ export class PipeOrigin {
       });
     }
     return described;
+  }
+
+  async #reapIdle(pipe: OriginPipe): Promise<void> {
+    try {
+      await this.#options.edgeRecord(pipe.edge);
+    } catch {
+      return; // the cluster state is out of reach: the edge's syncs may be lost, not the edge
+    }
+    if (Date.now() - pipe.lastSync > (this.#options.idleMs ?? PIPE_IDLE_MS)) this.#drop(pipe, 'its edge stopped syncing');
   }
 
   #pipeOf(pipeId: string, edge: string): OriginPipe {

@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import type { FloodlightServer } from '../../server/app.js';
 import { BusRemoteError } from '../../server/cluster/messageBus.js';
 import { PIPE_IDLE_MS, PIPE_METHODS } from '../../server/contracts/pipeProtocol.js';
+import type { WebRtcPublisherSource } from '../../server/sources/webrtcPublisherSource.js';
 import { RedisServer } from '../helpers/redisServer.js';
 import { spawnClusterNode, startClusterNode, type ChildNode } from '../helpers/clusterNodes.js';
 import { HeadlessPublisher, HeadlessViewer } from '../helpers/headlessPeer.js';
@@ -103,6 +104,16 @@ test('viewers on two edges get the broadcast through one pipe per edge; an empti
   assert.equal(b.rooms.cascade().pipes.length, 0, 'an edge serves no pipes');
   // The directory sees the edges' audiences.
   await waitFor(async () => (await a.directory.get('show'))?.viewersByNode['node-b'] === 3, { description: 'node-b reporting 3 viewers' });
+
+  // A track paused at the origin is paused on the edges (the sync carries it), and resumes.
+  const source = a.rooms.get('show')!.sources()[0] as WebRtcPublisherSource;
+  const video = source.tracks().find((t) => t.kind === 'video')!.producer.id;
+  const edgeVideoPaused = (): boolean | undefined => b.rooms.get('show')?.program.track(video)?.producer.paused;
+  await source.setTrackPaused(video, true);
+  await waitFor(() => edgeVideoPaused() === true, { description: 'the paused video track paused on node-b' });
+  await source.setTrackPaused(video, false);
+  await waitFor(() => edgeVideoPaused() === false, { description: 'the video track resumed on node-b' });
+  await waitForMedia(onB, 'media again at the viewers on node-b after the resume');
 
   // B's audience leaves: after the grace period its room closes and its pipe goes, at both ends.
   await Promise.all(onB.map((viewer) => viewer.close()));

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { Server as IoServer } from 'socket.io';
+import type { types as ms } from 'mediasoup';
 import type { Config } from './config/config.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { WorkerPool } from './media/workerPool.js';
@@ -222,6 +223,8 @@ export class FloodlightServer {
       idleQuotas: config.idleRoomQuotas,
       directory,
       bus,
+      // Only a cluster has other nodes to cascade rooms from and to.
+      ...(cluster.mode === 'redis' ? { cascade: { listenInfo: remotePipeListenInfo(config), nodes: cluster.nodes } } : {}),
       logger: log,
     });
     let hls: HlsService | undefined;
@@ -299,8 +302,11 @@ export class FloodlightServer {
     return (this.#http.address() as AddressInfo).port;
   }
 
+  /** Where this process reaches the server: its HOST, or loopback when it listens on every address. */
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+    const { address, port } = this.#http.address() as AddressInfo;
+    const host = address === '0.0.0.0' || address === '::' ? '127.0.0.1' : address.includes(':') ? `[${address}]` : address;
+    return `http://${host}:${port}`;
   }
 
   #listen(): Promise<void> {
@@ -353,4 +359,14 @@ export class FloodlightServer {
     })();
     return this.#closing;
   }
+}
+
+/** Cross-host pipes listen like the WebRTC transports: LISTEN_IP, announced as ANNOUNCED_IP, in the RTC port range. */
+function remotePipeListenInfo(config: Config): ms.TransportListenInfo {
+  return {
+    protocol: 'udp',
+    ip: config.listenIp,
+    announcedAddress: config.announcedIp,
+    portRange: { min: config.rtcMinPort, max: config.rtcMaxPort },
+  };
 }

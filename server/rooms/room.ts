@@ -108,12 +108,13 @@ export class Room extends SafeEmitter<RoomEvents> {
     return this.#viewers.size;
   }
 
+  /** Viewers and sources fed from this node; a cascade (fed by the origin node) is nobody here. */
   get participantCount(): number {
-    return this.#viewers.size + this.#seats.size;
+    return this.#viewers.size + this.#localSeats().length;
   }
 
   get hasPublisher(): boolean {
-    return this.#seats.size > 0;
+    return this.#localSeats().length > 0;
   }
 
   sources(): MediaSource[] {
@@ -357,6 +358,10 @@ export class Room extends SafeEmitter<RoomEvents> {
   #afterLeave(): void {
     this.#scheduleStatus();
     if (!this.#closed && this.participantCount === 0) this.safeEmit('empty');
+  }
+
+  #localSeats(): PublisherSeat[] {
+    return [...this.#seats.values()].filter((seat) => seat.source.protocol !== 'cascade');
   }
 
   #assertOpen(): void {

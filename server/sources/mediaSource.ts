@@ -10,7 +10,8 @@
 import type { types as ms } from 'mediasoup';
 import type { SourceHealth } from './sourceHealth.js';
 
-export type SourceProtocol = 'webrtc' | 'whip' | 'rtmp' | 'srt';
+/** 'cascade': the room's program piped from its origin node (this node is an edge). */
+export type SourceProtocol = 'webrtc' | 'whip' | 'rtmp' | 'srt' | 'cascade';
 
 /** A room has a primary and a backup slot; the program follows the active one. */
 export type SourceSlot = 'primary' | 'backup';

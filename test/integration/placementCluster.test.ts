@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import type { JoinPlacementResponse } from '../../server/contracts/joinApi.js';
 import type { JoinRedirect } from '../../server/contracts/signaling.js';
 import type { NodeRecord } from '../../server/cluster/nodeRegistry.js';
-import { TestCluster } from '../helpers/clusterNodes.js';
+import { TestCluster } from '../helpers/testCluster.js';
 import { HeadlessPublisher, HeadlessViewer } from '../helpers/headlessPeer.js';
 import { connectRaw, rawRequest } from '../helpers/rawSignaling.js';
 import { waitFor } from '../helpers/wait.js';

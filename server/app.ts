@@ -34,7 +34,7 @@ import { NodeDrain } from './cluster/placement/nodeDrain.js';
 import { followViewerLimit } from './cluster/placement/viewerLimit.js';
 import { createJoinRouter } from './http/joinRoutes.js';
 import { createClusterRouter } from './http/clusterRoutes.js';
-import { ClusterAlertMonitor, logClusterAlert } from './alerts/clusterAlertMonitor.js';
+import { alertManagerSink, ClusterAlertMonitor } from './alerts/clusterAlertMonitor.js';
 
 export class PortInUseError extends Error {
   override name = 'PortInUseError';
@@ -174,7 +174,7 @@ export class FloodlightServer {
             nodeId: config.nodeId,
             nodes: parts.cluster.nodes,
             directory: parts.cluster.directory,
-            sink: logClusterAlert(log),
+            sink: alertManagerSink(this.observability.alertManager),
             logger: log,
           })
         : undefined;

@@ -12,4 +12,6 @@ export const ruleSeverity: Record<AlertRule, AlertSeverity> = {
   worker_died: 'critical',
   hls_stale: 'warning',
   viewer_drop: 'warning',
+  node_gone: 'critical',
+  room_lost_origin: 'critical',
 };

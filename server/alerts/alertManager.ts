@@ -15,6 +15,8 @@ export interface AlertSpec {
   rule: AlertRule;
   room?: string | null;
   worker?: number | null;
+  /** A cluster node (node_gone). */
+  node?: string | null;
   message: string;
   value?: number | null;
 }
@@ -34,8 +36,8 @@ export interface AlertsView {
 
 type AlertEvents = { alert: [alert: Alert] };
 
-export function alertKey(rule: AlertRule, room: string | null | undefined, worker: number | null | undefined): string {
-  return `${rule}|${room ?? ''}|${worker ?? ''}`;
+export function alertKey(rule: AlertRule, room: string | null | undefined, worker: number | null | undefined, node?: string | null): string {
+  return `${rule}|${room ?? ''}|${worker ?? ''}|${node ?? ''}`;
 }
 
 export class AlertManager extends EventEmitter<AlertEvents> implements AlertsView {
@@ -56,7 +58,7 @@ export class AlertManager extends EventEmitter<AlertEvents> implements AlertsVie
 
   /** Fires an alert unless the same one is already firing (then only its value is refreshed). */
   fire(spec: AlertSpec): Alert | undefined {
-    const key = alertKey(spec.rule, spec.room, spec.worker);
+    const key = alertKey(spec.rule, spec.room, spec.worker, spec.node);
     const existing = this.#active.get(key);
     if (existing) {
       if (spec.value !== undefined) existing.value = spec.value;
@@ -68,6 +70,7 @@ export class AlertManager extends EventEmitter<AlertEvents> implements AlertsVie
       severity: ruleSeverity[spec.rule],
       room: spec.room ?? null,
       worker: spec.worker ?? null,
+      node: spec.node ?? null,
       state: 'firing',
       message: spec.message,
       value: spec.value ?? null,
@@ -83,8 +86,8 @@ export class AlertManager extends EventEmitter<AlertEvents> implements AlertsVie
   }
 
   /** Resolves the alert with this identity, if it fires. `message` says why it is over. */
-  resolve(rule: AlertRule, room: string | null | undefined, worker: number | null | undefined, message?: string): Alert | undefined {
-    const key = alertKey(rule, room, worker);
+  resolve(rule: AlertRule, room: string | null | undefined, worker: number | null | undefined, message?: string, node?: string | null): Alert | undefined {
+    const key = alertKey(rule, room, worker, node);
     const alert = this.#active.get(key);
     if (!alert) return undefined;
     this.#active.delete(key);

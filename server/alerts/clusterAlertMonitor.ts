@@ -4,13 +4,13 @@
  * — the live node with the lowest id — so an alert is raised once, not once
  * per node; when it goes, the next one takes over.
  *
- * Alerts go to a sink: the structured log for now (the rule names are not in
- * the alert contract's AlertRule list yet, which the dashboard keys its titles
- * on).
+ * Alerts go to a sink: the speaking node's AlertManager (alertManagerSink),
+ * so they reach its dashboard, webhooks and metrics like every alert.
  */
 import type { NodeRegistry } from '../cluster/nodeRegistry.js';
 import type { RoomDirectory } from '../cluster/roomDirectory.js';
 import type { Logger } from '../observability/logger.js';
+import type { AlertManager } from './alertManager.js';
 import { ClusterAlertRules, type ClusterAlertAction } from './clusterAlertRules.js';
 
 export interface ClusterAlertMonitorOptions {
@@ -67,12 +67,12 @@ export class ClusterAlertMonitor {
   }
 }
 
-/** The sink until the rules join the alert contract: one structured log line per transition. */
-export function logClusterAlert(logger: Logger): (action: ClusterAlertAction) => void {
-  const log = logger.child({ component: 'alerts' });
+/** Raises and resolves the cluster's alerts as this node's alerts: node_gone names the node, room_lost_origin the room. */
+export function alertManagerSink(alerts: AlertManager): (action: ClusterAlertAction) => void {
   return (action) => {
-    const alert = { rule: action.rule, subject: action.subject, state: action.type === 'fire' ? 'firing' : 'resolved', message: action.message };
-    if (action.type === 'fire') log.error({ alert }, 'cluster alert fired');
-    else log.info({ alert }, 'cluster alert resolved');
+    const node = action.rule === 'node_gone' ? action.subject : null;
+    const room = action.rule === 'room_lost_origin' ? action.subject : null;
+    if (action.type === 'fire') alerts.fire({ rule: action.rule, room, node, message: action.message });
+    else alerts.resolve(action.rule, room, null, action.message, node);
   };
 }

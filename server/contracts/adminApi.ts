@@ -14,7 +14,7 @@
  *   any error                                   → ApiErrorBody with a 4xx/5xx status
  */
 
-export const alertRules = ['stream_stalled', 'low_bitrate', 'high_loss', 'worker_died', 'hls_stale', 'viewer_drop'] as const;
+export const alertRules = ['stream_stalled', 'low_bitrate', 'high_loss', 'worker_died', 'hls_stale', 'viewer_drop', 'node_gone', 'room_lost_origin'] as const;
 export type AlertRule = (typeof alertRules)[number];
 
 export type AlertSeverity = 'warning' | 'critical';
@@ -26,6 +26,8 @@ export interface Alert {
   severity: AlertSeverity;
   room: string | null;
   worker: number | null;
+  /** The cluster node the alert is about (node_gone), else null. */
+  node: string | null;
   state: 'firing' | 'resolved';
   message: string;
   /** The measurement that fired it (seconds, bits/s, percent, viewers …), if any. */

@@ -1,6 +1,9 @@
 /** Cluster alert rules (server/alerts/clusterAlertRules.ts) over synthetic registry and directory snapshots. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import pino from 'pino';
+import { AlertManager } from '../../server/alerts/alertManager.js';
+import { alertManagerSink } from '../../server/alerts/clusterAlertMonitor.js';
 import { ClusterAlertRules, ORIGIN_GRACE_MS, type ClusterObservation } from '../../server/alerts/clusterAlertRules.js';
 
 const serving = (...ids: string[]): ClusterObservation['nodes'] => ids.map((id) => ({ id, state: 'serving' as const }));
@@ -56,4 +59,26 @@ test('room_lost_origin: a new origin within the grace, a room that ended normall
     ],
   });
   assert.deepEqual(summary(rules.evaluate({ at: 2000 + 2 * ORIGIN_GRACE_MS, nodes, rooms: [{ id: 'quick', live: true, origin: 'b' }] })), []);
+});
+
+test("cluster alerts become the node's own alerts: node_gone names the node, room_lost_origin the room", () => {
+  const manager = new AlertManager({ logger: pino({ level: 'silent' }) });
+  const heard: string[] = [];
+  manager.on('alert', (alert) => heard.push(`${alert.state} ${alert.rule} ${alert.node ?? alert.room}`));
+  const sink = alertManagerSink(manager);
+  sink({ type: 'fire', rule: 'node_gone', subject: 'b', message: 'node b disappeared' });
+  sink({ type: 'fire', rule: 'room_lost_origin', subject: 'match', message: 'room match lost its origin' });
+  sink({ type: 'fire', rule: 'node_gone', subject: 'b', message: 'again' });
+  const active = manager.active();
+  assert.deepEqual(active.map((a) => [a.rule, a.severity, a.node, a.room]).sort(), [
+    ['node_gone', 'critical', 'b', null],
+    ['room_lost_origin', 'critical', null, 'match'],
+  ]);
+  sink({ type: 'resolve', rule: 'node_gone', subject: 'b', message: 'node b is back' });
+  assert.deepEqual(
+    manager.active().map((a) => a.rule),
+    ['room_lost_origin'],
+  );
+  assert.equal(manager.history()[0]?.message, 'node b is back');
+  assert.deepEqual(heard, ['firing node_gone b', 'firing room_lost_origin match', 'resolved node_gone b']);
 });

@@ -10,6 +10,8 @@ const RULE_TITLES: Record<AlertRule, string> = {
   worker_died: 'Worker died',
   hls_stale: 'HLS playlist stale',
   viewer_drop: 'Viewers dropped',
+  node_gone: 'Node gone',
+  room_lost_origin: 'Room lost its origin',
 };
 
 function when(alert: Alert): string {
@@ -21,7 +23,9 @@ function when(alert: Alert): string {
 }
 
 export function alertItem(alert: Alert): HTMLLIElement {
-  const scope = [alert.room ? `room ${alert.room}` : null, alert.worker !== null ? `worker ${alert.worker}` : null].filter(Boolean).join(' · ');
+  const scope = [alert.node ? `node ${alert.node}` : null, alert.room ? `room ${alert.room}` : null, alert.worker !== null ? `worker ${alert.worker}` : null]
+    .filter(Boolean)
+    .join(' · ');
   return el(
     'li',
     { className: 'alert', attrs: { 'data-state': alert.state, 'data-severity': alert.severity, 'data-rule': alert.rule, 'data-alert': alert.id } },

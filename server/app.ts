@@ -28,6 +28,11 @@ import { HlsService } from './hls/hlsService.js';
 import { Observability } from './observability/observability.js';
 import { createObservabilityRouter } from './http/observabilityRoutes.js';
 import type { AlertsView } from './alerts/alertManager.js';
+import type { StreamKeyStore } from './ingest/keys/streamKeyStore.js';
+import { createStreamKeyStore } from './ingest/keys/createStreamKeyStore.js';
+import { WhipSessions } from './ingest/whip/whipSessions.js';
+import { createWhipRouter } from './http/whipRoutes.js';
+import { createStreamKeyRouter } from './http/streamKeyRoutes.js';
 
 export class PortInUseError extends Error {
   override name = 'PortInUseError';
@@ -58,6 +63,10 @@ export class FloodlightServer {
   readonly authSecretGenerated: boolean;
   /** Metrics, stats, QoE, alerts, webhooks and the admin feed. */
   readonly observability: Observability;
+  /** Stream keys (a file, or Redis in cluster mode). */
+  readonly streamKeys: StreamKeyStore;
+  /** This node's WHIP ingest sessions. */
+  readonly whip: WhipSessions;
   readonly #http: http.Server;
   readonly #io: IoServer;
   #closing: Promise<void> | undefined;
@@ -71,8 +80,10 @@ export class FloodlightServer {
     cluster: ClusterState;
     hls: HlsService | undefined;
     clientDir: string;
+    streamKeys: StreamKeyStore;
   }) {
     const { config, log, pool, rooms, hls, clientDir } = parts;
+    this.streamKeys = parts.streamKeys;
     this.cluster = parts.cluster;
     this.directory = parts.cluster.directory;
     this.bus = parts.cluster.bus;
@@ -95,6 +106,13 @@ export class FloodlightServer {
       signalingStats: () => this.signaling?.stats,
       logger: log,
     });
+    this.whip = new WhipSessions({
+      rooms,
+      pool,
+      keyFrameRequestDelayMs: config.keyFrameRequestDelayMs,
+      maxPendingSessions: config.ingest.whip.maxPendingSessions,
+      logger: log,
+    });
     const app = createHttpApp({
       hls,
       directory: parts.cluster.directory,
@@ -115,6 +133,10 @@ export class FloodlightServer {
         }),
         hlsRequestHook: this.observability.hlsAudience.middleware,
       },
+      ingestRoutes: [
+        createStreamKeyRouter({ keys: this.streamKeys, tokens: this.tokens }),
+        createWhipRouter({ sessions: this.whip, keys: this.streamKeys, tokens: this.tokens, iceServers: config.ingest.whip.iceServers }),
+      ],
     });
     this.#http = http.createServer(app);
     this.#io = new IoServer(this.#http, {
@@ -146,6 +168,13 @@ export class FloodlightServer {
     // Shared state first: a Redis that refuses us stops the start before any worker runs.
     const cluster = await createClusterState(config, config.nodeId, log);
     const { bus, directory } = cluster;
+    let streamKeys: StreamKeyStore;
+    try {
+      streamKeys = await createStreamKeyStore(config, `floodlight-keys-${config.nodeId}`, log);
+    } catch (error) {
+      await cluster.close();
+      throw error;
+    }
     let pool: WorkerPool;
     try {
       pool = await WorkerPool.create({
@@ -159,6 +188,7 @@ export class FloodlightServer {
         logger: log,
       });
     } catch (error) {
+      await streamKeys.close();
       await cluster.close();
       throw error;
     }
@@ -198,6 +228,7 @@ export class FloodlightServer {
       // An unsafe HLS_DIR stops the start: don't leave the workers behind for an embedding caller.
       rooms.close();
       pool.close();
+      await streamKeys.close();
       await cluster.close();
       throw error;
     }
@@ -209,6 +240,7 @@ export class FloodlightServer {
       cluster,
       hls,
       clientDir: options.clientDir ?? path.join(findRepoRoot(), 'client', 'dist'),
+      streamKeys,
     });
     try {
       await server.#listen();
@@ -280,6 +312,7 @@ export class FloodlightServer {
       this.observability.close();
       // Then HLS: recorders stop and playlists get ENDLIST before rooms close.
       await this.hls?.close();
+      this.whip.close();
       this.rooms.close('server shutting down');
       // Let the roomClosed events reach clients before their sockets go:
       // clients that miss it would think this is a crash and rejoin.
@@ -288,6 +321,7 @@ export class FloodlightServer {
       await new Promise<void>((resolve) => this.#io.close(() => resolve()));
       this.pool.close();
       clearInterval(this.#loadTimer);
+      await this.streamKeys.close();
       await this.cluster.close();
       this.#http.closeAllConnections();
       await new Promise<void>((resolve) => this.#http.close(() => resolve()));

@@ -29,6 +29,8 @@ export interface HttpAppDeps {
   hls: HlsService | undefined;
   /** Operator routes (/metrics, admin and stats APIs) and a hook that sees /hls requests. */
   observability?: { routes: express.Router; hlsRequestHook: express.RequestHandler };
+  /** Ingest routes: WHIP endpoints and the stream key admin API. */
+  ingestRoutes?: express.Router[];
 }
 
 const pages: Record<string, string> = {
@@ -122,6 +124,7 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
   });
 
   if (deps.observability) app.use(deps.observability.routes);
+  for (const routes of deps.ingestRoutes ?? []) app.use(routes);
 
   if (hls) {
     const hooks = deps.observability ? [deps.observability.hlsRequestHook] : [];

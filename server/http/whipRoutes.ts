@@ -105,7 +105,8 @@ export function createWhipRouter(options: WhipRoutesOptions): Router {
           'Accept-Patch': SDPFRAG,
           'Cache-Control': 'no-store',
         })
-        .send(result.answer);
+        // A Buffer: express would add "; charset=utf-8" to a string, and SDP is ASCII.
+        .send(Buffer.from(result.answer));
     },
   );
 
@@ -127,7 +128,7 @@ export function createWhipRouter(options: WhipRoutesOptions): Router {
         res.status(204).end();
         return;
       }
-      res.status(200).set({ 'Content-Type': SDPFRAG, ETag: result.etag, 'Cache-Control': 'no-store' }).send(result.fragment);
+      res.status(200).set({ 'Content-Type': SDPFRAG, ETag: result.etag, 'Cache-Control': 'no-store' }).send(Buffer.from(result.fragment));
     },
   );
 

@@ -90,7 +90,11 @@ class ObsLikeClient {
 
   async close(): Promise<void> {
     await this.#ffmpeg?.stop();
+    this.audio.close();
+    this.video.close();
     this.pc.close();
+    // libdatachannel closes on its own threads: cleanup() before that aborts the process.
+    await waitFor(() => this.pc.state() === 'closed', { description: 'the WHIP client to close', timeoutMs: 5_000 }).catch(() => undefined);
   }
 }
 
@@ -122,7 +126,13 @@ async function expectProblem(response: Response, status: number, detail?: RegExp
 }
 
 before(async () => {
-  server = await startTestServer({ STREAM_KEYS_DIR: keysDir, HLS_ENABLED: 'false', WHIP_MAX_PENDING_SESSIONS: '2' });
+  server = await startTestServer({
+    STREAM_KEYS_DIR: keysDir,
+    HLS_ENABLED: 'false',
+    WHIP_MAX_PENDING_SESSIONS: '2',
+    // Offered to clients only (Link headers); nothing here contacts them.
+    WHIP_ICE_SERVERS: 'stun:stun.example.invalid:3478,turn:turn.example.invalid:3478?transport=udp|obs|secret',
+  });
   adminToken = await tokens.issue({ room: '*', role: 'admin' }, 600);
 });
 
@@ -145,6 +155,10 @@ test('OBS-shaped WHIP publish reaches a WebRTC viewer; DELETE frees everything',
     assert.match(response.headers.get('etag') ?? '', /^"[^"]+"$/, 'a strong ETag');
     assert.equal(response.headers.get('accept-patch'), 'application/trickle-ice-sdpfrag');
     assert.match(client.location ?? '', new RegExp(`/whip/${ROOM}/[0-9a-f-]{36}$`));
+    assert.equal(
+      response.headers.get('link'),
+      '<stun:stun.example.invalid:3478>; rel="ice-server", <turn:turn.example.invalid:3478?transport=udp>; rel="ice-server"; username="obs"; credential="secret"; credential-type="password"',
+    );
     assert.match(answer, /a=ice-lite/);
     assert.match(answer, /a=setup:passive/);
 

@@ -203,18 +203,23 @@ test('OBS-shaped WHIP publish reaches a WebRTC viewer; DELETE frees everything',
 
 test('golden offers (Chromium, simulcast, GStreamer) are taken by a real router; PATCH, ICE restart, overload, and a session that never connects is closed', async () => {
   const publisher = async (room: string) => tokens.issue({ room, role: 'publisher' }, 600);
-  const post = async (room: string, fixture: string) =>
+  const post = async (room: string, fixture: string, credential?: string) =>
     fetch(whipUrl(room), {
       method: 'POST',
-      headers: { 'Content-Type': 'application/sdp', Authorization: `Bearer ${await publisher(room)}` },
+      headers: { 'Content-Type': 'application/sdp', Authorization: `Bearer ${credential ?? (await publisher(room))}` },
       body: fs.readFileSync(path.join(fixtures, fixture), 'utf8'),
     });
   const baseline = server.pool.counts().transports;
   const chromium = await post('golden-chromium', 'chromium.sdp');
   assert.equal(chromium.status, 201, await chromium.clone().text());
-  const gstreamer = await post('golden-gstreamer', 'gstreamer-webrtcbin.sdp');
+  // A backup key publishes into the backup slot (the program follows it while there is no primary).
+  const backupKey = await createKey('golden-gstreamer', 'backup');
+  const gstreamer = await post('golden-gstreamer', 'gstreamer-webrtcbin.sdp', backupKey.key);
   assert.equal(gstreamer.status, 201, await gstreamer.clone().text());
-  assert.equal(server.rooms.get('golden-gstreamer')?.sources()[0]?.tracks().length, 2);
+  const backupSource = server.rooms.get('golden-gstreamer')?.sources()[0];
+  assert.equal(backupSource?.slot, 'backup');
+  assert.equal(backupSource.tracks().length, 2);
+  assert.equal(server.rooms.get('golden-gstreamer')?.program.source, backupSource);
 
   // Two sessions are connecting (WHIP_MAX_PENDING_SESSIONS=2): the next is shed.
   const before503 = footprint();

@@ -35,6 +35,11 @@ import { followViewerLimit } from './cluster/placement/viewerLimit.js';
 import { createJoinRouter } from './http/joinRoutes.js';
 import { createClusterRouter } from './http/clusterRoutes.js';
 import { alertManagerSink, ClusterAlertMonitor } from './alerts/clusterAlertMonitor.js';
+import type { StreamKeyStore } from './ingest/keys/streamKeyStore.js';
+import { createStreamKeyStore } from './ingest/keys/createStreamKeyStore.js';
+import { WhipSessions } from './ingest/whip/whipSessions.js';
+import { createWhipRouter } from './http/whipRoutes.js';
+import { createStreamKeyRouter } from './http/streamKeyRoutes.js';
 
 export class PortInUseError extends Error {
   override name = 'PortInUseError';
@@ -71,6 +76,10 @@ export class FloodlightServer {
   readonly drainer: NodeDrain;
   /** node_gone / room_lost_origin (cluster mode only). */
   readonly #clusterAlerts: ClusterAlertMonitor | undefined;
+  /** Stream keys (a file, or Redis in cluster mode). */
+  readonly streamKeys: StreamKeyStore;
+  /** This node's WHIP ingest sessions. */
+  readonly whip: WhipSessions;
   readonly #http: http.Server;
   readonly #io: IoServer;
   #closing: Promise<void> | undefined;
@@ -84,8 +93,10 @@ export class FloodlightServer {
     cluster: ClusterState;
     hls: HlsService | undefined;
     clientDir: string;
+    streamKeys: StreamKeyStore;
   }) {
     const { config, log, pool, rooms, hls, clientDir } = parts;
+    this.streamKeys = parts.streamKeys;
     this.cluster = parts.cluster;
     this.directory = parts.cluster.directory;
     this.bus = parts.cluster.bus;
@@ -116,6 +127,13 @@ export class FloodlightServer {
       configuredMaxWebRtcViewers: config.maxWebRtcViewers,
       isDraining: () => this.drainer.draining,
     });
+    this.whip = new WhipSessions({
+      rooms,
+      pool,
+      keyFrameRequestDelayMs: config.keyFrameRequestDelayMs,
+      maxPendingSessions: config.ingest.whip.maxPendingSessions,
+      logger: log,
+    });
     const app = createHttpApp({
       hls,
       directory: parts.cluster.directory,
@@ -140,6 +158,10 @@ export class FloodlightServer {
         }),
         hlsRequestHook: this.observability.hlsAudience.middleware,
       },
+      ingestRoutes: [
+        createStreamKeyRouter({ keys: this.streamKeys, tokens: this.tokens }),
+        createWhipRouter({ sessions: this.whip, keys: this.streamKeys, tokens: this.tokens, iceServers: config.ingest.whip.iceServers }),
+      ],
     });
     this.#http = http.createServer(app);
     this.#io = new IoServer(this.#http, {
@@ -190,6 +212,13 @@ export class FloodlightServer {
     // Shared state first: a Redis that refuses us stops the start before any worker runs.
     const cluster = await createClusterState(config, config.nodeId, log);
     const { bus, directory } = cluster;
+    let streamKeys: StreamKeyStore;
+    try {
+      streamKeys = await createStreamKeyStore(config, `floodlight-keys-${config.nodeId}`, log);
+    } catch (error) {
+      await cluster.close();
+      throw error;
+    }
     let pool: WorkerPool;
     try {
       pool = await WorkerPool.create({
@@ -203,6 +232,7 @@ export class FloodlightServer {
         logger: log,
       });
     } catch (error) {
+      await streamKeys.close();
       await cluster.close();
       throw error;
     }
@@ -247,6 +277,7 @@ export class FloodlightServer {
       // An unsafe HLS_DIR stops the start: don't leave the workers behind for an embedding caller.
       rooms.close();
       pool.close();
+      await streamKeys.close();
       await cluster.close();
       throw error;
     }
@@ -258,6 +289,7 @@ export class FloodlightServer {
       cluster,
       hls,
       clientDir: options.clientDir ?? path.join(findRepoRoot(), 'client', 'dist'),
+      streamKeys,
     });
     try {
       await server.#listen();
@@ -344,6 +376,7 @@ export class FloodlightServer {
       this.#clusterAlerts?.close();
       // Then HLS: recorders stop and playlists get ENDLIST before rooms close.
       await this.hls?.close();
+      this.whip.close();
       this.rooms.close('server shutting down');
       // Let the roomClosed events reach clients before their sockets go:
       // clients that miss it would think this is a crash and rejoin.
@@ -352,6 +385,7 @@ export class FloodlightServer {
       await new Promise<void>((resolve) => this.#io.close(() => resolve()));
       this.pool.close();
       clearInterval(this.#loadTimer);
+      await this.streamKeys.close();
       await this.cluster.close();
       this.#http.closeAllConnections();
       await new Promise<void>((resolve) => this.#http.close(() => resolve()));

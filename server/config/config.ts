@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { parseLadder, type RenditionSpec } from '../recorder/recorderLadder.js';
+import { parseIceServers, type IceServer } from '../ingest/whip/iceServerLinks.js';
 
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
 
@@ -169,6 +170,22 @@ const envSchema = z
       .string()
       .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 _ . : -')
       .default('floodlight:'),
+    /** Ingest: where stream keys are kept on a single node (a JSON file; Redis holds them in cluster mode). */
+    STREAM_KEYS_DIR: z.string().min(1).default(path.join(os.homedir(), '.floodlight')),
+    /** Ingest: ICE servers offered to WHIP clients (Link headers): "url" or "url|username|credential", comma-separated. */
+    WHIP_ICE_SERVERS: z
+      .string()
+      .transform((value, ctx) => {
+        try {
+          return parseIceServers(value);
+        } catch (error) {
+          ctx.addIssue({ code: 'custom', message: (error as Error).message });
+          return z.NEVER;
+        }
+      })
+      .default([]),
+    /** Ingest: WHIP sessions still connecting (ICE/DTLS) at once; more get 503 + Retry-After. */
+    WHIP_MAX_PENDING_SESSIONS: z.coerce.number().int().min(1).max(10_000).default(20),
   })
   .refine((c) => c.RTC_MIN_PORT < c.RTC_MAX_PORT, {
     error: 'RTC_MIN_PORT must be lower than RTC_MAX_PORT',
@@ -246,6 +263,8 @@ export interface Config {
   };
   /** Cluster mode (REDIS_URL or REDIS_SENTINELS); undefined: a single node. */
   redis: RedisSettings | undefined;
+  /** Encoder ingest (stream keys, WHIP). */
+  ingest: { streamKeysDir: string; whip: { iceServers: IceServer[]; maxPendingSessions: number } };
 }
 
 /** Alert rule thresholds (see docs/operations.md). */
@@ -335,6 +354,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       webhooks: { urls: c.WEBHOOK_URLS, secret: c.WEBHOOK_SECRET, queueSize: c.WEBHOOK_QUEUE_SIZE },
     },
     redis: redisSettings(c),
+    ingest: {
+      streamKeysDir: path.resolve(c.STREAM_KEYS_DIR),
+      whip: { iceServers: c.WHIP_ICE_SERVERS, maxPendingSessions: c.WHIP_MAX_PENDING_SESSIONS },
+    },
   };
 }
 

@@ -31,6 +31,8 @@ export interface HttpAppDeps {
   cluster?: { mode: 'memory' | 'redis'; routes: express.Router[] };
   /** Operator routes (/metrics, admin and stats APIs) and a hook that sees /hls requests. */
   observability?: { routes: express.Router; hlsRequestHook: express.RequestHandler };
+  /** Ingest routes: WHIP endpoints and the stream key admin API. */
+  ingestRoutes?: express.Router[];
 }
 
 const pages: Record<string, string> = {
@@ -127,6 +129,7 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
   for (const routes of deps.cluster?.routes ?? []) app.use(routes);
 
   if (deps.observability) app.use(deps.observability.routes);
+  for (const routes of deps.ingestRoutes ?? []) app.use(routes);
 
   if (hls) {
     const hooks = deps.observability ? [deps.observability.hlsRequestHook] : [];

@@ -285,9 +285,6 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     clearTimeout(this.#replanTimer);
     this.#replanTimer = undefined;
     if (layers.spatialLayer === this.#ffmpegLayer) return;
-    // Not in passthrough yet: a re-planned ffmpeg copying H.264 stalled after one part in about
-    // half the runs (test/e2e/hlsLadderFollowsSource.test.ts, skipped case). A low ladder beats a stall.
-    if (this.passthrough) return;
     this.#replanTimer = setTimeout(() => {
       this.#replanTimer = undefined;
       const current = this.#videoConsumer?.currentLayers?.spatialLayer;
@@ -300,6 +297,10 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     if (this.#closed) return;
     this.#replans++;
     this.#log.info({ fromLayer, toLayer }, 'source resolution changed: restarting ffmpeg with a new ladder');
+    // The new ffmpeg must start as the first one does, on a key frame: paused until it
+    // listens, the consumers resume with one (mediasoup asks the publisher on resume).
+    // Joining mid-GOP, its probe met slices without SPS/PPS and guessed no frame rate.
+    const paused = Promise.all(this.#consumers.map((c) => c.pause().catch(() => undefined)));
     const old = this.#ffmpeg;
     this.#ffmpeg = undefined;
     old?.removeAllListeners();
@@ -314,7 +315,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     // or the new one's start would be taken for the old one's ports.
     const videoPort = this.#streams.find((s) => s.kind === 'video')?.port;
     const released = videoPort === undefined ? Promise.resolve() : waitForUdpPort(videoPort, 'free', 3000).catch(() => undefined);
-    void released.then(() => (this.#closed ? undefined : this.#startFfmpeg()));
+    void Promise.all([paused, released]).then(() => (this.#closed ? undefined : this.#startFfmpeg()));
   }
 
   #requestKeyFrames(): void {

@@ -72,7 +72,10 @@ export function buildLadderArgs(
   ];
   const keyframes = passthrough
     ? // Where the source has one; x264's own GOP only as a backstop if the source stops sending them.
-      ['-force_key_frames', 'source_no_drop', '-g', String(gop * 4), '-keyint_min', '1', '-sc_threshold', '0', '-bf', '0']
+      // `-r`: without the fps filter the output rate would be ffmpeg's guess from the RTP input,
+      // and when it cannot guess (an ffmpeg started mid-GOP, as on a re-plan) that is the 90 kHz
+      // clock: x264 then gets ~3000 duplicated frames per real one and every output stalls.
+      ['-r', String(OUTPUT_FPS), '-force_key_frames', 'source_no_drop', '-g', String(gop * 4), '-keyint_min', '1', '-sc_threshold', '0', '-bf', '0']
     : // Fixed GOP, no scene-cut keyframes, no B-frames: keyframes line up
       // across renditions and every segment starts with one.
       ['-g', String(gop), '-keyint_min', String(gop), '-sc_threshold', '0', '-bf', '0'];

@@ -22,6 +22,7 @@ import { FfmpegSupervisor, type FfmpegJob } from '../ffmpeg/ffmpegSupervisor.js'
 import { buildRecorderSdp, type SdpStream } from './recorderSdp.js';
 import { buildLadderArgs, GOP_SECONDS } from './recorderFfmpegArgs.js';
 import type { RenditionSpec } from './recorderLadder.js';
+import { SourceSizeReader, type FrameSize } from './sourceSizeProbe.js';
 
 /** Where the recorder delivers each rendition's fMP4 bytes. */
 export interface RenditionSink {
@@ -57,12 +58,19 @@ export interface RecorderOptions {
 
 /** A re-plan waits this long for the layer to settle, so a flapping layer restarts ffmpeg once. */
 const REPLAN_SETTLE_MS = 300;
+/** Probe frames (SOURCE_SIZE_PROBE_FPS a second) a new source size must last before a re-plan. */
+const SIZE_SETTLE_FRAMES = 2;
+const PROBE_SOCKET = 'probe.sock';
 
 type RecorderEvents = {
   restarted: [count: number];
   ffmpegStarted: [pid: number];
-  /** ffmpeg was restarted because the source's spatial layer (its resolution) changed. */
-  replanned: [change: { fromLayer: number; toLayer: number }];
+  /**
+   * ffmpeg was restarted because the source's resolution changed: another
+   * simulcast/SVC layer flows (`layer`, "layer 1" → "layer 2"), or the frames
+   * themselves changed size (`size`, "640x360" → "1280x720").
+   */
+  replanned: [change: { reason: 'layer' | 'size'; from: string; to: string }];
 };
 
 export class Recorder extends EventEmitter<RecorderEvents> {
@@ -81,6 +89,12 @@ export class Recorder extends EventEmitter<RecorderEvents> {
   #ffmpegLayer: number | undefined;
   #replanTimer: NodeJS.Timeout | undefined;
   #lastSpatialLayer: number | undefined;
+  /** Size of the source's frames as the current ffmpeg first decoded them (its renditions follow it). */
+  #ffmpegSize: FrameSize | undefined;
+  /** Size of the latest probed frame. */
+  #sourceSize: FrameSize | undefined;
+  /** A size other than #ffmpegSize, and for how many probe frames in a row it has lasted. */
+  #newSize: { size: FrameSize; frames: number } | undefined;
   #replans = 0;
   #closed = false;
 
@@ -129,6 +143,11 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     const consumer = this.#videoConsumer;
     if (!consumer || consumer.type === 'simple' || consumer.type === 'pipe') return undefined;
     return { current: consumer.currentLayers?.spatialLayer, declaredTop: this.#declaredTopLayer() };
+  }
+
+  /** The size of the frames the source sends now, as ffmpeg decodes them (undefined before the first). */
+  get sourceSize(): FrameSize | undefined {
+    return this.#sourceSize;
   }
 
   close(): void {
@@ -180,6 +199,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
       if (!sink) throw new Error(`no sink for rendition ${rendition.name}`);
       this.#socketServers.push(await listenUnix(path.join(workDir, `${rendition.name}.sock`), sink, this.#connections));
     }
+    this.#socketServers.push(await listenUnix(path.join(workDir, PROBE_SOCKET), this.#sizeProbeSink(), this.#connections));
     await this.#startFfmpeg();
     if (this.#closed) return;
     if (this.passthrough) {
@@ -209,6 +229,9 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     });
     const firstStart = new Promise<void>((resolve) => {
       supervisor.on('started', ({ pid }) => {
+        // Its renditions take the size of the first frames it decodes: the probe's first.
+        this.#ffmpegSize = undefined;
+        this.#newSize = undefined;
         this.emit('ffmpegStarted', pid);
         this.#onFfmpegStarted(pid).then(resolve, (error: unknown) => {
           this.#log.error({ err: (error as Error).message }, 'could not feed the new ffmpeg');
@@ -228,7 +251,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
       renditions.map((rendition) => ({ rendition, url: `unix:${path.join(workDir, `${rendition.name}.sock`)}` })),
       this.#streams.some((s) => s.kind === 'audio'),
       thumbnailPath,
-      { passthroughTop: this.passthrough },
+      { passthroughTop: this.passthrough, sizeProbeUrl: `unix:${path.join(workDir, PROBE_SOCKET)}` },
     );
     return {
       input: path.join(workDir, 'input.sdp'),
@@ -288,15 +311,54 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     this.#replanTimer = setTimeout(() => {
       this.#replanTimer = undefined;
       const current = this.#videoConsumer?.currentLayers?.spatialLayer;
-      if (current !== undefined && this.#ffmpegLayer !== undefined && current !== this.#ffmpegLayer) this.#replan(this.#ffmpegLayer, current);
+      if (current !== undefined && this.#ffmpegLayer !== undefined && current !== this.#ffmpegLayer) {
+        this.#replan({ reason: 'layer', from: `layer ${this.#ffmpegLayer}`, to: `layer ${current}` });
+      }
     }, REPLAN_SETTLE_MS);
     this.#replanTimer.unref();
   }
 
-  #replan(fromLayer: number, toLayer: number): void {
+  /** Where the size probe's bytes go: frame sizes, each compared with the size ffmpeg started on. */
+  #sizeProbeSink(): RenditionSink {
+    let reader = new SourceSizeReader();
+    return {
+      write: (chunk) => {
+        for (const size of reader.push(chunk)) this.#onSourceSize(size);
+      },
+      restart: () => {
+        reader = new SourceSizeReader();
+      },
+    };
+  }
+
+  /**
+   * A source that changes size within one layer (a single-encoding publisher
+   * scaling its video, an encoder restarting at another size) needs a re-plan
+   * just as a layer change does: ffmpeg would keep scaling it to its first size.
+   */
+  #onSourceSize(size: FrameSize): void {
+    this.#sourceSize = size;
+    if (this.#closed || this.#ffmpeg?.pid === undefined) return;
+    if (!this.#ffmpegSize) {
+      this.#ffmpegSize = size;
+      return;
+    }
+    if (sameSize(size, this.#ffmpegSize)) {
+      this.#newSize = undefined;
+      return;
+    }
+    this.#newSize = this.#newSize && sameSize(this.#newSize.size, size) ? { size, frames: this.#newSize.frames + 1 } : { size, frames: 1 };
+    // A layer change is on its way to a re-plan already (same new size, sooner).
+    if (this.#newSize.frames < SIZE_SETTLE_FRAMES || this.#replanTimer) return;
+    this.#replan({ reason: 'size', from: sizeText(this.#ffmpegSize), to: sizeText(size) });
+  }
+
+  #replan(change: { reason: 'layer' | 'size'; from: string; to: string }): void {
     if (this.#closed) return;
     this.#replans++;
-    this.#log.info({ fromLayer, toLayer }, 'source resolution changed: restarting ffmpeg with a new ladder');
+    this.#log.info(change, 'source resolution changed: restarting ffmpeg with a new ladder');
+    clearTimeout(this.#replanTimer);
+    this.#replanTimer = undefined;
     // The new ffmpeg must start as the first one does, on a key frame: paused until it
     // listens, the consumers resume with one (mediasoup asks the publisher on resume).
     // Joining mid-GOP, its probe met slices without SPS/PPS and guessed no frame rate.
@@ -309,8 +371,8 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     for (const socket of this.#connections) socket.destroy();
     this.#connections.clear();
     for (const sink of this.#options.sinks.values()) sink.restart();
-    this.#ffmpegLayer = toLayer;
-    this.emit('replanned', { fromLayer, toLayer });
+    this.#ffmpegLayer = this.#videoConsumer?.currentLayers?.spatialLayer;
+    this.emit('replanned', change);
     // The new ffmpeg binds the same RTP ports: let the killed one release them first,
     // or the new one's start would be taken for the old one's ports.
     const videoPort = this.#streams.find((s) => s.kind === 'video')?.port;
@@ -352,6 +414,9 @@ function listenUnix(socketPath: string, sink: RenditionSink, connections: Set<ne
     server.listen(socketPath, () => resolve(server));
   });
 }
+
+const sameSize = (a: FrameSize, b: FrameSize): boolean => a.width === b.width && a.height === b.height;
+const sizeText = (size: FrameSize): string => `${size.width}x${size.height}`;
 
 function closeQuietly(socket: dgram.Socket): void {
   try {

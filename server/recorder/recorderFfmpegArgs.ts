@@ -17,6 +17,7 @@
  *    source's keyframe flag.
  */
 import type { RenditionSpec } from './recorderLadder.js';
+import { SOURCE_SIZE_PROBE_OUTPUT_OPTIONS, sourceSizeProbeFilter } from './sourceSizeProbe.js';
 
 export const GOP_SECONDS = 1;
 export const OUTPUT_FPS = 30;
@@ -41,6 +42,8 @@ export interface LadderArgs {
 export interface LadderOptions {
   /** Copy the source H.264 into the first (highest) rendition instead of encoding it. */
   passthroughTop?: boolean;
+  /** Where to write the source-size probe (sourceSizeProbe.ts), e.g. unix:/…/probe.sock. */
+  sizeProbeUrl?: string;
 }
 
 export function buildLadderArgs(
@@ -51,7 +54,8 @@ export function buildLadderArgs(
 ): LadderArgs {
   const passthrough = options.passthroughTop === true && outputs.length > 0;
   const encoded = passthrough ? outputs.slice(1) : outputs;
-  const branches = encoded.length + (thumbnailPath ? 1 : 0);
+  const probeUrl = options.sizeProbeUrl;
+  const branches = encoded.length + (thumbnailPath ? 1 : 0) + (probeUrl ? 1 : 0);
   const filters: string[] = [];
   if (branches > 0) {
     const splitLabels = Array.from({ length: branches }, (_, i) => `[s${i}]`).join('');
@@ -62,6 +66,7 @@ export function buildLadderArgs(
     filters.push(`[s${i}]scale=w=-2:h='trunc(min(${rendition.height},ih)/2)*2',format=yuv420p[v${i}]`);
   });
   if (thumbnailPath) filters.push(`[s${encoded.length}]fps=1/${THUMBNAIL_INTERVAL_SECONDS},scale=w=320:h=-2,format=yuvj420p[thumb]`);
+  if (probeUrl) filters.push(sourceSizeProbeFilter(`s${branches - 1}`));
 
   const gop = OUTPUT_FPS * GOP_SECONDS;
   const audio = hasAudio ? ['-map', '0:a:0'] : [];
@@ -109,6 +114,7 @@ export function buildLadderArgs(
       options: ['-map', '[thumb]', '-q:v', '5', '-f', 'image2', '-update', '1', '-atomic_writing', '1'],
     });
   }
+  if (probeUrl) ffOutputs.push({ url: probeUrl, options: [...SOURCE_SIZE_PROBE_OUTPUT_OPTIONS] });
   return {
     inputOptions: [
       ...['-protocol_whitelist', 'file,udp,rtp,unix'],

@@ -352,28 +352,23 @@ async function ladderFollowsSingleLayerSize(server: FloodlightServer): Promise<v
   assert.equal(status()?.sourceLayers?.declaredTop ?? 0, 0, 'the publisher declared one layer');
   console.log(`# before: ${describe(ladder)}`);
 
-  await resize(640, 360);
-  console.log('# track scaled to 640x360: waiting for the recorder to see it');
-  await waitFor(() => sourceSize() === '640x360', {
-    description: 'the recorder to receive 640x360 frames',
-    timeoutMs: 30_000,
-    progress: () => sourceSize() ?? '?',
-  });
-  const shrunk = Date.now();
-  await waitForTop('640x360');
-  console.log(`# ${((Date.now() - shrunk) / 1000).toFixed(1)} s after 640x360 arrived: ${describe(ladder)}`);
+  /** Scales the track, waits for the recorder to see it, then for a ladder topped by it; logs how long that took. */
+  const resizeAndFollow = async (width: number, height: number) => {
+    const size = `${width}x${height}`;
+    await resize(width, height);
+    console.log(`# track scaled to ${size}: waiting for the recorder to see it`);
+    await waitFor(() => sourceSize() === size, {
+      description: `the recorder to receive ${size} frames`,
+      timeoutMs: 30_000,
+      progress: () => sourceSize() ?? '?',
+    });
+    const arrived = Date.now();
+    await waitForTop(size);
+    console.log(`# ${((Date.now() - arrived) / 1000).toFixed(1)} s after ${size} arrived: ${describe(ladder)}`);
+  };
+  await resizeAndFollow(640, 360);
   assert.ok(status()!.ladderReplans >= 1, 'the ladder was re-planned, not restarted by a failure');
-
-  await resize(1280, 720);
-  console.log('# track back at 1280x720: waiting for the ladder to grow back');
-  await waitFor(() => sourceSize() === '1280x720', {
-    description: 'the recorder to receive 1280x720 frames',
-    timeoutMs: 30_000,
-    progress: () => sourceSize() ?? '?',
-  });
-  const grown = Date.now();
-  await waitForTop('1280x720');
-  console.log(`# ${((Date.now() - grown) / 1000).toFixed(1)} s after 1280x720 arrived: ${describe(ladder)}`);
+  await resizeAndFollow(1280, 720);
   assert.deepEqual(
     ladder!.map((v) => v.measured),
     ['1280x720', '854x480', '426x240'],

@@ -119,7 +119,10 @@ export function buildLadderArgs(
     inputOptions: [
       ...['-protocol_whitelist', 'file,udp,rtp,unix'],
       ...['-fflags', '+genpts'],
-      ...['-analyzeduration', '1000000', '-probesize', '1000000'],
+      // A copied stream needs its dimensions (SPS) before ffmpeg writes its header: when the
+      // recording starts before the publisher's video flows, 1 s of probing ends on audio alone
+      // ("dimensions not set", exit). Probing stops as soon as every stream is known anyway.
+      ...(passthrough ? ['-analyzeduration', '5000000', '-probesize', '5000000'] : ['-analyzeduration', '1000000', '-probesize', '1000000']),
       ...['-reorder_queue_size', '0'],
     ],
     complexFilter: filters.join(';'),

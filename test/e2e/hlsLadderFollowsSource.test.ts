@@ -5,8 +5,12 @@
  * layer is lifted the master playlist must gain the 720p rendition within a
  * few seconds, and when it is dropped again no rendition may stay above the
  * 640×360 that still flows. Sizes are measured from the segments (ffprobe),
- * not only read from the playlist. The same with H.264 passthrough, where the
- * top rendition is the publisher's own bitstream, copied.
+ * not only read from the playlist; then down to the 320×180 layer alone. The
+ * same with H.264 passthrough, where the top rendition is the publisher's own
+ * bitstream, copied. Also: a broadcast with every layer on from the start
+ * ends on the top one, and a single-encoding source that changes size
+ * (applyConstraints) re-plans too. Each re-plan's media gap in the 240p
+ * rendition is logged (make-before-break keeps it at ~0).
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -286,6 +290,39 @@ async function ladderFollowsTopLayer(server: FloodlightServer, codec: 'vp8' | 'h
   }
   await page.close();
 }
+
+test('a broadcast with every layer on from the start: the recorder takes the top one, the ladder is 720p-topped', { timeout: 120_000 }, async () => {
+  server = await startTestServer();
+  try {
+    hlsUrl = `${server.url}/hls/${ROOM}`;
+    const token = await server.tokens.issue({ room: ROOM, role: 'publisher' }, 600);
+    const page = await chromium.context.newPage();
+    await page.goto(`${server.url}/broadcast?room=${ROOM}&token=${token}`);
+    await page.waitForFunction(() => (document.querySelector<HTMLVideoElement>('#preview')?.videoWidth ?? 0) > 0, undefined, { timeout: 20_000 });
+    await page.click('#go-live');
+    await page.waitForSelector('main[data-state="live"]', { timeout: 30_000 });
+    const live = Date.now();
+    let ladder: Awaited<ReturnType<typeof measuredLadder>>;
+    const hls = server.hls!;
+    await waitFor(
+      async () => {
+        ladder = await measuredLadder();
+        return hls.status(ROOM)?.sourceLayers?.current === 2 && ladder?.[0]?.measured === '1280x720';
+      },
+      {
+        description: 'the recorder on the top layer and a 1280x720 top rendition',
+        timeoutMs: 30_000,
+        progress: () => `${JSON.stringify(hls.status(ROOM)?.sourceLayers)}; ${describe(ladder)}`,
+      },
+    );
+    console.log(`# ${((Date.now() - live) / 1000).toFixed(1)} s after going live (re-plans: ${hls.status(ROOM)!.ladderReplans}): ${describe(ladder)}`);
+    assert.deepEqual(hls.status(ROOM)?.sourceLayers, { current: 2, declaredTop: 2 }, 'the recorder receives the best layer declared');
+    await page.close();
+  } finally {
+    await server.close();
+    server = undefined;
+  }
+});
 
 test('a single-encoding source that changes size re-plans the ladder too (VP8, applyConstraints)', { timeout: 180_000 }, async () => {
   server = await startTestServer();

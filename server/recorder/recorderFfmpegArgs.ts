@@ -124,10 +124,6 @@ export function buildLadderArgs(
       // ("dimensions not set", exit). Probing stops as soon as every stream is known anyway.
       ...(passthrough ? ['-analyzeduration', '5000000', '-probesize', '5000000'] : ['-analyzeduration', '1000000', '-probesize', '1000000']),
       ...['-reorder_queue_size', '0'],
-      // No waiting for ~20-40 frames to estimate the frame rate: nothing uses it (the
-      // encoded renditions have their own fixed rate, a copied one keeps the RTP timestamps),
-      // and a new ffmpeg on a re-plan is then ready as soon as it has decoded a key frame.
-      ...['-fpsprobesize', '0'],
     ],
     complexFilter: filters.join(';'),
     outputs: ffOutputs,

@@ -236,8 +236,9 @@ async function ladderFollowsTopLayer(server: FloodlightServer, codec: 'vp8' | 'h
   );
   const listedSeconds = (Date.now() - arrived) / 1000;
   console.log(`# master lists 1280x720 ${listedSeconds.toFixed(1)} s after 720p arrived; waiting for its segments to measure so`);
-  // ffmpeg restarts (~1-2 s to its first part), then the master lists the new sizes.
-  assert.ok(listedSeconds < 6, `720p listed ${listedSeconds.toFixed(1)} s after it reached the recorder`);
+  // A new ffmpeg starts beside the running one (300 ms settle, probing, first fragment; both
+  // encode meanwhile, on two shared cores), then the master lists the new sizes: 2.0-5.6 s seen.
+  assert.ok(listedSeconds < 8, `720p listed ${listedSeconds.toFixed(1)} s after it reached the recorder`);
   await waitFor(
     async () => {
       ladder = await measuredLadder();

@@ -58,6 +58,8 @@ export interface RoomHlsStatus {
    * declared; undefined for a single-layer source or when not recording.
    */
   sourceLayers: { current: number | undefined; declaredTop: number } | undefined;
+  /** The size of the frames the source sends now, as the recorder decodes them; undefined when not known. */
+  sourceSize: { width: number; height: number } | undefined;
   /** Planned ffmpeg restarts made to follow the source's resolution (not in ffmpegRestarts, which counts failures). */
   ladderReplans: number;
 }
@@ -155,6 +157,7 @@ export class HlsService {
       playlistUpdatedAt: stream.playlistUpdatedAt,
       recordingSince: stream.recordingSince,
       sourceLayers: stream.recorder?.sourceLayers,
+      sourceSize: stream.recorder?.sourceSize,
       ladderReplans: stream.ladderReplans + (stream.recorder?.replans ?? 0),
     };
   }
@@ -330,8 +333,8 @@ export class HlsService {
     recorder.on('restarted', (count) => {
       this.#log.warn({ room: room.id, restarts: count }, 'HLS recorder restarted ffmpeg');
     });
-    recorder.on('replanned', ({ fromLayer, toLayer }) => {
-      this.#log.info({ room: room.id, fromLayer, toLayer }, 'HLS ladder re-planned for the new source resolution');
+    recorder.on('replanned', (change) => {
+      this.#log.info({ room: room.id, ...change }, 'HLS ladder re-planned for the new source resolution');
     });
     stream.recorder = recorder;
     stream.recordingSince = Date.now();

@@ -6,22 +6,28 @@
  * LL-HLS packager). ffmpeg runs under an FfmpegSupervisor: one that dies is
  * restarted, and the sinks are told so they mark a discontinuity.
  *
+ * The ladder follows the source: when its resolution changes (another
+ * simulcast/SVC layer flows, or the frames change size) a new ffmpeg is
+ * planned for it and started beside the running one on a feed of its own
+ * (recorderFeed.ts); each rendition switches to it at its first fragment
+ * (renditionSwitch.ts), then the old one goes. Make-before-break: the
+ * renditions get no gap while the new ffmpeg probes and starts encoding.
+ *
  * Lifecycle: `Recorder.start()` → live; `close()` (idempotent) kills ffmpeg,
  * closes transports/consumers and sockets, and removes its work directory.
  */
-import dgram from 'node:dgram';
 import fs from 'node:fs';
-import net from 'node:net';
-import path from 'node:path';
 import { EventEmitter } from 'node:events';
 import type { types as ms } from 'mediasoup';
 import type { Logger } from '../observability/logger.js';
 import type { FfmpegPidFiles } from '../ffmpeg/ffmpegPidFiles.js';
 import type { FfmpegStats } from '../ffmpeg/ffmpegStats.js';
 import { FfmpegSupervisor, type FfmpegJob } from '../ffmpeg/ffmpegSupervisor.js';
-import { buildRecorderSdp, type SdpStream } from './recorderSdp.js';
 import { buildLadderArgs, GOP_SECONDS } from './recorderFfmpegArgs.js';
 import type { RenditionSpec } from './recorderLadder.js';
+import { RecorderFeed, waitForUdpPortBound } from './recorderFeed.js';
+import { RenditionSwitch } from './renditionSwitch.js';
+import { SourceSizeReader, type FrameSize } from './sourceSizeProbe.js';
 
 /** Where the recorder delivers each rendition's fMP4 bytes. */
 export interface RenditionSink {
@@ -57,30 +63,53 @@ export interface RecorderOptions {
 
 /** A re-plan waits this long for the layer to settle, so a flapping layer restarts ffmpeg once. */
 const REPLAN_SETTLE_MS = 300;
+/** Probe frames (SOURCE_SIZE_PROBE_FPS a second) a new source size must last before a re-plan. */
+const SIZE_SETTLE_FRAMES = 2;
+/** An old ffmpeg is stopped this long after a re-plan even if some rendition never switched. */
+const RETIRE_AFTER_MS = 10_000;
+const PROBE_OUTPUT = 'probe';
 
 type RecorderEvents = {
   restarted: [count: number];
   ffmpegStarted: [pid: number];
-  /** ffmpeg was restarted because the source's spatial layer (its resolution) changed. */
-  replanned: [change: { fromLayer: number; toLayer: number }];
+  /**
+   * A new ffmpeg was planned because the source's resolution changed: another
+   * simulcast/SVC layer flows (`layer`, "layer 1" → "layer 2"), or the frames
+   * themselves changed size (`size`, "640x360" → "1280x720").
+   */
+  replanned: [change: { reason: 'layer' | 'size'; from: string; to: string }];
 };
+
+type Replan = RecorderEvents['replanned'][0];
 
 export class Recorder extends EventEmitter<RecorderEvents> {
   readonly #options: RecorderOptions;
   readonly #log: Logger;
-  readonly #transports: ms.PlainTransport[] = [];
-  readonly #consumers: ms.Consumer[] = [];
-  readonly #socketServers: net.Server[] = [];
-  /** ffmpeg's connections to the rendition sockets (cut on a re-plan, so no old bytes follow a restart). */
-  readonly #connections = new Set<net.Socket>();
-  readonly #streams: SdpStream[] = [];
-  #ffmpeg: FfmpegSupervisor | undefined;
+  /** Oldest first; the last is the current one, the others are switching away. */
+  readonly #feeds: RecorderFeed[] = [];
+  readonly #supervisors = new Map<RecorderFeed, FfmpegSupervisor>();
+  readonly #switches = new Map<string, RenditionSwitch>();
+  #generations = 0;
+  /** Restarts of the ffmpegs of feeds already closed. */
+  #closedRestarts = 0;
   #keyframeTimers: NodeJS.Timeout[] = [];
   #gopTimer: NodeJS.Timeout | undefined;
-  /** The spatial layer ffmpeg's stream started on: its ladder (sizes, init segments) follows that layer. */
+  #retireTimer: NodeJS.Timeout | undefined;
+  /** The spatial layer the current ffmpeg's stream started on: its ladder (sizes, init segments) follows that layer. */
   #ffmpegLayer: number | undefined;
   #replanTimer: NodeJS.Timeout | undefined;
+  /** Last spatial layer the current feed's consumer reported. */
   #lastSpatialLayer: number | undefined;
+  /** Size of the source's frames as the current ffmpeg first decoded them (its renditions follow it). */
+  #ffmpegSize: FrameSize | undefined;
+  /** Size of the latest probed frame. */
+  #sourceSize: FrameSize | undefined;
+  /** A size other than #ffmpegSize, and for how many probe frames in a row it has lasted. */
+  #newSize: { size: FrameSize; frames: number } | undefined;
+  #probe = new SourceSizeReader();
+  /** A new feed is being opened: the current one's layer and size reports are stale. */
+  #replanning = false;
+  #feedOpenings: Promise<void> = Promise.resolve();
   #replans = 0;
   #closed = false;
 
@@ -103,20 +132,24 @@ export class Recorder extends EventEmitter<RecorderEvents> {
 
   /** The top rendition is the publisher's H.264, copied (decided once the consumer's codec is known). */
   get passthrough(): boolean {
-    const video = this.#streams.find((s) => s.kind === 'video');
+    const video = this.#current?.streams.find((s) => s.kind === 'video');
     const codec = video?.rtpParameters.codecs[0]?.mimeType.toLowerCase();
     return this.#options.h264Passthrough === true && codec === 'video/h264';
   }
 
   get restarts(): number {
-    return this.#ffmpeg?.restarts ?? 0;
+    let restarts = this.#closedRestarts;
+    for (const supervisor of this.#supervisors.values()) restarts += supervisor.restarts;
+    return restarts;
   }
 
+  /** The current ffmpeg's pid. */
   get ffmpegPid(): number | undefined {
-    return this.#ffmpeg?.pid;
+    const current = this.#current;
+    return current ? this.#supervisors.get(current)?.pid : undefined;
   }
 
-  /** ffmpeg restarts made because the source's resolution (spatial layer) changed. */
+  /** New ffmpegs planned because the source's resolution changed. */
   get replans(): number {
     return this.#replans;
   }
@@ -126,9 +159,14 @@ export class Recorder extends EventEmitter<RecorderEvents> {
    * publisher declared (its encodings); undefined for a single-layer source.
    */
   get sourceLayers(): { current: number | undefined; declaredTop: number } | undefined {
-    const consumer = this.#videoConsumer;
+    const consumer = this.#current?.videoConsumer;
     if (!consumer || consumer.type === 'simple' || consumer.type === 'pipe') return undefined;
     return { current: consumer.currentLayers?.spatialLayer, declaredTop: this.#declaredTopLayer() };
+  }
+
+  /** The size of the frames the source sends now, as ffmpeg decodes them (undefined before the first). */
+  get sourceSize(): FrameSize | undefined {
+    return this.#sourceSize;
   }
 
   close(): void {
@@ -137,50 +175,25 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     this.#keyframeTimers.forEach(clearTimeout);
     if (this.#gopTimer) clearInterval(this.#gopTimer);
     clearTimeout(this.#replanTimer);
-    this.#ffmpeg?.close();
-    for (const consumer of this.#consumers) consumer.close();
-    for (const transport of this.#transports) transport.close();
-    for (const server of this.#socketServers) server.close();
+    clearTimeout(this.#retireTimer);
+    for (const feed of [...this.#feeds]) this.#closeFeed(feed);
     fs.rmSync(this.#options.workDir, { recursive: true, force: true });
     this.#log.info({ restarts: this.restarts }, 'recorder closed');
     this.removeAllListeners();
   }
 
+  get #current(): RecorderFeed | undefined {
+    return this.#feeds[this.#feeds.length - 1];
+  }
+
   async #setup(): Promise<void> {
-    const { router, videoProducer, audioProducer, workDir } = this.#options;
-    fs.mkdirSync(workDir, { recursive: true });
-    for (const producer of [audioProducer, videoProducer]) {
-      if (!producer) continue;
-      const port = await findFreeUdpPortPair();
-      const transport = await router.createPlainTransport({
-        listenInfo: { protocol: 'udp', ip: '127.0.0.1', portRange: this.#options.rtcPortRange },
-        rtcpMux: false,
-        comedia: false,
-      });
-      this.#transports.push(transport);
-      await transport.connect({ ip: '127.0.0.1', port, rtcpPort: port + 1 });
-      const consumer = await transport.consume({
-        producerId: producer.id,
-        rtpCapabilities: router.rtpCapabilities,
-        // Resumed once ffmpeg listens, so the first keyframe isn't lost.
-        paused: true,
-      });
-      this.#consumers.push(consumer);
-      if (consumer.kind === 'video' && (consumer.type === 'simulcast' || consumer.type === 'svc')) {
-        // The recorder makes the top rendition: always take the best layer the publisher
-        // sends, and follow it when it changes (a top layer that starts late, or stops).
-        await consumer.setPreferredLayers({ spatialLayer: this.#declaredTopLayer(), temporalLayer: 2 });
-        consumer.on('layerschange', (layers) => this.#onLayersChange(layers));
-      }
-      this.#streams.push({ kind: producer.kind, port, rtpParameters: consumer.rtpParameters });
-    }
-    fs.writeFileSync(path.join(workDir, 'input.sdp'), buildRecorderSdp(this.#streams));
+    fs.mkdirSync(this.#options.workDir, { recursive: true });
     for (const rendition of this.#options.renditions) {
       const sink = this.#options.sinks.get(rendition.name);
       if (!sink) throw new Error(`no sink for rendition ${rendition.name}`);
-      this.#socketServers.push(await listenUnix(path.join(workDir, `${rendition.name}.sock`), sink, this.#connections));
+      this.#switches.set(rendition.name, new RenditionSwitch(sink));
     }
-    await this.#startFfmpeg();
+    await this.#openFeed();
     if (this.#closed) return;
     if (this.passthrough) {
       // A copied stream has keyframes only when the publisher sends them, and
@@ -192,25 +205,58 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     }
   }
 
-  /** Resolves once the first ffmpeg is up and the consumers flow into it. */
-  #startFfmpeg(): Promise<void> {
+  /** Opens a feed, makes it the current one and starts its ffmpeg; resolves once that ffmpeg is fed. */
+  async #openFeed(): Promise<void> {
+    const { router, videoProducer, audioProducer } = this.#options;
+    const generation = this.#generations++;
+    const feed = await RecorderFeed.open({
+      router,
+      producers: audioProducer ? [audioProducer, videoProducer] : [videoProducer],
+      rtcPortRange: this.#options.rtcPortRange,
+      workDir: this.#options.workDir,
+      generation,
+      outputs: [...this.#options.renditions.map((r) => r.name), PROBE_OUTPUT],
+      preferredSpatialLayer: this.#declaredTopLayer(),
+      onBytes: (name, chunk) => this.#onBytes(generation, name, chunk),
+      onLayersChange: (layers) => {
+        if (this.#current?.generation === generation) this.#onLayersChange(layers);
+      },
+    });
+    if (this.#closed) {
+      feed.close();
+      return;
+    }
+    this.#feeds.push(feed);
+    this.#replanning = false;
+    this.#lastSpatialLayer = undefined;
+    await this.#startFfmpeg(feed);
+  }
+
+  /** Resolves once the feed's first ffmpeg is up and the consumers flow into it. */
+  #startFfmpeg(feed: RecorderFeed): Promise<void> {
     const supervisor = new FfmpegSupervisor({
       label: `recorder ${this.#options.roomId}`,
-      job: () => this.#ffmpegJob(),
+      job: () => this.#ffmpegJob(feed),
       logger: this.#log,
       ...(this.#options.ffmpegPath ? { ffmpegPath: this.#options.ffmpegPath } : {}),
       ...(this.#options.pidFiles ? { pidFiles: this.#options.pidFiles } : {}),
       ...(this.#options.ffmpegStats ? { stats: this.#options.ffmpegStats } : {}),
     });
-    this.#ffmpeg = supervisor;
+    this.#supervisors.set(feed, supervisor);
     supervisor.on('exited', (exit) => {
-      for (const sink of this.#options.sinks.values()) sink.restart();
+      for (const renditionSwitch of this.#switches.values()) renditionSwitch.restart(feed.generation);
       this.emit('restarted', exit.restarts);
     });
     const firstStart = new Promise<void>((resolve) => {
       supervisor.on('started', ({ pid }) => {
+        if (feed === this.#current) {
+          // Its renditions take the size of the first frames it decodes: the probe's first.
+          this.#probe = new SourceSizeReader();
+          this.#ffmpegSize = undefined;
+          this.#newSize = undefined;
+        }
         this.emit('ffmpegStarted', pid);
-        this.#onFfmpegStarted(pid).then(resolve, (error: unknown) => {
+        this.#onFfmpegStarted(feed, pid).then(resolve, (error: unknown) => {
           this.#log.error({ err: (error as Error).message }, 'could not feed the new ffmpeg');
           resolve();
         });
@@ -222,37 +268,44 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     return firstStart;
   }
 
-  #ffmpegJob(): FfmpegJob {
-    const { workDir, renditions, thumbnailPath } = this.#options;
+  #ffmpegJob(feed: RecorderFeed): FfmpegJob {
+    const { renditions, thumbnailPath } = this.#options;
     const args = buildLadderArgs(
-      renditions.map((rendition) => ({ rendition, url: `unix:${path.join(workDir, `${rendition.name}.sock`)}` })),
-      this.#streams.some((s) => s.kind === 'audio'),
+      renditions.map((rendition) => ({ rendition, url: feed.outputUrl(rendition.name) })),
+      feed.streams.some((s) => s.kind === 'audio'),
       thumbnailPath,
-      { passthroughTop: this.passthrough },
+      { passthroughTop: this.passthrough, sizeProbeUrl: feed.outputUrl(PROBE_OUTPUT) },
     );
     return {
-      input: path.join(workDir, 'input.sdp'),
+      input: feed.sdpPath,
       inputOptions: ['-y', '-loglevel', 'warning', ...args.inputOptions],
       complexFilter: args.complexFilter,
       outputs: args.outputs,
     };
   }
 
-  async #onFfmpegStarted(pid: number): Promise<void> {
-    this.#log.info({ pid, renditions: this.#options.renditions.map((r) => r.name), passthrough: this.passthrough }, 'ffmpeg started');
+  async #onFfmpegStarted(feed: RecorderFeed, pid: number): Promise<void> {
+    this.#log.info({ pid, generation: feed.generation, passthrough: this.passthrough }, 'ffmpeg started');
     // ffmpeg opens its RTP sockets before probing: once bound, media can flow
-    // and a keyframe request makes probing finish on the first GOP.
-    const videoStream = this.#streams.find((s) => s.kind === 'video');
-    if (videoStream) await waitForUdpPort(videoStream.port, 'bound', 5000).catch(() => undefined);
-    if (this.#closed || this.#ffmpeg?.pid !== pid) return;
-    for (const consumer of this.#consumers) if (consumer.paused) await consumer.resume();
+    // and the key frame mediasoup asks for on resume makes probing finish on the first GOP.
+    const port = feed.videoPort;
+    if (port !== undefined) await waitForUdpPortBound(port, 5000).catch(() => undefined);
+    if (this.#closed || feed.closed || this.#supervisors.get(feed)?.pid !== pid) return;
+    await feed.resume();
+    if (feed !== this.#current) return;
     // Undefined while nothing flows yet: the first 'layerschange' then sets it.
-    this.#ffmpegLayer = this.#videoConsumer?.currentLayers?.spatialLayer;
+    this.#ffmpegLayer = feed.videoConsumer?.currentLayers?.spatialLayer;
     this.#requestKeyFrames();
   }
 
-  get #videoConsumer(): ms.Consumer | undefined {
-    return this.#consumers.find((c) => c.kind === 'video' && !c.closed);
+  #onBytes(generation: number, name: string, chunk: Buffer): void {
+    const current = this.#current;
+    if (!current) return;
+    if (name === PROBE_OUTPUT) {
+      if (generation === current.generation) for (const size of this.#probe.push(chunk)) this.#onSourceSize(size);
+      return;
+    }
+    if (this.#switches.get(name)?.write(generation, chunk, current.generation)) this.#retireSwitchedFeeds();
   }
 
   /** The publisher's best spatial layer: its last encoding (or, for SVC, its scalability mode). */
@@ -278,43 +331,88 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     // mediasoup asks for a key frame on a layer switch; ask too so a switch is never left waiting for one.
     this.#requestVideoKeyFrame();
     this.#log.info({ spatialLayer: layers.spatialLayer, ffmpegLayer: this.#ffmpegLayer }, 'recorder source layer changed');
-    if (this.#ffmpegLayer === undefined || this.#ffmpeg?.pid === undefined) {
+    if (this.#ffmpegLayer === undefined || this.ffmpegPid === undefined) {
       this.#ffmpegLayer ??= layers.spatialLayer;
       return;
     }
     clearTimeout(this.#replanTimer);
     this.#replanTimer = undefined;
-    if (layers.spatialLayer === this.#ffmpegLayer) return;
-    // Not in passthrough yet: a re-planned ffmpeg copying H.264 stalled after one part in about
-    // half the runs (test/e2e/hlsLadderFollowsSource.test.ts, skipped case). A low ladder beats a stall.
-    if (this.passthrough) return;
+    if (layers.spatialLayer === this.#ffmpegLayer || this.#replanning) return;
     this.#replanTimer = setTimeout(() => {
       this.#replanTimer = undefined;
-      const current = this.#videoConsumer?.currentLayers?.spatialLayer;
-      if (current !== undefined && this.#ffmpegLayer !== undefined && current !== this.#ffmpegLayer) this.#replan(this.#ffmpegLayer, current);
+      const current = this.#current?.videoConsumer?.currentLayers?.spatialLayer;
+      if (current !== undefined && this.#ffmpegLayer !== undefined && current !== this.#ffmpegLayer && !this.#replanning) {
+        this.#replan({ reason: 'layer', from: `layer ${this.#ffmpegLayer}`, to: `layer ${current}` });
+      }
     }, REPLAN_SETTLE_MS);
     this.#replanTimer.unref();
   }
 
-  #replan(fromLayer: number, toLayer: number): void {
+  /**
+   * A source that changes size within one layer (a single-encoding publisher
+   * scaling its video, an encoder restarting at another size) needs a re-plan
+   * just as a layer change does: ffmpeg would keep scaling it to its first size.
+   */
+  #onSourceSize(size: FrameSize): void {
+    this.#sourceSize = size;
+    if (this.#closed || this.#replanning || this.ffmpegPid === undefined) return;
+    if (!this.#ffmpegSize) {
+      this.#ffmpegSize = size;
+      return;
+    }
+    if (sameSize(size, this.#ffmpegSize)) {
+      this.#newSize = undefined;
+      return;
+    }
+    this.#newSize = this.#newSize && sameSize(this.#newSize.size, size) ? { size, frames: this.#newSize.frames + 1 } : { size, frames: 1 };
+    // A layer change is on its way to a re-plan already (same new size, sooner).
+    if (this.#newSize.frames < SIZE_SETTLE_FRAMES || this.#replanTimer) return;
+    this.#replan({ reason: 'size', from: sizeText(this.#ffmpegSize), to: sizeText(size) });
+  }
+
+  /** Starts a new ffmpeg on a new feed beside the running one; renditions switch as it delivers. */
+  #replan(change: Replan): void {
     if (this.#closed) return;
     this.#replans++;
-    this.#log.info({ fromLayer, toLayer }, 'source resolution changed: restarting ffmpeg with a new ladder');
-    const old = this.#ffmpeg;
-    this.#ffmpeg = undefined;
-    old?.removeAllListeners();
-    old?.close();
-    // Bytes the old ffmpeg still had in flight must not follow the restart mark.
-    for (const socket of this.#connections) socket.destroy();
-    this.#connections.clear();
-    for (const sink of this.#options.sinks.values()) sink.restart();
-    this.#ffmpegLayer = toLayer;
-    this.emit('replanned', { fromLayer, toLayer });
-    // The new ffmpeg binds the same RTP ports: let the killed one release them first,
-    // or the new one's start would be taken for the old one's ports.
-    const videoPort = this.#streams.find((s) => s.kind === 'video')?.port;
-    const released = videoPort === undefined ? Promise.resolve() : waitForUdpPort(videoPort, 'free', 3000).catch(() => undefined);
-    void released.then(() => (this.#closed ? undefined : this.#startFfmpeg()));
+    this.#replanning = true;
+    this.#log.info(change, 'source resolution changed: starting an ffmpeg with a new ladder beside the running one');
+    clearTimeout(this.#replanTimer);
+    this.#replanTimer = undefined;
+    this.#ffmpegLayer = undefined;
+    this.emit('replanned', change);
+    this.#feedOpenings = this.#feedOpenings
+      .then(() => (this.#closed ? undefined : this.#openFeed()))
+      .catch((error: unknown) => {
+        this.#replanning = false;
+        this.#log.error({ err: (error as Error).message }, 'could not open a feed for the new ladder; the running ffmpeg carries on');
+      });
+    // Whatever has not switched by then stops waiting for it (and gets the new ffmpeg's bytes whenever they come).
+    clearTimeout(this.#retireTimer);
+    this.#retireTimer = setTimeout(() => {
+      for (const feed of this.#feeds.slice(0, -1)) this.#closeFeed(feed);
+    }, RETIRE_AFTER_MS);
+    this.#retireTimer.unref();
+  }
+
+  /** Closes the feeds (and ffmpegs) that are neither current nor feeding any rendition. */
+  #retireSwitchedFeeds(): void {
+    for (const feed of this.#feeds.slice(0, -1)) {
+      const live = [...this.#switches.values()].some((s) => s.liveGeneration === feed.generation);
+      if (!live) this.#closeFeed(feed);
+    }
+  }
+
+  #closeFeed(feed: RecorderFeed): void {
+    const supervisor = this.#supervisors.get(feed);
+    if (supervisor) {
+      this.#closedRestarts += supervisor.restarts;
+      supervisor.removeAllListeners();
+      supervisor.close();
+      this.#supervisors.delete(feed);
+    }
+    feed.close();
+    this.#feeds.splice(this.#feeds.indexOf(feed), 1);
+    if (!this.#closed) this.#log.info({ generation: feed.generation }, 'recorder feed closed');
   }
 
   #requestKeyFrames(): void {
@@ -330,71 +428,15 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     });
   }
 
+  /** Asks the publisher (through any flowing video consumer: they share the producer) for a key frame. */
   #requestVideoKeyFrame(): void {
-    for (const consumer of this.#consumers) {
-      if (consumer.kind === 'video' && !consumer.closed && !consumer.paused) consumer.requestKeyFrame().catch(() => undefined);
-    }
+    const consumer = this.#feeds
+      .map((feed) => feed.videoConsumer)
+      .reverse()
+      .find((c) => c && !c.paused);
+    consumer?.requestKeyFrame().catch(() => undefined);
   }
 }
 
-/** A unix socket ffmpeg connects to as a client and streams one rendition into. */
-function listenUnix(socketPath: string, sink: RenditionSink, connections: Set<net.Socket>): Promise<net.Server> {
-  fs.rmSync(socketPath, { force: true });
-  const server = net.createServer((socket) => {
-    connections.add(socket);
-    socket.on('data', (chunk: Buffer) => sink.write(chunk));
-    socket.on('error', () => socket.destroy());
-    socket.on('close', () => connections.delete(socket));
-  });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(socketPath, () => resolve(server));
-  });
-}
-
-function closeQuietly(socket: dgram.Socket): void {
-  try {
-    socket.close();
-  } catch {
-    // never bound or already closed
-  }
-}
-
-/** A UDP port whose successor (RTCP) is free too. */
-async function findFreeUdpPortPair(): Promise<number> {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const first = dgram.createSocket('udp4');
-    const port = await new Promise<number>((resolve, reject) => {
-      first.once('error', reject);
-      first.bind(0, '127.0.0.1', () => resolve(first.address().port));
-    });
-    const second = dgram.createSocket('udp4');
-    const ok = await new Promise<boolean>((resolve) => {
-      second.once('error', () => resolve(false));
-      second.bind(port + 1, '127.0.0.1', () => resolve(true));
-    });
-    closeQuietly(first);
-    // A socket whose bind failed still holds a handle: close it too.
-    closeQuietly(second);
-    if (ok && port < 65535) return port;
-  }
-  throw new Error('no free UDP port pair for the recorder');
-}
-
-/** Resolves once something (ffmpeg) has bound `port` on loopback, or once nothing has. */
-async function waitForUdpPort(port: number, want: 'bound' | 'free', timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const probe = dgram.createSocket('udp4');
-    const bound = await new Promise<boolean>((resolve) => {
-      probe.once('error', () => resolve(true));
-      probe.bind(port, '127.0.0.1', () => resolve(false));
-    });
-    // Close even after a failed bind (that failure is the signal we want),
-    // or every probe would leak a UDP handle.
-    closeQuietly(probe);
-    if (bound === (want === 'bound')) return;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  throw new Error(`UDP port ${port} not ${want} within ${timeoutMs} ms`);
-}
+const sameSize = (a: FrameSize, b: FrameSize): boolean => a.width === b.width && a.height === b.height;
+const sizeText = (size: FrameSize): string => `${size.width}x${size.height}`;

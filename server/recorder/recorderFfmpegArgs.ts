@@ -17,6 +17,7 @@
  *    source's keyframe flag.
  */
 import type { RenditionSpec } from './recorderLadder.js';
+import { SOURCE_SIZE_PROBE_OUTPUT_OPTIONS, sourceSizeProbeFilter } from './sourceSizeProbe.js';
 
 export const GOP_SECONDS = 1;
 export const OUTPUT_FPS = 30;
@@ -41,6 +42,8 @@ export interface LadderArgs {
 export interface LadderOptions {
   /** Copy the source H.264 into the first (highest) rendition instead of encoding it. */
   passthroughTop?: boolean;
+  /** Where to write the source-size probe (sourceSizeProbe.ts), e.g. unix:/…/probe.sock. */
+  sizeProbeUrl?: string;
 }
 
 export function buildLadderArgs(
@@ -51,7 +54,8 @@ export function buildLadderArgs(
 ): LadderArgs {
   const passthrough = options.passthroughTop === true && outputs.length > 0;
   const encoded = passthrough ? outputs.slice(1) : outputs;
-  const branches = encoded.length + (thumbnailPath ? 1 : 0);
+  const probeUrl = options.sizeProbeUrl;
+  const branches = encoded.length + (thumbnailPath ? 1 : 0) + (probeUrl ? 1 : 0);
   const filters: string[] = [];
   if (branches > 0) {
     const splitLabels = Array.from({ length: branches }, (_, i) => `[s${i}]`).join('');
@@ -62,6 +66,7 @@ export function buildLadderArgs(
     filters.push(`[s${i}]scale=w=-2:h='trunc(min(${rendition.height},ih)/2)*2',format=yuv420p[v${i}]`);
   });
   if (thumbnailPath) filters.push(`[s${encoded.length}]fps=1/${THUMBNAIL_INTERVAL_SECONDS},scale=w=320:h=-2,format=yuvj420p[thumb]`);
+  if (probeUrl) filters.push(sourceSizeProbeFilter(`s${branches - 1}`));
 
   const gop = OUTPUT_FPS * GOP_SECONDS;
   const audio = hasAudio ? ['-map', '0:a:0'] : [];
@@ -72,7 +77,10 @@ export function buildLadderArgs(
   ];
   const keyframes = passthrough
     ? // Where the source has one; x264's own GOP only as a backstop if the source stops sending them.
-      ['-force_key_frames', 'source_no_drop', '-g', String(gop * 4), '-keyint_min', '1', '-sc_threshold', '0', '-bf', '0']
+      // `-r`: without the fps filter the output rate would be ffmpeg's guess from the RTP input,
+      // and when it cannot guess (an ffmpeg started mid-GOP, as on a re-plan) that is the 90 kHz
+      // clock: x264 then gets ~3000 duplicated frames per real one and every output stalls.
+      ['-r', String(OUTPUT_FPS), '-force_key_frames', 'source_no_drop', '-g', String(gop * 4), '-keyint_min', '1', '-sc_threshold', '0', '-bf', '0']
     : // Fixed GOP, no scene-cut keyframes, no B-frames: keyframes line up
       // across renditions and every segment starts with one.
       ['-g', String(gop), '-keyint_min', String(gop), '-sc_threshold', '0', '-bf', '0'];
@@ -106,11 +114,15 @@ export function buildLadderArgs(
       options: ['-map', '[thumb]', '-q:v', '5', '-f', 'image2', '-update', '1', '-atomic_writing', '1'],
     });
   }
+  if (probeUrl) ffOutputs.push({ url: probeUrl, options: [...SOURCE_SIZE_PROBE_OUTPUT_OPTIONS] });
   return {
     inputOptions: [
       ...['-protocol_whitelist', 'file,udp,rtp,unix'],
       ...['-fflags', '+genpts'],
-      ...['-analyzeduration', '1000000', '-probesize', '1000000'],
+      // A copied stream needs its dimensions (SPS) before ffmpeg writes its header: when the
+      // recording starts before the publisher's video flows, 1 s of probing ends on audio alone
+      // ("dimensions not set", exit). Probing stops as soon as every stream is known anyway.
+      ...(passthrough ? ['-analyzeduration', '5000000', '-probesize', '5000000'] : ['-analyzeduration', '1000000', '-probesize', '1000000']),
       ...['-reorder_queue_size', '0'],
     ],
     complexFilter: filters.join(';'),

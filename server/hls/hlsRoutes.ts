@@ -42,10 +42,7 @@
  *   - ended playlist (EXT-X-ENDLIST): `public, max-age=30` (not longer: a new
  *     stream in the same room reuses the URL);
  *   - master: `public, max-age=2`;
- *   - errors: `no-store` (a cached 404 of a part about to exist would be fatal),
- *     except a blocking reload that timed out (503): `public, max-age=1`, so an edge
- *     hands that one answer to every request waiting on its cache lock instead of
- *     sending them to the origin one after another, each to be held again.
+ *   - errors: `no-store` (a cached 404 of a part about to exist would be fatal).
  */
 import fsp from 'node:fs/promises';
 import path from 'node:path';
@@ -66,7 +63,6 @@ export const CACHE_BLOCKING_PLAYLIST = 'public, max-age=6';
 export const CACHE_ENDED_PLAYLIST = 'public, max-age=30';
 export const CACHE_MASTER = 'public, max-age=2';
 export const CACHE_ERROR = 'no-store';
-export const CACHE_HELD_TIMEOUT = 'public, max-age=1';
 
 export interface HlsRoutesOptions {
   /** The HLS root: files live in `<root>/<room>/<rendition>/`. */
@@ -110,9 +106,9 @@ function setCors(res: Response): void {
   });
 }
 
-function sendError(res: Response, status: number, message: string, cacheControl = CACHE_ERROR): void {
+function sendError(res: Response, status: number, message: string): void {
   if (res.headersSent) return;
-  res.status(status).set('Cache-Control', cacheControl).type('text/plain').send(`${message}\n`);
+  res.status(status).set('Cache-Control', CACHE_ERROR).type('text/plain').send(`${message}\n`);
 }
 
 export function createHlsRouter(options: HlsRoutesOptions): Router {
@@ -257,7 +253,7 @@ export function createHlsRouter(options: HlsRoutesOptions): Router {
       const ok = await packager.waitFor(msn, part, timeout);
       if (!ok) {
         res.set('Retry-After', '1');
-        sendError(res, 503, `_HLS_msn=${msn}${part === undefined ? '' : ` _HLS_part=${part}`} not available in time`, CACHE_HELD_TIMEOUT);
+        sendError(res, 503, `_HLS_msn=${msn}${part === undefined ? '' : ` _HLS_part=${part}`} not available in time`);
         return;
       }
     }

@@ -3,6 +3,7 @@
  *
  *   npm run drill -- worker [--viewers=8] [--target=publisher|consumer] [--max-gap-ms=2000] [--hls]
  *   npm run drill -- ffmpeg [--max-gap-ms=5000]
+ *   npm run drill -- node-edge|node-origin|redis|drain [--viewers=6] …   (clusterDrills.ts)
  *
  * worker: a real server in this process (2 mediasoup workers, a low
  * MAX_CONSUMERS_PER_ROUTER so the viewers span both workers, WEBHOOK_URLS at
@@ -38,6 +39,7 @@ import { waitFor, WaitTimeoutError } from '../../test/helpers/wait.js';
 import { BenchRun, sleep } from '../bench/lib/lifecycle.js';
 import { machineInfo } from '../bench/lib/machine.js';
 import { fmt, formatTable, numberArg, parseArgs, progress, writeResult } from '../bench/lib/results.js';
+import { clusterDrills } from './clusterDrills.js';
 import { WebhookReceiver, type WebhookDelivery } from './webhookReceiver.js';
 
 const ROOM = 'drill';
@@ -667,6 +669,7 @@ async function main(): Promise<number> {
   const drills: Record<string, { known: string[]; run: (run: BenchRun, args: Map<string, string>) => Promise<boolean> }> = {
     worker: { known: ['viewers', 'target', 'max-gap-ms', 'hls'], run: workerDrill },
     ffmpeg: { known: ['max-gap-ms'], run: ffmpegDrill },
+    ...clusterDrills,
   };
   const drill = name ? drills[name] : undefined;
   if (!drill) {

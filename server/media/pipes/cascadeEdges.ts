@@ -39,12 +39,22 @@ export interface EdgeInfo {
 }
 
 const CHECK_MS = 1_000;
+/**
+ * How long a room's lease may be missing from the directory before its pipe is
+ * dropped. A Redis restarted empty shows no lease until the origin's next
+ * renewal (within a second): dropping at once cost every edge viewer up to a
+ * second of media (measured in the redis drill). A new origin (another epoch)
+ * still ends the old pipe at once, and a dead origin's pipe carries nothing anyway.
+ */
+const LEASE_ABSENT_GRACE_MS = 3_000;
 
 export class CascadeEdges {
   readonly #options: CascadeEdgesOptions;
   readonly #log: Logger;
   /** Rooms with a check in flight (one at a time per room). */
   readonly #checking = new Map<string, Promise<void>>();
+  /** Rooms piped here whose lease is missing from the directory, since when (see LEASE_ABSENT_GRACE_MS). */
+  readonly #leaseAbsentSince = new Map<string, number>();
   readonly #timer: NodeJS.Timeout;
   readonly #unsubscribe: () => void;
   #closed = false;
@@ -96,9 +106,17 @@ export class CascadeEdges {
     if (busy) return busy;
     return this.#serialized(room, async () => {
       const origin = await this.#options.directory.originOf(room.id);
-      if (room.closed || hasLocalSource(room)) return;
+      if (room.closed || hasLocalSource(room)) {
+        this.#leaseAbsentSince.delete(room.id);
+        return;
+      }
       const cascade = cascadeOf(room);
       const current = origin && origin.node !== this.#options.nodeId ? origin : undefined;
+      if (origin) this.#leaseAbsentSince.delete(room.id);
+      else if (cascade && !this.#leaseAbsentSince.has(room.id)) this.#leaseAbsentSince.set(room.id, Date.now());
+      const absentFor = Date.now() - (this.#leaseAbsentSince.get(room.id) ?? Date.now());
+      if (cascade && !origin && absentFor < LEASE_ABSENT_GRACE_MS) return;
+      this.#leaseAbsentSince.delete(room.id);
       if (cascade && cascade.epoch !== current?.epoch) {
         this.#log.warn({ room: room.id, origin: cascade.origin.node, epoch: cascade.epoch }, 'the room origin is gone; its viewers wait here for a new one');
         cascade.end('media-lost');

@@ -127,7 +127,11 @@ export class HlsClusterProxy {
           fail({ status: 502, message: `the origin node of room "${room}" (${origin.node}) is not reachable` });
           return;
         }
-        void this.#pipe(req, res, new URL(req.originalUrl, origin.publicUrl), origin.node, fail);
+        // Appended, not resolved: a publicUrl with a path (behind a proxy) keeps it.
+        this.#pipe(req, res, new URL(origin.publicUrl.replace(/\/+$/, '') + req.originalUrl), origin.node, fail).catch((error: unknown) => {
+          this.#log.error({ room, err: (error as Error).message }, 'forwarding an HLS request failed');
+          res.destroy();
+        });
       },
       (error: unknown) => {
         this.#log.warn({ room, err: (error as Error).message }, 'could not look up the origin of a room');

@@ -26,6 +26,7 @@ import { protocolLimits } from './contracts/signaling.js';
 import { TokenService } from './auth/tokens.js';
 import { createHttpApp } from './http/httpApp.js';
 import { HlsService } from './hls/hlsService.js';
+import { HlsClusterProxy } from './hls/hlsClusterProxy.js';
 import { Observability } from './observability/observability.js';
 import { createObservabilityRouter } from './http/observabilityRoutes.js';
 import type { AlertsView } from './alerts/alertManager.js';
@@ -136,6 +137,18 @@ export class FloodlightServer {
     });
     const app = createHttpApp({
       hls,
+      // One node records a room's HLS (its origin); the others forward to it.
+      ...(parts.cluster.mode === 'redis'
+        ? {
+            hlsCluster: new HlsClusterProxy({
+              nodeId: config.nodeId,
+              directory: parts.cluster.directory,
+              nodes: parts.cluster.nodes,
+              recordsHere: (room) => hls?.status(room)?.recording === true,
+              logger: log,
+            }),
+          }
+        : {}),
       directory: parts.cluster.directory,
       rooms,
       nodeId: config.nodeId,

@@ -17,6 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from '../observability/logger.js';
 import type { RoomRegistry } from '../rooms/roomRegistry.js';
+import type { Room } from '../rooms/room.js';
 import type { MessageBus } from '../cluster/messageBus.js';
 import type { RoomEvent } from '../cluster/roomEvents.js';
 import { Recorder } from '../recorder/recorder.js';
@@ -80,6 +81,15 @@ interface RoomStream {
   chain: Promise<void>;
   debounce: NodeJS.Timeout | undefined;
   cleanup: NodeJS.Timeout | undefined;
+}
+
+/**
+ * One recorder per room in a cluster: the origin records (its program comes
+ * from a local source); an edge, fed over a cascade pipe, never does — its
+ * /hls requests are proxied to the origin (hlsClusterProxy.ts).
+ */
+function recordedHere(room: Room): boolean {
+  return room.program.source?.protocol !== 'cascade';
 }
 
 /** Parts are whole frames: 0.25 s at 30 fps is 8 frames = 0.267 s. */
@@ -285,7 +295,7 @@ export class HlsService {
     if (this.#closed) return;
     const room = this.#options.rooms.get(roomId);
     // Nothing to record yet: don't make a stream (and its directory) for an idle room.
-    if (!room || room.closed || (!room.live && !this.#streams.has(roomId))) return;
+    if (!room || room.closed || (!this.#streams.has(roomId) && (!room.live || !recordedHere(room)))) return;
     const stream = this.#streamFor(roomId);
     clearTimeout(stream.debounce);
     stream.debounce = setTimeout(() => {
@@ -301,7 +311,7 @@ export class HlsService {
   async #sync(roomId: string, stream: RoomStream): Promise<void> {
     const room = this.#options.rooms.get(roomId);
     if (this.#closed || !room || room.closed || this.#streams.get(roomId) !== stream) return;
-    const media = room.programMedia();
+    const media = recordedHere(room) ? room.programMedia() : undefined;
     const key = media?.video ? `${media.video.id}/${media.audio?.id ?? '-'}` : '';
     if (key === stream.recordingKey) return;
     if (stream.recorder) {

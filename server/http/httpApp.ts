@@ -7,11 +7,12 @@ import path from 'node:path';
 import express, { type Request, type Response, type NextFunction } from 'express';
 import helmet from 'helmet';
 import type { Logger } from '../observability/logger.js';
-import type { RoomDirectory } from '../cluster/roomDirectory.js';
+import type { RoomDirectory, RoomListing } from '../cluster/roomDirectory.js';
 import type { RoomRegistry } from '../rooms/roomRegistry.js';
 import type { WorkerPool } from '../media/workerPool.js';
 import type { HlsService } from '../hls/hlsService.js';
 import { createHlsRouter } from '../hls/hlsRoutes.js';
+import type { HlsClusterProxy } from '../hls/hlsClusterProxy.js';
 import { roomIdSchema } from '../contracts/signaling.js';
 import type { RoomListItem, RoomsResponse } from '../contracts/adminApi.js';
 
@@ -29,6 +30,8 @@ export interface HttpAppDeps {
   hls: HlsService | undefined;
   /** Cluster routes (join placement, drain, settings); in cluster mode pages may also reach other nodes. */
   cluster?: { mode: 'memory' | 'redis'; routes: express.Router[] };
+  /** Cluster mode: rooms recorded by another node are served from there (HLS, thumbnails, their /api/rooms fields). */
+  hlsCluster?: HlsClusterProxy;
   /** Operator routes (/metrics, admin and stats APIs) and a hook that sees /hls requests. */
   observability?: { routes: express.Router; hlsRequestHook: express.RequestHandler };
   /** Ingest routes: WHIP endpoints and the stream key admin API. */
@@ -86,6 +89,7 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
 
   app.get('/api/rooms', async (_req, res) => {
     const listings = await directory.list();
+    const remote = await remoteHls(deps.hlsCluster, listings, (id) => hls?.status(id) !== undefined);
     const list = listings.map((listing): RoomListItem => {
       const local = rooms.get(listing.id);
       const status = hls?.status(listing.id);
@@ -97,10 +101,11 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
         routers: local?.summary().routers ?? 0,
         createdAt: listing.createdAt,
       };
+      if (remote.has(room.id)) return { ...room, hls: { available: listing.live, url: hlsUrl(room.id) }, thumbnail: thumbnailUrl(room.id) };
       return {
         ...room,
         hls: status ? { available: status.available, url: status.url } : { available: false, url: null },
-        thumbnail: hls?.thumbnailPath(room.id) ? `/api/rooms/${room.id}/thumbnail.jpg` : null,
+        thumbnail: hls?.thumbnailPath(room.id) ? thumbnailUrl(room.id) : null,
       };
     });
     res.set('Cache-Control', 'no-store').json({ rooms: list, hls: { enabled: !!hls?.enabled, reason: hls?.disabledReason ?? null } } satisfies RoomsResponse);
@@ -113,8 +118,21 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
       return;
     }
     const file = hls?.thumbnailPath(room.data);
-    if (!file) {
+    const notFound = (): void => {
       res.status(404).json({ error: { code: 'NOT_FOUND', message: 'no thumbnail for this room' } });
+    };
+    if (!file && deps.hlsCluster) {
+      // Written by the node that records the room.
+      deps.hlsCluster.forward(req, res, notFound, room.data, ({ status, message }) => {
+        res
+          .status(status)
+          .set('Cache-Control', 'no-store')
+          .json({ error: { code: 'UNAVAILABLE', message } });
+      });
+      return;
+    }
+    if (!file) {
+      notFound();
       return;
     }
     // Refreshed every few seconds by the recorder.
@@ -131,10 +149,10 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
   if (deps.observability) app.use(deps.observability.routes);
   for (const routes of deps.ingestRoutes ?? []) app.use(routes);
 
-  if (hls) {
-    const hooks = deps.observability ? [deps.observability.hlsRequestHook] : [];
-    app.use('/hls', ...hooks, createHlsRouter({ root: hls.root, lookup: (room) => hls.lookup(room) }));
-  }
+  const hlsHooks = deps.observability ? [deps.observability.hlsRequestHook] : [];
+  // Before the local routes: what another node records is answered from there.
+  if (deps.hlsCluster) app.use('/hls', ...hlsHooks, deps.hlsCluster.hlsHandler);
+  if (hls) app.use('/hls', ...(deps.hlsCluster ? [] : hlsHooks), createHlsRouter({ root: hls.root, lookup: (room) => hls.lookup(room) }));
 
   app.use('/api', (_req, res) => {
     res.status(404).json({ error: { code: 'NOT_FOUND', message: 'no such API endpoint' } });
@@ -177,4 +195,22 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
   });
 
   return app;
+}
+
+const hlsUrl = (room: string): string => `/hls/${room}/index.m3u8`;
+const thumbnailUrl = (room: string): string => `/api/rooms/${room}/thumbnail.jpg`;
+
+/** Rooms not recorded here whose origin node records HLS (announces the `hls` role): their HLS is served through this node. */
+async function remoteHls(proxy: HlsClusterProxy | undefined, listings: RoomListing[], recordedHere: (room: string) => boolean): Promise<Set<string>> {
+  const remote = new Set<string>();
+  if (!proxy) return remote;
+  await Promise.all(
+    listings
+      .filter((listing) => !recordedHere(listing.id) && listing.origin)
+      .map(async (listing) => {
+        const origin = await proxy.originOf(listing.id).catch(() => undefined);
+        if (origin?.kind === 'remote' && origin.roles.includes('hls')) remote.add(listing.id);
+      }),
+  );
+  return remote;
 }

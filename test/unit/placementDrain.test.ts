@@ -61,11 +61,15 @@ test('clients are told where to move, told again if still here later, and the dr
   const first = member('r1');
   const second = member('r2');
   drain.start('test');
-  await waitFor(() => first.told.length === 1 && second.told.length === 1, { description: 'both told', timeoutMs: 2_000 });
-  assert.deepEqual(first.told, ['http://b:3000']);
+  // At least once each: a client still here is told again every 100 ms, so "exactly once"
+  // can pass between two polls of a busy machine (seen in CI).
+  await waitFor(() => first.told.length >= 1 && second.told.length >= 1, { description: 'both told', timeoutMs: 2_000 });
+  assert.equal(first.told[0], 'http://b:3000');
   members.delete(first);
-  await waitFor(() => second.told.length >= 2, { description: 'the one still here told again', timeoutMs: 2_000 });
-  assert.equal(first.told.length, 1, 'a client that left is not told again');
+  const toldWhenItLeft = first.told.length;
+  const secondBefore = second.told.length;
+  await waitFor(() => second.told.length > secondBefore, { description: 'the one still here told again', timeoutMs: 2_000 });
+  assert.equal(first.told.length, toldWhenItLeft, 'a client that left is not told again');
   assert.equal(await drain.whenEmpty(50, 10), 'deadline');
   members.delete(second);
   assert.equal(await drain.whenEmpty(1_000, 10), 'empty');

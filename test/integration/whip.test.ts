@@ -138,7 +138,6 @@ before(async () => {
 
 after(async () => {
   await server?.close();
-  nodeDataChannel.cleanup();
   fs.rmSync(keysDir, { recursive: true, force: true });
 });
 
@@ -198,6 +197,10 @@ test('OBS-shaped WHIP publish reaches a WebRTC viewer; DELETE frees everything',
   } finally {
     await viewer.close();
     await client.close();
+    // The only libdatachannel peer of this file is closed: release libdatachannel now, while
+    // nothing else runs. Its threads outliving the server's close or racing process exit have
+    // aborted the process after every test passed (SIGABRT, once in CI).
+    nodeDataChannel.cleanup();
   }
 });
 

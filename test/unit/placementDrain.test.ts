@@ -20,6 +20,7 @@ function setup(options: { placeable?: boolean } = {}) {
   const settings = new MemoryRuntimeSettings();
   const states: NodeState[] = [];
   const members = new Set<DrainableMember & { told: string[] }>();
+  const placements = { asked: 0 };
   const member = (room: string) => {
     const m = {
       request: { room, role: 'viewer' as const },
@@ -35,13 +36,16 @@ function setup(options: { placeable?: boolean } = {}) {
     nodeId: 'a',
     nodes: { update: (change) => change.state && states.push(change.state) },
     settings,
-    placeElsewhere: async () => (options.placeable === false ? undefined : { node: elsewhere, alternates: [] }),
+    placeElsewhere: async () => {
+      placements.asked++;
+      return options.placeable === false ? undefined : { node: elsewhere, alternates: [] };
+    },
     members: () => members,
     logger: createLogger('silent'),
     nudgeEveryMs: 20,
     retellAfterMs: 100,
   });
-  return { settings, states, members, member, drain };
+  return { settings, states, members, member, drain, placements };
 }
 
 test('the drain flag of this node starts and stops the drain; other nodes flags are not ours', async () => {
@@ -77,10 +81,11 @@ test('clients are told where to move, told again if still here later, and the dr
 });
 
 test('with nowhere to go, clients are not told (yet); a stale flag from a previous run is cleared', async () => {
-  const { member, drain, settings } = setup({ placeable: false });
+  const { member, drain, settings, placements } = setup({ placeable: false });
   const stuck = member('r');
   drain.start('test');
-  await new Promise((resolve) => setTimeout(resolve, 100));
+  // Several rounds that found nowhere to send it, then: still not told.
+  await waitFor(() => placements.asked >= 3, { description: 'three placement attempts', timeoutMs: 2_000 });
   assert.deepEqual(stuck.told, []);
   drain.close();
 

@@ -222,7 +222,15 @@ test('origin SIGKILL: edge viewers stay joined and get media again from the node
   peers = peers.filter((p) => p !== first);
 
   // The lease goes (TTL), the edges' cascades end; viewers stay joined.
-  await waitFor(async () => (await b.directory.originOf('show')) === undefined, { description: 'the dead origin losing its lease', timeoutMs: 10_000 });
+  let seen = 'nothing read yet';
+  await waitFor(
+    async () => {
+      const lease = await b.directory.originOf('show');
+      seen = lease ? `${lease.node} epoch ${lease.epoch}` : 'no lease';
+      return lease === undefined;
+    },
+    { description: 'the dead origin losing its lease', timeoutMs: 10_000, progress: () => `lease: ${seen}` },
+  );
   await waitFor(() => b.rooms.cascade().edges.length === 0 && c.rooms.cascade().edges.length === 0, { description: 'the edges dropping the dead pipe' });
   assert.ok(b.rooms.get('show') && c.rooms.get('show'), 'the edge rooms stay');
 

@@ -103,7 +103,9 @@ test(`${CLIENTS} LL-HLS clients through the edge: about one origin request per o
   assert.ok(figures.originRequestsPerObject <= 1.1, `origin requests per object ${figures.originRequestsPerObject.toFixed(3)} > 1.1`);
   for (const kind of ['part', 'blocking-playlist'] as const) {
     const k = figures.byKind[kind];
-    assert.ok(k && k.objects > 20, `${kind}s went through the edge`);
+    // Enough distinct objects to judge collapsing by: a client asks for about one blocking
+    // reload per two parts here (parts ~50, reloads ~20 in 10 s), hence a low floor.
+    assert.ok(k && k.objects >= 10, `${kind}s went through the edge (${k?.objects ?? 0} objects)`);
     assert.ok(k.perObject <= 1.1, `${kind}: ${k.originRequests} origin requests for ${k.objects} objects`);
     // Collapsing, not just caching: most clients' requests never reached the origin.
     assert.ok(k.clientRequests >= 50 * k.originRequests, `${kind}: ${k.clientRequests} client requests for ${k.originRequests} origin requests`);

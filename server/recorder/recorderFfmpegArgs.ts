@@ -123,6 +123,9 @@ export function buildLadderArgs(
       // recording starts before the publisher's video flows, 1 s of probing ends on audio alone
       // ("dimensions not set", exit). Probing stops as soon as every stream is known anyway.
       ...(passthrough ? ['-analyzeduration', '5000000', '-probesize', '5000000'] : ['-analyzeduration', '1000000', '-probesize', '1000000']),
+      // RTP carries no frame rate: ffmpeg would read 20 frames (~0.7 s) to guess one. The encoded
+      // renditions run through fps=30 anyway, and passthrough sets -r: no need to guess.
+      ...['-fpsprobesize', '0'],
       ...['-reorder_queue_size', '0'],
     ],
     complexFilter: filters.join(';'),

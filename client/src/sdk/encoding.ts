@@ -33,8 +33,14 @@ export function screenEncodings(codec: VideoCodecName): RtpEncodingParameters[] 
   return [{ maxBitrate: 2_500_000, ...(codec === 'vp8' ? { scalabilityMode: 'L1T3' } : {}) }];
 }
 
-/** Video: start near the middle layer's budget instead of Chrome's slow 300 kbps ramp. */
-export const videoCodecOptions: ProducerCodecOptions = { videoGoogleStartBitrate: 1000 };
+/**
+ * Video: start at the camera layers' whole budget (150 + 500 + 1500 kbps, plus
+ * headroom) instead of Chrome's 300 kbps: Chrome enables a simulcast layer only
+ * once its estimate covers it, so a lower start kept the 720p layer off for up
+ * to ~8 s after going live (the HLS ladder and the first viewers then started
+ * at 360p). A weak uplink still backs off within a second or two.
+ */
+export const videoCodecOptions: ProducerCodecOptions = { videoGoogleStartBitrate: 2300 };
 
 /** Audio: Opus with DTX off (continuous packets keep jitter buffers and HLS muxing steady), FEC on. */
 export const audioCodecOptions: ProducerCodecOptions = { opusDtx: false, opusFec: true, opusStereo: false };

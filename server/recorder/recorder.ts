@@ -26,6 +26,7 @@ import { FfmpegSupervisor, type FfmpegJob } from '../ffmpeg/ffmpegSupervisor.js'
 import { buildLadderArgs, GOP_SECONDS } from './recorderFfmpegArgs.js';
 import type { RenditionSpec } from './recorderLadder.js';
 import { RecorderFeed, waitForUdpPortBound } from './recorderFeed.js';
+import { TopLayerWatch } from './topLayerWatch.js';
 import { RenditionSwitch } from './renditionSwitch.js';
 import { SourceSizeReader, type FrameSize } from './sourceSizeProbe.js';
 
@@ -94,6 +95,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
   #closedRestarts = 0;
   #keyframeTimers: NodeJS.Timeout[] = [];
   #gopTimer: NodeJS.Timeout | undefined;
+  #topLayerWatch: TopLayerWatch | undefined;
   #retireTimer: NodeJS.Timeout | undefined;
   /** The spatial layer the current ffmpeg's stream started on: its ladder (sizes, init segments) follows that layer. */
   #ffmpegLayer: number | undefined;
@@ -174,6 +176,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     this.#closed = true;
     this.#keyframeTimers.forEach(clearTimeout);
     if (this.#gopTimer) clearInterval(this.#gopTimer);
+    this.#topLayerWatch?.close();
     clearTimeout(this.#replanTimer);
     clearTimeout(this.#retireTimer);
     for (const feed of [...this.#feeds]) this.#closeFeed(feed);
@@ -195,6 +198,14 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     }
     await this.#openFeed();
     if (this.#closed) return;
+    if ((this.#options.videoProducer.rtpParameters.encodings ?? []).length > 1) {
+      this.#topLayerWatch = new TopLayerWatch({
+        producer: this.#options.videoProducer,
+        consumer: () => this.#current?.videoConsumer,
+        preferredSpatialLayer: this.#declaredTopLayer(),
+        log: this.#log,
+      });
+    }
     if (this.passthrough) {
       // A copied stream has keyframes only when the publisher sends them, and
       // browsers send H.264 keyframes only when asked: ask once per GOP so that

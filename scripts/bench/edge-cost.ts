@@ -1,14 +1,14 @@
 /**
  * The cost of cascading (issue 10, "Cost of an edge"):
  *
- *   bash scripts/bench/run edge-cost [--viewers=60] [--seconds=20] [--bitrate=1200]
+ *   bash scripts/bench/run edge-cost [--viewers=90] [--seconds=25] [--rounds=2] [--bitrate=1200]
  *
  * A private redis-server and three nodes as child processes on 127.0.0.2/.3/.4
- * (1 mediasoup worker each, HLS off, empty rooms kept 10 min so an edge with
- * no viewers keeps its pipe). One room, a werift SDK publisher on node A
- * (640×360 H.264 at --bitrate kbps + Opus). Viewers are the load tool's
- * (scripts/loadtest/webrtcViewerPool.ts). Phases, each measured over a
- * steady --seconds window once every viewer has media:
+ * (1 mediasoup worker each, HLS off, default stats interval, empty rooms kept
+ * 10 min so an edge with no viewers keeps its pipe). One room, a werift SDK
+ * publisher on node A (640×360 H.264 at --bitrate kbps + Opus). Viewers are
+ * the load tool's (scripts/loadtest/webrtcViewerPool.ts). Windows, each a
+ * steady --seconds once every viewer has media:
  *
  *   idle        three nodes, no room
  *   publisher   the broadcast on A, no viewer anywhere
@@ -17,17 +17,20 @@
  *               joined each and left; the pipes' producers are checked on
  *               each edge's /metrics)
  *   spread      N viewers, N/3 on each of A, B, C (over those pipes)
+ *   then, for --rounds > 1, one node (beside the idle pipes) and spread again
  *
  * CPU is CPU time from /proc of each node process (Node: signaling, registry,
- * bus) and of its mediasoup worker, so contention from other work on the
- * machine changes it little. Reported:
+ * bus, stats) and of its mediasoup worker, so contention from other work on
+ * the machine changes it little. Reported:
  *   - per piped broadcast: the edge's CPU with a pipe and no viewer minus idle,
  *     and the origin's extra CPU per pipe it feeds;
- *   - CPU per viewer, summed over every process of the three nodes: on one
- *     node ((one node − publisher) / N) and spread ((spread − publisher) / N,
- *     so the pipes are charged to the spread viewers), and the marginal cost
- *     of a spread viewer once the pipes exist ((spread − pipes) / N);
- *   - cluster overhead per viewer = spread / one node − 1 (target ≤ 10 %).
+ *   - CPU per viewer, summed over every process of the three nodes, averaged
+ *     over the rounds: on one node (window − the window before the viewers
+ *     came) and spread once the pipes exist (window − pipes), and spread with
+ *     the two pipes charged to the N viewers;
+ *   - cluster overhead per viewer = spread / one node − 1 (target ≤ 10 %),
+ *     and the same over the workers only (the node processes' own CPU is
+ *     small and noisy: registry renewals, stats, the event loop).
  * Counts stay modest on a 2-core machine (the viewers run in this process
  * beside the three nodes); the ratios compare windows of one run.
  */
@@ -56,9 +59,10 @@ type NodeId = (typeof NODES)[number]['id'];
 const ROOM = 'bench-edge-cost';
 const WORKER_COMMAND = /^mediasoup-work/;
 
-const args = parseArgs(process.argv.slice(2), ['viewers', 'seconds', 'bitrate']);
-const VIEWERS = Math.round(numberArg(args, 'viewers', 60));
-const SECONDS = numberArg(args, 'seconds', 20);
+const args = parseArgs(process.argv.slice(2), ['viewers', 'seconds', 'bitrate', 'rounds']);
+const VIEWERS = Math.round(numberArg(args, 'viewers', 90));
+const SECONDS = numberArg(args, 'seconds', 25);
+const ROUNDS = Math.round(numberArg(args, 'rounds', 2));
 const BITRATE_KBPS = numberArg(args, 'bitrate', 1200);
 if (VIEWERS < 3 || VIEWERS > 300 || VIEWERS % 3 !== 0) throw new Error(`--viewers must be a multiple of 3 between 3 and 300, got ${VIEWERS}`);
 
@@ -140,13 +144,13 @@ async function viewersWithMedia(run: BenchRun, node: ChildNode, count: number, l
 }
 
 async function main(): Promise<void> {
-  const run = new BenchRun(NAME, (5 * (SECONDS + 15) + 240) * 1000);
+  const run = new BenchRun(NAME, ((3 + 2 * ROUNDS) * (SECONDS + 25) + 240) * 1000);
   try {
     const machine = machineInfo();
     const redis = run.defer('redis-server', await RedisServer.start(), (r) => r.stop());
     const nodes = new Map<NodeId, ChildNode>();
     for (const { id, ip } of NODES) {
-      const env = { STATS_INTERVAL_SECONDS: '1', ROOM_GRACE_SECONDS: '600' };
+      const env = { ROOM_GRACE_SECONDS: '600' };
       nodes.set(
         id,
         run.defer(id, await spawnClusterNode(redis.url, id, ip, env), (n) => n.process.stop()),
@@ -164,40 +168,67 @@ async function main(): Promise<void> {
     // Media reaches the origin's router: one probe viewer there, then it leaves.
     const probe = await viewersWithMedia(run, node('node-a'), 1, 'probe-a');
     await probe.close();
-    phases.push(await measure('publisher', nodes, []));
+    const onlyPublisher = await measure('publisher', nodes, []);
+    phases.push(onlyPublisher);
 
-    const single = await viewersWithMedia(run, node('node-a'), VIEWERS, 'single');
-    phases.push(await measure('one node', nodes, [single]));
-    await single.close();
+    const viewerWindows: { kind: 'one node' | 'spread'; phase: Phase; base: Phase }[] = [];
+    const oneNodeWindow = async (label: string, base: Phase) => {
+      const single = await viewersWithMedia(run, node('node-a'), VIEWERS, label);
+      viewerWindows.push({ kind: 'one node', phase: await measure(`${VIEWERS} on A (${label})`, nodes, [single]), base });
+      await single.close();
+    };
+    await oneNodeWindow('one node', onlyPublisher);
 
     const baseProducers = { b: await producersOn(node('node-b')), c: await producersOn(node('node-c')) };
     for (const id of ['node-b', 'node-c'] as const) {
       const opener = await viewersWithMedia(run, node(id), 1, `opener-${id}`);
       await opener.close();
     }
-    await waitFor(async () => (await producersOn(node('node-b'))) >= baseProducers.b + 2 && (await producersOn(node('node-c'))) >= baseProducers.c + 2, {
-      description: 'a pipe (audio and video producers) on each edge after its viewer left',
-      timeoutMs: 10_000,
-    });
-    phases.push(await measure('pipes, no viewer', nodes, []));
-    const pipesHeld = (await producersOn(node('node-b'))) >= baseProducers.b + 2 && (await producersOn(node('node-c'))) >= baseProducers.c + 2;
-    if (!pipesHeld) throw new Error('an edge dropped its pipe during the pipes window');
+    const pipesUp = async () => (await producersOn(node('node-b'))) >= baseProducers.b + 2 && (await producersOn(node('node-c'))) >= baseProducers.c + 2;
+    await waitFor(pipesUp, { description: 'a pipe (audio and video producers) on each edge after its viewer left', timeoutMs: 10_000 });
+    const pipes = await measure('pipes, no viewer', nodes, []);
+    phases.push(pipes);
+    if (!(await pipesUp())) throw new Error('an edge dropped its pipe during the pipes window');
 
-    const spread = await Promise.all(NODES.map(({ id }) => viewersWithMedia(run, node(id), VIEWERS / 3, `spread-${id}`)));
-    phases.push(await measure('spread over 3 nodes', nodes, spread));
-    for (const pool of spread) await pool.close();
+    for (let round = 1; round <= ROUNDS; round++) {
+      // Later rounds measure one node again, now beside the idle pipes (subtracted with their window).
+      if (round > 1) await oneNodeWindow(`one node, round ${round}`, pipes);
+      const spread = await Promise.all(NODES.map(({ id }) => viewersWithMedia(run, node(id), VIEWERS / 3, `spread-${round}-${id}`)));
+      viewerWindows.push({ kind: 'spread', phase: await measure(`${VIEWERS / 3} on each node, round ${round}`, nodes, spread), base: pipes });
+      for (const pool of spread) await pool.close();
+    }
+    phases.push(...viewerWindows.map((w) => w.phase));
 
-    const [idle, onlyPublisher, oneNode, pipes, spreadPhase] = phases as [Phase, Phase, Phase, Phase, Phase];
+    const idle = phases[0]!;
+    const workers = (phase: Phase) => Object.values(phase.cpu).reduce((sum, c) => sum + c.worker, 0);
+    /** Mean over the windows of one kind of (window − its base) / viewers: all processes, and workers only. */
+    const perViewer = (kind: 'one node' | 'spread') => {
+      const list = viewerWindows.filter((w) => w.kind === kind);
+      return {
+        all: list.reduce((sum, w) => sum + (w.phase.total - w.base.total) / VIEWERS, 0) / list.length,
+        workers: list.reduce((sum, w) => sum + (workers(w.phase) - workers(w.base)) / VIEWERS, 0) / list.length,
+      };
+    };
     const cpuOf = (phase: Phase, id: NodeId) => phase.cpu[id].node + phase.cpu[id].worker;
     const edgeWorkerPerPipe = (pipes.cpu['node-b'].worker - idle.cpu['node-b'].worker + pipes.cpu['node-c'].worker - idle.cpu['node-c'].worker) / 2;
     const edgeNodePerPipe = (pipes.cpu['node-b'].node - idle.cpu['node-b'].node + pipes.cpu['node-c'].node - idle.cpu['node-c'].node) / 2;
     const originWorkerPerPipe = (pipes.cpu['node-a'].worker - onlyPublisher.cpu['node-a'].worker) / 2;
     const originNodePerPipe = (pipes.cpu['node-a'].node - onlyPublisher.cpu['node-a'].node) / 2;
-    const perViewerOneNode = (oneNode.total - onlyPublisher.total) / VIEWERS;
-    const perViewerSpread = (spreadPhase.total - onlyPublisher.total) / VIEWERS;
-    const perViewerSpreadMarginal = (spreadPhase.total - pipes.total) / VIEWERS;
+    const one = perViewer('one node');
+    const spreadMarginal = perViewer('spread');
+    // The two idle pipes, charged to the spread viewers.
+    const pipesPerViewer = { all: (pipes.total - onlyPublisher.total) / VIEWERS, workers: (workers(pipes) - workers(onlyPublisher)) / VIEWERS };
+    const perViewerOneNode = one.all;
+    const perViewerSpread = spreadMarginal.all + pipesPerViewer.all;
+    const perViewerSpreadMarginal = spreadMarginal.all;
     const overhead = perViewerSpread / perViewerOneNode - 1;
     const marginalOverhead = perViewerSpreadMarginal / perViewerOneNode - 1;
+    // Overhead with n viewers per edge = marginal + (one edge's pipe, both ends) / (n × per viewer): ≤ target from this n on.
+    const pipeCostPerEdge = (pipes.total - onlyPublisher.total) / 2;
+    const viewersPerEdgeForTarget =
+      marginalOverhead < TARGET_OVERHEAD ? pipeCostPerEdge / ((TARGET_OVERHEAD - marginalOverhead) * perViewerOneNode) : Number.NaN;
+    const workerOverhead = (spreadMarginal.workers + pipesPerViewer.workers) / one.workers - 1;
+    const workerMarginalOverhead = spreadMarginal.workers / one.workers - 1;
     const figures = {
       broadcastOnOriginCores: {
         node: onlyPublisher.cpu['node-a'].node - idle.cpu['node-a'].node,
@@ -208,14 +239,19 @@ async function main(): Promise<void> {
         origin: { node: originNodePerPipe, worker: originWorkerPerPipe },
       },
       perViewerCores: { oneNode: perViewerOneNode, spread: perViewerSpread, spreadMarginal: perViewerSpreadMarginal },
+      perViewerWorkerCores: { oneNode: one.workers, spreadMarginal: spreadMarginal.workers, pipes: pipesPerViewer.workers },
       clusterOverheadPerViewer: overhead,
       marginalOverheadPerViewer: marginalOverhead,
+      workerOverheadPerViewer: workerOverhead,
+      workerMarginalOverheadPerViewer: workerMarginalOverhead,
+      pipeCostPerEdgeCores: pipeCostPerEdge,
+      viewersPerEdgeForTarget,
     };
     const file = writeResult(NAME, {
       benchmark: NAME,
       command: `bash scripts/bench/run ${NAME} ${process.argv.slice(2).join(' ')}`.trim(),
       target: { clusterOverheadPerViewer: TARGET_OVERHEAD },
-      config: { viewers: VIEWERS, seconds: SECONDS, video, workersPerNode: 1 },
+      config: { viewers: VIEWERS, seconds: SECONDS, rounds: ROUNDS, video, workersPerNode: 1 },
       machine,
       phases,
       figures,
@@ -250,12 +286,18 @@ async function main(): Promise<void> {
           ['per viewer, all on one node', pct(perViewerOneNode)],
           ['per viewer, spread over 3 nodes (pipes included)', pct(perViewerSpread)],
           ['per viewer, spread, once the pipes exist', pct(perViewerSpreadMarginal)],
+          [
+            'workers only: per viewer on one node / spread once piped / pipes per viewer',
+            `${pct(one.workers)} / ${pct(spreadMarginal.workers)} / ${pct(pipesPerViewer.workers)}`,
+          ],
         ],
       )}`,
     );
     console.log(
-      `\ncluster overhead per viewer: ${fmt(overhead * 100, 1)} % with the pipes charged to ${VIEWERS} viewers, ${fmt(marginalOverhead * 100, 1)} % per further viewer (target ≤ ${TARGET_OVERHEAD * 100} %): ${overhead <= TARGET_OVERHEAD ? 'met' : 'NOT MET'}`,
+      `\ncluster overhead per viewer: ${fmt(marginalOverhead * 100, 1)} % per further viewer once an edge has its pipe (target ≤ ${TARGET_OVERHEAD * 100} %): ${marginalOverhead <= TARGET_OVERHEAD ? 'met' : 'NOT MET'}; ` +
+        `${fmt(overhead * 100, 1)} % with the pipes charged to ${VIEWERS / 3} viewers per node (≤ ${TARGET_OVERHEAD * 100} % from ${fmt(viewersPerEdgeForTarget, 0)} viewers per edge node)`,
     );
+    console.log(`workers only: ${fmt(workerOverhead * 100, 1)} % with the pipes, ${fmt(workerMarginalOverhead * 100, 1)} % per further viewer`);
     console.log(`results: ${file}`);
   } finally {
     await run.cleanup();

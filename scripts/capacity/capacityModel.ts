@@ -186,38 +186,57 @@ export function planCapacity(measured: MeasuredFigures, a: Assumptions): Capacit
     warnings.push(`a shield server's egress (${(shieldEgress / 1e9).toFixed(1)} Gbit/s) is over its network at ${a.utilisation * 100} %: lower the fan-in`);
 
   // ---- Origins and transcoding
-  const originRequests = topShields * objects * collapse;
+  // Per room: its origins each hold every request alone (the other may die); rooms are spread over as many origin servers as needed.
+  const perRoomRequests = topShields * (objects / a.rooms) * collapse;
   const per1000 = measured.originCoresPer1000Requests.value;
-  const originHttpCores = (originRequests / 1000) * per1000;
+  const perRoomHttpCores = (perRoomRequests / 1000) * per1000;
   const ffmpeg = ffmpegCores(measured.ffmpegCoresByRenditions, renditions);
-  const transcodeCoresPerOrigin = ffmpeg.value * a.rooms;
+  // One origin server: one Node process serving /hls (one core) and the rooms' ffmpegs on its other cores.
+  const roomsPerOriginServer = Math.max(
+    1,
+    Math.min(Math.floor(a.utilisation / perRoomHttpCores), Math.floor((a.coresPerServer * a.utilisation) / ffmpeg.value)),
+  );
+  const originServers = Math.ceil(a.rooms / roomsPerOriginServer) * a.origins;
   const originEgress = topShields * ladderBitrate * a.rooms * collapse;
   const origins: Tier = {
     name: 'Origins and transcoding',
     figures: [
       assumed('origins recording each room (active-active)', a.origins, 'origins', 'origins'),
-      fig('origin requests (the top shield tier, one origin holding them all)', originRequests, 'req/s', 'computed', 'top-tier shields × objects/s × collapse'),
+      fig(
+        'origin requests per room (the top shield tier; one origin holds them alone)',
+        perRoomRequests,
+        'req/s',
+        'computed',
+        'top-tier shields × objects/s of a room × collapse',
+      ),
       measuredFig('origin server CPU per 1,000 req/s (LL-HLS client mix)', measured.originCoresPer1000Requests, 'cores'),
-      fig('origin HTTP CPU (one Node process)', originHttpCores, 'cores', 'computed', 'requests / 1000 × CPU per 1,000'),
+      fig('origin HTTP CPU per room (one Node process)', perRoomHttpCores, 'cores', 'computed', 'requests / 1000 × CPU per 1,000'),
       fig('requests one origin serves at planned utilisation', originCapacity, 'req/s', 'computed', 'utilisation × 1000 / CPU per 1,000 (one core)'),
       fig('ffmpeg per room for the ladder', ffmpeg.value, 'cores', ffmpeg.source.startsWith('extrapolated') ? 'computed' : 'measured', ffmpeg.source),
-      fig('transcoding per origin', transcodeCoresPerOrigin, 'cores', 'computed', 'rooms × ffmpeg per room'),
-      fig('origin egress to the shields', originEgress, 'bit/s', 'computed', 'top-tier shields × every rendition once'),
+      fig(
+        'rooms per origin server',
+        roomsPerOriginServer,
+        'rooms',
+        'computed',
+        `the fewer of: one core's HTTP, ${a.coresPerServer} cores of ffmpeg, at utilisation`,
+      ),
+      fig('origin servers', originServers, 'servers', 'computed', 'rooms / rooms per server × origins per room'),
+      fig('origin egress to the shields (all rooms)', originEgress, 'bit/s', 'computed', 'top-tier shields × every rendition once'),
     ],
     failures: [
       a.origins > 1
-        ? `An origin lost (SIGKILL): the shields take every object from the other origin(s) (issue 12: at most one stall ≤ 2 s per player); each origin is planned to hold all ${Math.round(originRequests).toLocaleString('en')} req/s alone.`
-        : 'The only origin lost: no new parts or segments; players stall once the cached ones run out, then stop. Run two (--origins 2).',
+        ? `An origin lost (SIGKILL): the shields take every object from the other origin(s) (issue 12: at most one stall ≤ 2 s per player); each origin is planned to hold its rooms' ${Math.round(perRoomRequests * roomsPerOriginServer).toLocaleString('en')} req/s alone.`
+        : 'The only origin lost: no new parts or segments; players stall once the cached ones run out, then stop. Run two (--assume origins=2).',
       'The recorder ffmpeg lost: the origin restarts it (ffmpegSupervisor.ts); that origin misses objects until it is back, the other origin serves them.',
     ],
   };
-  if (originHttpCores > a.utilisation) {
+  if (perRoomHttpCores > a.utilisation) {
     warnings.push(
-      `origin HTTP needs ${originHttpCores.toFixed(2)} cores but /hls is served by one Node process (one core): add a shield tier (--assume shieldTiers=…) so that fewer caches ask the origins`,
+      `one room's origin HTTP needs ${perRoomHttpCores.toFixed(2)} cores but /hls is served by one Node process (one core): add a shield tier (--assume shieldTiers=…) so that fewer caches ask the origins`,
     );
   }
-  if (transcodeCoresPerOrigin > a.coresPerServer * a.utilisation)
-    warnings.push(`transcoding (${transcodeCoresPerOrigin.toFixed(1)} cores) does not fit one origin server`);
+  if (ffmpeg.value > a.coresPerServer * a.utilisation)
+    warnings.push(`one room's transcoding (${ffmpeg.value.toFixed(1)} cores) does not fit one origin server`);
 
   // ---- Ingest
   const ingest: Tier = {

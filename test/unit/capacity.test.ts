@@ -71,8 +71,11 @@ test('known inputs give known outputs, tier by tier', () => {
   close(value(plan, 'Origin shield', 'distinct objects'), 20.5, 'objects/s');
   close(value(plan, 'Origin shield', 'shield servers, tier 1'), 23, 'shields');
   close(value(plan, 'Origin shield', 'requests per shield'), 205, 'shield requests');
-  close(value(plan, 'Origins and transcoding', 'origin requests'), 471.5, 'origin requests');
-  close(value(plan, 'Origins and transcoding', 'origin HTTP CPU'), 0.0943, 'origin HTTP cores');
+  close(value(plan, 'Origins and transcoding', 'origin requests per room'), 471.5, 'origin requests');
+  close(value(plan, 'Origins and transcoding', 'origin HTTP CPU per room'), 0.0943, 'origin HTTP cores');
+  // Rooms per origin server: min(⌊0.5 / 0.0943⌋ = 5 by HTTP, ⌊10 × 0.5 / 0.2⌋ = 25 by ffmpeg) = 5; 1 room × 2 origins.
+  close(value(plan, 'Origins and transcoding', 'rooms per origin server'), 5, 'rooms per origin server');
+  close(value(plan, 'Origins and transcoding', 'origin servers'), 2, 'origin servers');
   close(value(plan, 'Origins and transcoding', 'requests one origin serves'), 2500, 'origin capacity: 0.5 × 1000 / 0.2');
   close(value(plan, 'Origins and transcoding', 'ffmpeg per room'), 0.2, 'ffmpeg');
   close(value(plan, 'Ingest', 'ingest bandwidth'), 12e6, 'ingest');
@@ -96,10 +99,17 @@ test('a second shield tier: the origins see its servers only, at least two', () 
   const plan = planCapacity(MEASURED, { ...ASSUMPTIONS, shieldTiers: 2 });
   close(value(plan, 'Origin shield', 'shield servers, tier 1'), 23, 'tier 1');
   close(value(plan, 'Origin shield', 'shield servers, tier 2'), 3, 'tier 2: 23 / 10');
-  close(value(plan, 'Origins and transcoding', 'origin requests'), 3 * 20.5, 'origin requests');
+  close(value(plan, 'Origins and transcoding', 'origin requests per room'), 3 * 20.5, 'origin requests');
   const wide = planCapacity(MEASURED, { ...ASSUMPTIONS, shieldTiers: 2, shieldFanIn: 1000 });
   close(value(wide, 'Origin shield', 'shield servers, tier 2'), 2, 'never one server alone');
   assert.throws(() => planCapacity(MEASURED, { ...ASSUMPTIONS, shieldTiers: 0 }), /shield tiers/);
+});
+
+test('many rooms spread over origin servers, 5 per server here', () => {
+  const plan = planCapacity(MEASURED, { ...ASSUMPTIONS, rooms: 12 });
+  close(value(plan, 'Origins and transcoding', 'origin requests per room'), 471.5, 'per room, as with one');
+  close(value(plan, 'Origins and transcoding', 'origin servers'), 3 * 2, '⌈12 / 5⌉ × 2 origins');
+  close(value(plan, 'Origin shield', 'distinct objects'), 12 * 20.5, 'a shield caches every room');
 });
 
 test('limits of the code and of a server are reported as warnings', () => {

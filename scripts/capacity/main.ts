@@ -15,6 +15,7 @@
  * Prints Markdown tables, or with --json the plan and every input as JSON.
  * Exit code 2 on bad input (with the reason).
  */
+import fs from 'node:fs';
 import { assumptionsFrom } from './capacityArgs.js';
 import { ASSUMPTION_NOTES, CapacityInputError } from './capacityInputs.js';
 import { planCapacity } from './capacityModel.js';
@@ -22,6 +23,11 @@ import { formatValue, planReport } from './capacityReport.js';
 import { loadMeasuredFigures } from './measuredFigures.js';
 
 function main(): void {
+  if (process.argv.includes('--help') || process.argv.includes('-h')) {
+    const usage = fs.readFileSync(new URL(import.meta.url), 'utf8').split('*/')[0]!;
+    process.stdout.write(`${usage.replace(/^\/\*\*\n?|^ \* ?/gm, '')}\n`);
+    return;
+  }
   let parsed: ReturnType<typeof assumptionsFrom>;
   let plan: ReturnType<typeof planCapacity>;
   let measured: ReturnType<typeof loadMeasuredFigures>;

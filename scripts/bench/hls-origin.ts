@@ -358,6 +358,7 @@ async function main(): Promise<void> {
           'parts / playlist reloads / other',
           'server cores (net)',
           'server cores per 1000 req/s',
+          'generator cores',
           'stalls',
           'errors',
           'load',

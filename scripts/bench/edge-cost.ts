@@ -295,7 +295,7 @@ async function main(): Promise<void> {
     );
     console.log(
       `\ncluster overhead per viewer: ${fmt(marginalOverhead * 100, 1)} % per further viewer once an edge has its pipe (target ≤ ${TARGET_OVERHEAD * 100} %): ${marginalOverhead <= TARGET_OVERHEAD ? 'met' : 'NOT MET'}; ` +
-        `${fmt(overhead * 100, 1)} % with the pipes charged to ${VIEWERS / 3} viewers per node (≤ ${TARGET_OVERHEAD * 100} % from ${fmt(viewersPerEdgeForTarget, 0)} viewers per edge node)`,
+        `${fmt(overhead * 100, 1)} % with the pipes charged to ${VIEWERS / 3} viewers per node (${Number.isFinite(viewersPerEdgeForTarget) ? `≤ ${TARGET_OVERHEAD * 100} % from ${fmt(viewersPerEdgeForTarget, 0)} viewers per edge node` : 'over the target at any audience'})`,
     );
     console.log(`workers only: ${fmt(workerOverhead * 100, 1)} % with the pipes, ${fmt(workerMarginalOverhead * 100, 1)} % per further viewer`);
     console.log(`results: ${file}`);

@@ -1,0 +1,14 @@
+/**
+ * The end of a benchmark script: run its main, then exit by itself (clients'
+ * keep-alive sockets and werift must not keep the process up), 1 with the
+ * error on failure.
+ */
+export async function exitAfter(name: string, main: () => Promise<void>): Promise<never> {
+  try {
+    await main();
+    process.exit(0);
+  } catch (error) {
+    console.error(`[${name}] failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    process.exit(1);
+  }
+}

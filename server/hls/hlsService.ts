@@ -19,6 +19,7 @@ import type { Logger } from '../observability/logger.js';
 import type { RoomRegistry } from '../rooms/roomRegistry.js';
 import type { Room } from '../rooms/room.js';
 import type { MessageBus } from '../cluster/messageBus.js';
+import type { RoomDirectory } from '../cluster/roomDirectory.js';
 import type { RoomEvent } from '../cluster/roomEvents.js';
 import { Recorder } from '../recorder/recorder.js';
 import type { RenditionSpec } from '../recorder/recorderLadder.js';
@@ -53,7 +54,14 @@ export interface HlsServiceOptions {
    * (issue 10), chosen by the room's origin; this node's roles say whether it
    * may record at all.
    */
-  cluster?: { nodes: Pick<NodeRegistry, 'nodes'>; roles: readonly NodeRole[] };
+  cluster?: {
+    nodes: Pick<NodeRegistry, 'nodes'>;
+    /** The rooms' audience (WebRTC viewers on every node), for the redundancy default. */
+    directory: Pick<RoomDirectory, 'get'>;
+    roles: readonly NodeRole[];
+    /** Rooms with more viewers than this get a second recorder unless the `hlsRedundant` setting says otherwise (0 = never by default). */
+    redundantAudience: number;
+  };
   logger: Logger;
 }
 
@@ -232,14 +240,22 @@ export class HlsService {
    * For the /hls proxy (hlsClusterProxy.ts).
    */
   async recorderOf(room: string, origin: string): Promise<string | undefined> {
-    if (!this.#assignments) return undefined;
-    if (origin === this.#options.bus.nodeId) return this.#assignments.recorders(room)[0];
-    try {
-      const answer = await this.#options.bus.request(origin, HLS_RECORDER_METHODS.recorders, { room }, RECORDERS_QUERY_TIMEOUT_MS);
-      return parseHlsRecordersAnswer(answer).nodes[0];
-    } catch {
-      return undefined;
+    const cluster = this.#options.cluster;
+    if (!this.#assignments || !cluster) return undefined;
+    let recorders: string[];
+    if (origin === this.#options.bus.nodeId) recorders = this.#assignments.recorders(room);
+    else {
+      try {
+        const answer = await this.#options.bus.request(origin, HLS_RECORDER_METHODS.recorders, { room }, RECORDERS_QUERY_TIMEOUT_MS);
+        recorders = parseHlsRecordersAnswer(answer).nodes;
+      } catch {
+        return undefined;
+      }
     }
+    if (recorders.length < 2) return recorders[0];
+    // Redundant: the first one still announced (a dead recorder leaves the registry before its origin replaces it).
+    const announced = new Set((await cluster.nodes.nodes().catch(() => [])).map((node) => node.id));
+    return recorders.find((node) => announced.has(node)) ?? recorders[0];
   }
 
   async close(): Promise<void> {
@@ -272,6 +288,7 @@ export class HlsService {
       bus,
       nodes: cluster.nodes,
       selfCanRecord: canRecord,
+      wanted: (room) => this.#recordersWanted(room),
       drainFlags: () => settings?.snapshot().drain ?? {},
       onLocalChange: (room) => this.#scheduleSync(room),
       logger: this.#log,
@@ -281,7 +298,19 @@ export class HlsService {
 
   /** An operator switched a room's HLS: every node re-checks it (the origin re-places, recorders start or stop). */
   #onSettingChange(change: SettingChange): void {
-    if (change.setting === 'hlsLadder') this.#scheduleSync(change.room);
+    if (change.setting === 'hlsLadder' || change.setting === 'hlsRedundant') this.#scheduleSync(change.room);
+  }
+
+  /** Recorders a room of this origin wants: none when switched off, two when redundant (by setting, or by audience). */
+  async #recordersWanted(roomId: string): Promise<number> {
+    const cluster = this.#options.cluster;
+    if (!this.#ladderOn(roomId) || !cluster) return this.#ladderOn(roomId) ? 1 : 0;
+    const redundant = this.#options.settings?.snapshot().hlsRedundant?.[roomId];
+    if (redundant !== undefined) return redundant ? 2 : 1;
+    if (cluster.redundantAudience <= 0) return 1;
+    const listing = await cluster.directory.get(roomId).catch(() => undefined);
+    const audience = Object.values(listing?.viewersByNode ?? {}).reduce((sum, n) => sum + n, 0);
+    return audience > cluster.redundantAudience ? 2 : 1;
   }
 
   /** The operator's switch for the room (unset = on: this service runs because HLS is enabled). */
@@ -301,7 +330,7 @@ export class HlsService {
     const room = this.#options.rooms.get(roomId);
     if (!this.#assignments) return;
     if (!room || room.closed || !room.live || !hasLocalSource(room)) this.#assignments.forget(roomId);
-    else this.#assignments.want(roomId, this.#ladderOn(roomId) ? 1 : 0);
+    else this.#assignments.place(roomId);
   }
 
   #thumbnailDir(): string {

@@ -20,6 +20,8 @@ export interface RecorderAssignmentsOptions {
   nodes: Pick<NodeRegistry, 'nodes'>;
   /** This node records when no other can (it has the `hls` role, though it may not be announced yet). */
   selfCanRecord: boolean;
+  /** How many recorders the room wants now: 0 (HLS off for it), 1, or 2 (redundant). Asked every round. */
+  wanted: (room: string) => Promise<number>;
   /** Nodes told to drain (runtime settings): no new recorder goes there. */
   drainFlags: () => Readonly<Record<string, boolean>>;
   /** This node became, or stopped being, one of the room's recorders. */
@@ -29,8 +31,6 @@ export interface RecorderAssignmentsOptions {
 }
 
 interface Assignment {
-  /** Recorders wanted: 0 (HLS off for the room), 1, or 2 (redundant). */
-  wanted: number;
   recorders: string[];
   /** A placement round in flight for this room (one at a time). */
   round: Promise<void> | undefined;
@@ -69,13 +69,10 @@ export class RecorderAssignments {
     return this.recorders(room).includes(this.#options.bus.nodeId);
   }
 
-  /** The room, live here with a local source, wants `wanted` recorders (0 = none; forget() once it is no longer live here). */
-  want(room: string, wanted: number): void {
+  /** The room is live here with a local source: its recorders are placed now, and checked every round (forget() once it is not). */
+  place(room: string): void {
     if (this.#closed) return;
-    const assignment = this.#rooms.get(room);
-    if (assignment?.wanted === wanted) return;
-    if (assignment) assignment.wanted = wanted;
-    else this.#rooms.set(room, { wanted, recorders: [], round: undefined });
+    if (!this.#rooms.has(room)) this.#rooms.set(room, { recorders: [], round: undefined });
     this.#place(room);
   }
 
@@ -109,10 +106,9 @@ export class RecorderAssignments {
     const self = this.#options.bus.nodeId;
     const now = Date.now();
     const nodes = (await this.#options.nodes.nodes()).filter((node) => node.id === self || now - (this.#failedAt.get(node.id) ?? 0) > FAILED_NODE_PAUSE_MS);
+    const wanted = await this.#options.wanted(room);
     const chosen =
-      assignment.wanted === 0
-        ? []
-        : chooseHlsRecorders(nodes, { origin: self, count: assignment.wanted, current: assignment.recorders, drainFlags: this.#options.drainFlags() });
+      wanted === 0 ? [] : chooseHlsRecorders(nodes, { origin: self, count: wanted, current: assignment.recorders, drainFlags: this.#options.drainFlags() });
     if (this.#rooms.get(room) !== assignment) return;
     // Remote recorders confirm (or renew) before they count; one that fails is skipped for a while.
     const confirmed = await Promise.all(
@@ -138,7 +134,7 @@ export class RecorderAssignments {
     }
     const recorders = confirmed.filter((node) => node !== undefined);
     // Nobody else could take it (none announced, or the chosen one failed): record here rather than not at all.
-    if (recorders.length < assignment.wanted && this.#options.selfCanRecord && !recorders.includes(self)) recorders.push(self);
+    if (recorders.length < wanted && this.#options.selfCanRecord && !recorders.includes(self)) recorders.push(self);
     const before = assignment.recorders;
     assignment.recorders = recorders;
     this.#apply(room, before, assignment.recorders);

@@ -285,7 +285,9 @@ export class FloodlightServer {
             h264Passthrough: config.hls.h264Passthrough,
             rtcPortRange: { min: config.rtcMinPort, max: config.rtcMaxPort },
             settings: cluster.settings,
-            ...(cluster.mode === 'redis' ? { cluster: { nodes: cluster.nodes, roles: config.roles } } : {}),
+            ...(cluster.mode === 'redis'
+              ? { cluster: { nodes: cluster.nodes, directory, roles: config.roles, redundantAudience: config.hls.redundantAudience } }
+              : {}),
             logger: log,
           })
         : undefined;

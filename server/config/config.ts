@@ -115,6 +115,8 @@ const envSchema = z
      * (no re-encode); the recorder then asks it for a keyframe every second.
      */
     HLS_H264_PASSTHROUGH: bool.default(true),
+    /** Cluster mode: rooms with more WebRTC viewers than this are recorded on two nodes (0 = only when the hlsRedundant setting says so). */
+    HLS_REDUNDANT_AUDIENCE: z.coerce.number().int().min(0).max(100_000_000).default(1000),
     /** Log level of the mediasoup workers themselves. */
     MEDIASOUP_LOG_LEVEL: z.enum(['debug', 'warn', 'error', 'none']).default('warn'),
     /** How often per-room media stats are sampled (producer/consumer getStats). */
@@ -266,6 +268,8 @@ export interface Config {
     retainMs: number;
     ffmpegPath: string;
     h264Passthrough: boolean;
+    /** Cluster mode: more WebRTC viewers than this → two recorders (HLS_REDUNDANT_AUDIENCE; 0 = by setting only). */
+    redundantAudience: number;
   };
   observability: {
     statsIntervalMs: number;
@@ -352,6 +356,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       retainMs: c.HLS_RETAIN_SECONDS * 1000,
       ffmpegPath: c.FFMPEG_PATH,
       h264Passthrough: c.HLS_H264_PASSTHROUGH,
+      redundantAudience: c.HLS_REDUNDANT_AUDIENCE,
     },
     observability: {
       statsIntervalMs: Math.round(c.STATS_INTERVAL_SECONDS * 1000),

@@ -24,16 +24,16 @@ function sendError(res: Response, status: number, code: string, message: string)
   res.status(status).set('Cache-Control', 'no-store').json({ error: { code, message } });
 }
 
-/** `maxWebRtcViewers`, `hlsLadder:<room>`, `drain:<node>` and a value → a change (TypeError when malformed). */
+/** `maxWebRtcViewers`, `hlsLadder:<room>`, `hlsRedundant:<room>`, `drain:<node>` and a value → a change (TypeError when malformed). */
 function changeFromName(name: string, value: unknown): SettingChange {
   const colon = name.indexOf(':');
   const setting = colon === -1 ? name : name.slice(0, colon);
   const id = name.slice(colon + 1);
   const clear = value === null ? undefined : value;
   if (setting === 'maxWebRtcViewers' && colon === -1) return parseSettingChange({ setting, value: clear });
-  if (setting === 'hlsLadder' && colon !== -1) return parseSettingChange({ setting, room: id, value: clear });
+  if ((setting === 'hlsLadder' || setting === 'hlsRedundant') && colon !== -1) return parseSettingChange({ setting, room: id, value: clear });
   if (setting === 'drain' && colon !== -1) return parseSettingChange({ setting, node: id, value: clear });
-  throw new TypeError(`unknown setting "${name.slice(0, 80)}" (maxWebRtcViewers, hlsLadder:<room>, drain:<node>)`);
+  throw new TypeError(`unknown setting "${name.slice(0, 80)}" (maxWebRtcViewers, hlsLadder:<room>, hlsRedundant:<room>, drain:<node>)`);
 }
 
 export function createClusterRouter(deps: { tokens: TokenService; cluster: Pick<ClusterState, 'nodes' | 'settings'> }): Router {

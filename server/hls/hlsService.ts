@@ -7,6 +7,10 @@
  *   replaced and the packagers mark a discontinuity, the URL stays the same.
  * - When the room closes, playlists get ENDLIST and the files stay for
  *   HLS_RETAIN_SECONDS (DVR keeps them), then go.
+ * - In a cluster the room's origin decides where it is recorded (an `hls`
+ *   node if there is one, else itself; two nodes when redundant: see
+ *   recorderAssignments.ts / recorderHolds.ts), and the operator's per-room
+ *   switch (runtime setting `hlsLadder`) is applied on every node.
  * - An HLS directory that can't be written disables HLS with a clear error;
  *   WebRTC is unaffected. One that is not the server's own (another owner,
  *   writable by others) stops the server from starting (hlsDirSafety.ts).

@@ -3,7 +3,7 @@
  *   POST   /api/cluster/nodes/:id/drain   drain a node (runtime setting drain:<id>; every node learns within 2 s) → 202 { node, draining: true }
  *   DELETE /api/cluster/nodes/:id/drain   put it back in service → 200 { node, draining: false }
  *   GET    /api/settings                  the runtime settings as applied on this node → RuntimeSettingsSnapshot
- *   PUT    /api/settings/:name            { "value": … } sets one (null clears it): maxWebRtcViewers, hlsLadder:<room>, drain:<node>
+ *   PUT    /api/settings/:name            { "value": … } sets one (null clears it): maxWebRtcViewers, hlsLadder:<room>, hlsRedundant:<room>, drain:<node>
  * Errors are JSON `{ error: { code, message } }`; bad input changes nothing.
  */
 import express, { type Response, type Router } from 'express';

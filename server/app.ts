@@ -145,6 +145,7 @@ export class FloodlightServer {
               directory: parts.cluster.directory,
               nodes: parts.cluster.nodes,
               recordsHere: (room) => hls?.status(room)?.recording === true,
+              recorderOf: (room, origin) => hls?.recorderOf(room, origin) ?? Promise.resolve(undefined),
               logger: log,
             }),
           }
@@ -283,6 +284,10 @@ export class FloodlightServer {
             ffmpegPath: config.hls.ffmpegPath,
             h264Passthrough: config.hls.h264Passthrough,
             rtcPortRange: { min: config.rtcMinPort, max: config.rtcMaxPort },
+            settings: cluster.settings,
+            ...(cluster.mode === 'redis'
+              ? { cluster: { nodes: cluster.nodes, directory, roles: config.roles, redundantAudience: config.hls.redundantAudience } }
+              : {}),
             logger: log,
           })
         : undefined;
@@ -323,7 +328,7 @@ export class FloodlightServer {
       publicUrl: config.publicUrl ?? `http://${config.announcedIp}:${this.port}`,
       mediaAddress: config.announcedIp,
       region: config.region,
-      roles: this.hls?.enabled ? ['webrtc', 'hls'] : ['webrtc'],
+      roles: config.roles.filter((role) => role !== 'hls' || this.hls?.enabled === true),
       state: 'serving',
       load: this.#load(),
     });

@@ -1,6 +1,7 @@
 /**
- * Settings operators change without a restart: the HLS ladder per room,
- * MAX_WEBRTC_VIEWERS, and the drain flag per node. A store plus change
+ * Settings operators change without a restart: the HLS ladder per room, HLS
+ * redundancy per room (two recorders, issue 12), MAX_WEBRTC_VIEWERS, and the
+ * drain flag per node. A store plus change
  * events; what each node does with them is its services' business. An unset
  * setting means "the configured default". Implementations: in memory (one
  * node) and Redis (a hash every node follows, applied within 2 s).
@@ -13,6 +14,7 @@ import { NODE_ID_PATTERN } from './nodeRegistry.js';
 export type SettingChange =
   | { setting: 'maxWebRtcViewers'; value: number | undefined }
   | { setting: 'hlsLadder'; room: string; value: boolean | undefined }
+  | { setting: 'hlsRedundant'; room: string; value: boolean | undefined }
   | { setting: 'drain'; node: string; value: boolean | undefined };
 
 export interface RuntimeSettingsSnapshot {
@@ -20,6 +22,11 @@ export interface RuntimeSettingsSnapshot {
   maxWebRtcViewers: number | undefined;
   /** Rooms whose HLS ladder is switched on or off (others follow the configuration). */
   hlsLadder: Record<string, boolean>;
+  /**
+   * Rooms recorded on two nodes (true) or one (false) whatever their audience
+   * (others follow HLS_REDUNDANT_AUDIENCE). Absent while no room has one.
+   */
+  hlsRedundant?: Record<string, boolean>;
   /** Nodes told to drain (true) or to serve again. */
   drain: Record<string, boolean>;
 }
@@ -36,6 +43,7 @@ export interface RuntimeSettings {
 const changeSchema = z.discriminatedUnion('setting', [
   z.strictObject({ setting: z.literal('maxWebRtcViewers'), value: z.number().int().min(0).max(1_000_000).optional() }),
   z.strictObject({ setting: z.literal('hlsLadder'), room: roomIdSchema, value: z.boolean().optional() }),
+  z.strictObject({ setting: z.literal('hlsRedundant'), room: roomIdSchema, value: z.boolean().optional() }),
   z.strictObject({
     setting: z.literal('drain'),
     node: z.string().regex(NODE_ID_PATTERN, 'node id must be 1-64 characters of A-Z a-z 0-9 _ . -'),
@@ -52,10 +60,13 @@ export function parseSettingChange(change: unknown): SettingChange {
   return parsed.data;
 }
 
-/** Storage form: one field per setting ("maxWebRtcViewers", "hlsLadder:<room>", "drain:<node>"), JSON values. */
+/** Settings that take a room id. */
+const ROOM_SETTINGS: ReadonlySet<string> = new Set(['hlsLadder', 'hlsRedundant']);
+
+/** Storage form: one field per setting ("maxWebRtcViewers", "hlsLadder:<room>", "hlsRedundant:<room>", "drain:<node>"), JSON values. */
 export function settingField(change: SettingChange): string {
   if (change.setting === 'maxWebRtcViewers') return change.setting;
-  return change.setting === 'hlsLadder' ? `hlsLadder:${change.room}` : `drain:${change.node}`;
+  return change.setting === 'drain' ? `drain:${change.node}` : `${change.setting}:${change.room}`;
 }
 
 /** The change a stored field and value stand for; undefined for anything malformed (ignored). */
@@ -69,7 +80,7 @@ export function settingFromField(field: string, raw: string | null): SettingChan
   const colon = field.indexOf(':');
   const setting = colon === -1 ? field : field.slice(0, colon);
   const id = field.slice(colon + 1);
-  const candidate = setting === 'hlsLadder' ? { setting, room: id, value } : setting === 'drain' ? { setting, node: id, value } : { setting, value };
+  const candidate = ROOM_SETTINGS.has(setting) ? { setting, room: id, value } : setting === 'drain' ? { setting, node: id, value } : { setting, value };
   try {
     return parseSettingChange(candidate);
   } catch {
@@ -81,6 +92,7 @@ export function settingFromField(field: string, raw: string | null): SettingChan
 export class AppliedSettings {
   #maxWebRtcViewers: number | undefined;
   readonly #hlsLadder = new Map<string, boolean>();
+  readonly #hlsRedundant = new Map<string, boolean>();
   readonly #drain = new Map<string, boolean>();
   readonly #listeners = new Set<(change: SettingChange) => void>();
   readonly #onListenerError: (error: unknown) => void;
@@ -90,7 +102,12 @@ export class AppliedSettings {
   }
 
   snapshot(): RuntimeSettingsSnapshot {
-    return { maxWebRtcViewers: this.#maxWebRtcViewers, hlsLadder: Object.fromEntries(this.#hlsLadder), drain: Object.fromEntries(this.#drain) };
+    return {
+      maxWebRtcViewers: this.#maxWebRtcViewers,
+      hlsLadder: Object.fromEntries(this.#hlsLadder),
+      ...(this.#hlsRedundant.size > 0 ? { hlsRedundant: Object.fromEntries(this.#hlsRedundant) } : {}),
+      drain: Object.fromEntries(this.#drain),
+    };
   }
 
   /** Every setting currently applied, as changes (for diffing against a reload). */
@@ -98,6 +115,7 @@ export class AppliedSettings {
     const all: SettingChange[] = [];
     if (this.#maxWebRtcViewers !== undefined) all.push({ setting: 'maxWebRtcViewers', value: this.#maxWebRtcViewers });
     for (const [room, value] of this.#hlsLadder) all.push({ setting: 'hlsLadder', room, value });
+    for (const [room, value] of this.#hlsRedundant) all.push({ setting: 'hlsRedundant', room, value });
     for (const [node, value] of this.#drain) all.push({ setting: 'drain', node, value });
     return all;
   }
@@ -129,8 +147,8 @@ export class AppliedSettings {
       this.#maxWebRtcViewers = change.value;
       return true;
     }
-    const map = change.setting === 'hlsLadder' ? this.#hlsLadder : this.#drain;
-    const key = change.setting === 'hlsLadder' ? change.room : change.node;
+    const map = change.setting === 'hlsLadder' ? this.#hlsLadder : change.setting === 'hlsRedundant' ? this.#hlsRedundant : this.#drain;
+    const key = change.setting === 'drain' ? change.node : change.room;
     if (map.get(key) === change.value) return false;
     if (change.value === undefined) map.delete(key);
     else map.set(key, change.value);

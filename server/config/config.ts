@@ -63,6 +63,12 @@ const envSchema = z
       .string()
       .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 _ . -')
       .default('default'),
+    /** What this node does in a cluster: `webrtc` (rooms, viewers), `hls` (records rooms, its own or other origins'). */
+    NODE_ROLES: z
+      .string()
+      .transform((value) => [...new Set(value.split(',').map((role) => role.trim()))])
+      .pipe(z.array(z.enum(['webrtc', 'hls'], { error: 'roles are webrtc and hls, comma-separated' })).min(1))
+      .default(['webrtc', 'hls']),
     /** Rooms that never had a broadcast (cost no router, but memory): overall, per client address, per connection. */
     MAX_IDLE_ROOMS: z.coerce.number().int().min(1).max(1_000_000).default(1000),
     MAX_IDLE_ROOMS_PER_ADDRESS: z.coerce.number().int().min(1).max(100_000).default(20),
@@ -109,6 +115,8 @@ const envSchema = z
      * (no re-encode); the recorder then asks it for a keyframe every second.
      */
     HLS_H264_PASSTHROUGH: bool.default(true),
+    /** Cluster mode: rooms with more WebRTC viewers than this are recorded on two nodes (0 = only when the hlsRedundant setting says so). */
+    HLS_REDUNDANT_AUDIENCE: z.coerce.number().int().min(0).max(100_000_000).default(1000),
     /** Log level of the mediasoup workers themselves. */
     MEDIASOUP_LOG_LEVEL: z.enum(['debug', 'warn', 'error', 'none']).default('warn'),
     /** How often per-room media stats are sampled (producer/consumer getStats). */
@@ -187,6 +195,10 @@ const envSchema = z
     /** Ingest: WHIP sessions still connecting (ICE/DTLS) at once; more get 503 + Retry-After. */
     WHIP_MAX_PENDING_SESSIONS: z.coerce.number().int().min(1).max(10_000).default(20),
   })
+  .refine((c) => c.HLS_ENABLED || c.NODE_ROLES.includes('webrtc'), {
+    error: 'a node with only the hls role needs HLS_ENABLED',
+    path: ['NODE_ROLES'],
+  })
   .refine((c) => c.RTC_MIN_PORT < c.RTC_MAX_PORT, {
     error: 'RTC_MIN_PORT must be lower than RTC_MAX_PORT',
     path: ['RTC_MIN_PORT'],
@@ -239,6 +251,8 @@ export interface Config {
   maxWebRtcViewers: number;
   nodeId: string;
   region: string;
+  /** Roles announced (NODE_ROLES; `hls` only while HLS is enabled). */
+  roles: ('webrtc' | 'hls')[];
   /** Quotas for rooms that never had a broadcast (MAX_IDLE_ROOMS*). */
   idleRoomQuotas: { total: number; perAddress: number; perConnection: number };
   roomGraceMs: number;
@@ -254,6 +268,8 @@ export interface Config {
     retainMs: number;
     ffmpegPath: string;
     h264Passthrough: boolean;
+    /** Cluster mode: more WebRTC viewers than this → two recorders (HLS_REDUNDANT_AUDIENCE; 0 = by setting only). */
+    redundantAudience: number;
   };
   observability: {
     statsIntervalMs: number;
@@ -326,6 +342,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxWebRtcViewers: c.MAX_WEBRTC_VIEWERS,
     nodeId: c.NODE_ID,
     region: c.REGION,
+    roles: c.NODE_ROLES.filter((role) => role !== 'hls' || c.HLS_ENABLED),
     idleRoomQuotas: { total: c.MAX_IDLE_ROOMS, perAddress: c.MAX_IDLE_ROOMS_PER_ADDRESS, perConnection: c.MAX_IDLE_ROOMS_PER_CONNECTION },
     roomGraceMs: c.ROOM_GRACE_SECONDS * 1000,
     drainTimeoutMs: Math.round(c.DRAIN_TIMEOUT_SECONDS * 1000),
@@ -339,6 +356,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       retainMs: c.HLS_RETAIN_SECONDS * 1000,
       ffmpegPath: c.FFMPEG_PATH,
       h264Passthrough: c.HLS_H264_PASSTHROUGH,
+      redundantAudience: c.HLS_REDUNDANT_AUDIENCE,
     },
     observability: {
       statsIntervalMs: Math.round(c.STATS_INTERVAL_SECONDS * 1000),

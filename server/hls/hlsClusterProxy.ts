@@ -59,6 +59,8 @@ export interface HlsClusterProxyOptions {
   nodes: Pick<NodeRegistry, 'get'>;
   /** This node records the room (a live local HLS stream): answer locally. */
   recordsHere: (room: string) => boolean;
+  /** The node recording a room whose origin is `origin`, when not the origin itself (an `hls` node; see hlsService.ts). */
+  recorderOf?: (room: string, origin: string) => Promise<string | undefined>;
   upstreamTimeoutMs?: number;
   logger: Logger;
 }
@@ -89,9 +91,10 @@ export class HlsClusterProxy {
   async #lookup(room: string): Promise<RoomOrigin> {
     const lease = await this.#options.directory.originOf(room);
     if (!lease) return { kind: 'none' };
-    if (lease.node === this.#options.nodeId) return { kind: 'here' };
-    const record = await this.#options.nodes.get(lease.node);
-    return record ? { kind: 'remote', node: lease.node, publicUrl: record.publicUrl, roles: record.roles } : { kind: 'unannounced', node: lease.node };
+    const node = (await this.#options.recorderOf?.(room, lease.node)) ?? lease.node;
+    if (node === this.#options.nodeId) return { kind: 'here' };
+    const record = await this.#options.nodes.get(node);
+    return record ? { kind: 'remote', node, publicUrl: record.publicUrl, roles: record.roles } : { kind: 'unannounced', node };
   }
 
   /** For `/hls`, before the local routes: forwards what this node does not record. */

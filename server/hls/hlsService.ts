@@ -7,6 +7,10 @@
  *   replaced and the packagers mark a discontinuity, the URL stays the same.
  * - When the room closes, playlists get ENDLIST and the files stay for
  *   HLS_RETAIN_SECONDS (DVR keeps them), then go.
+ * - In a cluster the room's origin decides where it is recorded (an `hls`
+ *   node if there is one, else itself; two nodes when redundant: see
+ *   recorderAssignments.ts / recorderHolds.ts), and the operator's per-room
+ *   switch (runtime setting `hlsLadder`) is applied on every node.
  * - An HLS directory that can't be written disables HLS with a clear error;
  *   WebRTC is unaffected. One that is not the server's own (another owner,
  *   writable by others) stops the server from starting (hlsDirSafety.ts).
@@ -19,6 +23,7 @@ import type { Logger } from '../observability/logger.js';
 import type { RoomRegistry } from '../rooms/roomRegistry.js';
 import type { Room } from '../rooms/room.js';
 import type { MessageBus } from '../cluster/messageBus.js';
+import type { RoomDirectory } from '../cluster/roomDirectory.js';
 import type { RoomEvent } from '../cluster/roomEvents.js';
 import { Recorder } from '../recorder/recorder.js';
 import type { RenditionSpec } from '../recorder/recorderLadder.js';
@@ -27,6 +32,11 @@ import { HlsRoomPackager, type RenditionPackagers } from './roomPackager.js';
 import { FfmpegPidFiles } from '../ffmpeg/ffmpegPidFiles.js';
 import { HlsDirUnsafeError, prepareHlsRoot } from './hlsDirSafety.js';
 import { FfmpegStats } from '../ffmpeg/ffmpegStats.js';
+import type { NodeRegistry, NodeRole } from '../cluster/nodeRegistry.js';
+import type { RuntimeSettings, SettingChange } from '../cluster/runtimeSettings.js';
+import { RecorderAssignments } from './recorderAssignments.js';
+import { RecorderHolds } from './recorderHolds.js';
+import { HLS_RECORDER_METHODS, parseHlsRecordersAnswer } from './hlsRecorderProtocol.js';
 
 export interface HlsServiceOptions {
   /** Where this node's rooms' media is (the recorder consumes a local room's program). */
@@ -41,6 +51,21 @@ export interface HlsServiceOptions {
   /** Copy a publisher's H.264 into the top rendition (see Recorder). */
   h264Passthrough?: boolean;
   rtcPortRange: { min: number; max: number };
+  /** Operators' switches: HLS on/off per room (`hlsLadder`), applied within 2 s. */
+  settings?: RuntimeSettings;
+  /**
+   * Cluster mode: a room's recorder runs on an `hls` node when there is one
+   * (issue 10), chosen by the room's origin; this node's roles say whether it
+   * may record at all.
+   */
+  cluster?: {
+    nodes: Pick<NodeRegistry, 'nodes'>;
+    /** The rooms' audience (WebRTC viewers on every node), for the redundancy default. */
+    directory: Pick<RoomDirectory, 'get'>;
+    roles: readonly NodeRole[];
+    /** Rooms with more viewers than this get a second recorder unless the `hlsRedundant` setting says otherwise (0 = never by default). */
+    redundantAudience: number;
+  };
   logger: Logger;
 }
 
@@ -83,14 +108,13 @@ interface RoomStream {
   cleanup: NodeJS.Timeout | undefined;
 }
 
-/**
- * One recorder per room in a cluster: the origin records (its program comes
- * from a local source); an edge, fed over a cascade pipe, never does — its
- * /hls requests are proxied to the origin (hlsClusterProxy.ts).
- */
-function recordedHere(room: Room): boolean {
+/** The room's program comes from a source on this node (not from another node over a cascade pipe). */
+function hasLocalSource(room: Room): boolean {
   return room.program.source?.protocol !== 'cascade';
 }
+
+/** How long a node asking a room's origin where it is recorded waits for the answer. */
+const RECORDERS_QUERY_TIMEOUT_MS = 1_000;
 
 /** Parts are whole frames: 0.25 s at 30 fps is 8 frames = 0.267 s. */
 const PART_TARGET_SEC = Math.ceil((Math.ceil((FRAGMENT_MICROSECONDS / 1e6) * OUTPUT_FPS) / OUTPUT_FPS) * 1000) / 1000;
@@ -102,6 +126,11 @@ export class HlsService {
   readonly #pidFiles: FfmpegPidFiles;
   readonly #ffmpegStats = new FfmpegStats();
   #unsubscribe: (() => void) | undefined;
+  #unfollowSettings: (() => void) | undefined;
+  /** Cluster mode: where the rooms this node is the origin of are recorded. */
+  #assignments: RecorderAssignments | undefined;
+  /** Cluster mode, `hls` role: rooms of other origins recorded here. */
+  #holds: RecorderHolds | undefined;
   #disabledReason: string | undefined;
   #closed = false;
 
@@ -134,6 +163,8 @@ export class HlsService {
       return service;
     }
     service.#unsubscribe = options.bus.subscribe((event) => service.#onRoomEvent(event));
+    service.#unfollowSettings = options.settings?.onChange((change) => service.#onSettingChange(change));
+    service.#startPlacement();
     for (const room of options.rooms.rooms()) if (room.live) service.#scheduleSync(room.id);
     return service;
   }
@@ -207,10 +238,37 @@ export class HlsService {
     return this.#streams.get(roomId)?.recorder?.ffmpegPid;
   }
 
+  /**
+   * The node recording a room whose origin is `origin` (the origin itself, an
+   * `hls` node, or undefined when unknown: then the origin is asked as before).
+   * For the /hls proxy (hlsClusterProxy.ts).
+   */
+  async recorderOf(room: string, origin: string): Promise<string | undefined> {
+    const cluster = this.#options.cluster;
+    if (!this.#assignments || !cluster) return undefined;
+    let recorders: string[];
+    if (origin === this.#options.bus.nodeId) recorders = this.#assignments.recorders(room);
+    else {
+      try {
+        const answer = await this.#options.bus.request(origin, HLS_RECORDER_METHODS.recorders, { room }, RECORDERS_QUERY_TIMEOUT_MS);
+        recorders = parseHlsRecordersAnswer(answer).nodes;
+      } catch {
+        return undefined;
+      }
+    }
+    if (recorders.length < 2) return recorders[0];
+    // Redundant: the first one still announced (a dead recorder leaves the registry before its origin replaces it).
+    const announced = new Set((await cluster.nodes.nodes().catch(() => [])).map((node) => node.id));
+    return recorders.find((node) => announced.has(node)) ?? recorders[0];
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     this.#unsubscribe?.();
+    this.#unfollowSettings?.();
+    this.#assignments?.close();
+    this.#holds?.close();
     await Promise.all(
       [...this.#streams.values()].map(async (stream) => {
         clearTimeout(stream.debounce);
@@ -223,6 +281,60 @@ export class HlsService {
       }),
     );
     this.#streams.clear();
+  }
+
+  /** Cluster mode: this node places its rooms' recorders, and records others' rooms if it has the `hls` role. */
+  #startPlacement(): void {
+    const { cluster, bus, rooms, settings } = this.#options;
+    if (!cluster) return;
+    const canRecord = cluster.roles.includes('hls');
+    this.#assignments = new RecorderAssignments({
+      bus,
+      nodes: cluster.nodes,
+      selfCanRecord: canRecord,
+      wanted: (room) => this.#recordersWanted(room),
+      drainFlags: () => settings?.snapshot().drain ?? {},
+      onLocalChange: (room) => this.#scheduleSync(room),
+      logger: this.#log,
+    });
+    if (canRecord) this.#holds = new RecorderHolds({ bus, rooms, onChange: (room) => this.#scheduleSync(room), logger: this.#log });
+  }
+
+  /** An operator switched a room's HLS: every node re-checks it (the origin re-places, recorders start or stop). */
+  #onSettingChange(change: SettingChange): void {
+    if (change.setting === 'hlsLadder' || change.setting === 'hlsRedundant') this.#scheduleSync(change.room);
+  }
+
+  /** Recorders a room of this origin wants: none when switched off, two when redundant (by setting, or by audience). */
+  async #recordersWanted(roomId: string): Promise<number> {
+    const cluster = this.#options.cluster;
+    if (!this.#ladderOn(roomId) || !cluster) return this.#ladderOn(roomId) ? 1 : 0;
+    const redundant = this.#options.settings?.snapshot().hlsRedundant?.[roomId];
+    if (redundant !== undefined) return redundant ? 2 : 1;
+    if (cluster.redundantAudience <= 0) return 1;
+    const listing = await cluster.directory.get(roomId).catch(() => undefined);
+    const audience = Object.values(listing?.viewersByNode ?? {}).reduce((sum, n) => sum + n, 0);
+    return audience > cluster.redundantAudience ? 2 : 1;
+  }
+
+  /** The operator's switch for the room (unset = on: this service runs because HLS is enabled). */
+  #ladderOn(roomId: string): boolean {
+    return this.#options.settings?.snapshot().hlsLadder[roomId] !== false;
+  }
+
+  /** One recorder per room unless placed elsewhere: see RecorderAssignments (origin) and RecorderHolds (`hls` node). */
+  #recordedHere(room: Room): boolean {
+    if (!this.#ladderOn(room.id)) return false;
+    if (hasLocalSource(room)) return this.#assignments ? this.#assignments.recordsHere(room.id) : true;
+    return this.#holds?.holds(room.id) ?? false;
+  }
+
+  /** The origin tells its placement what the room wants: recorders while live and switched on. */
+  #placeRecorders(roomId: string): void {
+    const room = this.#options.rooms.get(roomId);
+    if (!this.#assignments) return;
+    if (!room || room.closed || !room.live || !hasLocalSource(room)) this.#assignments.forget(roomId);
+    else this.#assignments.place(roomId);
   }
 
   #thumbnailDir(): string {
@@ -293,9 +405,10 @@ export class HlsService {
   /** Tracks arrive as a burst (audio, then video): act once it settles. */
   #scheduleSync(roomId: string): void {
     if (this.#closed) return;
+    this.#placeRecorders(roomId);
     const room = this.#options.rooms.get(roomId);
     // Nothing to record yet: don't make a stream (and its directory) for an idle room.
-    if (!room || room.closed || (!this.#streams.has(roomId) && (!room.live || !recordedHere(room)))) return;
+    if (!room || room.closed || (!this.#streams.has(roomId) && (!room.live || !this.#recordedHere(room)))) return;
     const stream = this.#streamFor(roomId);
     clearTimeout(stream.debounce);
     stream.debounce = setTimeout(() => {
@@ -311,7 +424,7 @@ export class HlsService {
   async #sync(roomId: string, stream: RoomStream): Promise<void> {
     const room = this.#options.rooms.get(roomId);
     if (this.#closed || !room || room.closed || this.#streams.get(roomId) !== stream) return;
-    const media = recordedHere(room) ? room.programMedia() : undefined;
+    const media = this.#recordedHere(room) ? room.programMedia() : undefined;
     const key = media?.video ? `${media.video.id}/${media.audio?.id ?? '-'}` : '';
     if (key === stream.recordingKey) return;
     if (stream.recorder) {
@@ -365,6 +478,7 @@ export class HlsService {
   }
 
   #onRoomClosed(roomId: string): void {
+    this.#assignments?.forget(roomId);
     const stream = this.#streams.get(roomId);
     if (!stream || this.#closed) return;
     clearTimeout(stream.debounce);

@@ -3,7 +3,7 @@
  *   POST   /api/cluster/nodes/:id/drain   drain a node (runtime setting drain:<id>; every node learns within 2 s) → 202 { node, draining: true }
  *   DELETE /api/cluster/nodes/:id/drain   put it back in service → 200 { node, draining: false }
  *   GET    /api/settings                  the runtime settings as applied on this node → RuntimeSettingsSnapshot
- *   PUT    /api/settings/:name            { "value": … } sets one (null clears it): maxWebRtcViewers, hlsLadder:<room>, drain:<node>
+ *   PUT    /api/settings/:name            { "value": … } sets one (null clears it): maxWebRtcViewers, hlsLadder:<room>, hlsRedundant:<room>, drain:<node>
  * Errors are JSON `{ error: { code, message } }`; bad input changes nothing.
  */
 import express, { type Response, type Router } from 'express';
@@ -24,16 +24,16 @@ function sendError(res: Response, status: number, code: string, message: string)
   res.status(status).set('Cache-Control', 'no-store').json({ error: { code, message } });
 }
 
-/** `maxWebRtcViewers`, `hlsLadder:<room>`, `drain:<node>` and a value → a change (TypeError when malformed). */
+/** `maxWebRtcViewers`, `hlsLadder:<room>`, `hlsRedundant:<room>`, `drain:<node>` and a value → a change (TypeError when malformed). */
 function changeFromName(name: string, value: unknown): SettingChange {
   const colon = name.indexOf(':');
   const setting = colon === -1 ? name : name.slice(0, colon);
   const id = name.slice(colon + 1);
   const clear = value === null ? undefined : value;
   if (setting === 'maxWebRtcViewers' && colon === -1) return parseSettingChange({ setting, value: clear });
-  if (setting === 'hlsLadder' && colon !== -1) return parseSettingChange({ setting, room: id, value: clear });
+  if ((setting === 'hlsLadder' || setting === 'hlsRedundant') && colon !== -1) return parseSettingChange({ setting, room: id, value: clear });
   if (setting === 'drain' && colon !== -1) return parseSettingChange({ setting, node: id, value: clear });
-  throw new TypeError(`unknown setting "${name.slice(0, 80)}" (maxWebRtcViewers, hlsLadder:<room>, drain:<node>)`);
+  throw new TypeError(`unknown setting "${name.slice(0, 80)}" (maxWebRtcViewers, hlsLadder:<room>, hlsRedundant:<room>, drain:<node>)`);
 }
 
 export function createClusterRouter(deps: { tokens: TokenService; cluster: Pick<ClusterState, 'nodes' | 'settings'> }): Router {

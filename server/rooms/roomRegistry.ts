@@ -83,6 +83,8 @@ export class RoomRegistry extends SafeEmitter<RegistryEvents> {
   readonly #idleOpeners = new Map<string, RoomOpener>();
   readonly #leases = new Map<string, OriginLease>();
   readonly #audienceTimers = new Map<string, NodeJS.Timeout>();
+  /** Rooms kept open without participants (an HLS recorder placed here consumes them), with their hold counts. */
+  readonly #holds = new Map<Room, number>();
   readonly #options: RoomRegistryOptions;
   readonly #quotas: IdleRoomQuotas;
   readonly #log: Logger;
@@ -207,6 +209,24 @@ export class RoomRegistry extends SafeEmitter<RegistryEvents> {
     return room;
   }
 
+  /**
+   * Keeps an open room open while nobody is in it (an HLS recorder placed on
+   * this node consumes it: issue 10's `hls` role). The returned function lets
+   * go (idempotent); an empty room then starts its grace countdown.
+   */
+  hold(room: Room): () => void {
+    this.#holds.set(room, (this.#holds.get(room) ?? 0) + 1);
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      const left = (this.#holds.get(room) ?? 1) - 1;
+      if (left > 0) this.#holds.set(room, left);
+      else this.#holds.delete(room);
+      this.releaseIfEmpty(room);
+    };
+  }
+
   /** After a failed join: an empty room goes back to its grace countdown. */
   releaseIfEmpty(room: Room): void {
     if (!room.closed && room.participantCount === 0 && this.#rooms.get(room.id) === room) this.#scheduleClose(room);
@@ -301,6 +321,7 @@ export class RoomRegistry extends SafeEmitter<RegistryEvents> {
     room.once('closed', () => {
       this.#cancelGrace(room.id);
       this.#idleOpeners.delete(room.id);
+      this.#holds.delete(room);
       clearTimeout(this.#audienceTimers.get(room.id));
       this.#audienceTimers.delete(room.id);
       if (this.#rooms.get(room.id) === room) this.#rooms.delete(room.id);
@@ -343,7 +364,7 @@ export class RoomRegistry extends SafeEmitter<RegistryEvents> {
     this.#cancelGrace(room.id);
     const timer = setTimeout(() => {
       this.#graceTimers.delete(room.id);
-      if (room.participantCount === 0) room.close('empty');
+      if (room.participantCount === 0 && !this.#holds.has(room)) room.close('empty');
     }, this.#options.emptyRoomGraceMs);
     timer.unref();
     this.#graceTimers.set(room.id, timer);

@@ -60,6 +60,8 @@ export class CascadeSource extends SafeEmitter<MediaSourceEvents> implements Med
   #syncTimer: NodeJS.Timeout | undefined;
   #syncing: Promise<void> | undefined;
   #ended = false;
+  /** Bytes the pipe transport received (media from the origin), read at each sync. */
+  #bytesReceived = 0;
 
   /** Opens the pipe with the origin; nothing stays allocated on either side if it fails. */
   static async open(options: CascadeSourceOptions): Promise<CascadeSource> {
@@ -105,6 +107,16 @@ export class CascadeSource extends SafeEmitter<MediaSourceEvents> implements Med
 
   get epoch(): number {
     return this.origin.epoch;
+  }
+
+  /** The pipe's id at the origin (what the origin's /api/cluster report names). */
+  get pipeId(): string {
+    return this.#pipeId;
+  }
+
+  /** Bytes received over the pipe so far, as of the last sync (for the pipe metrics). */
+  get bytesReceived(): number {
+    return this.#bytesReceived;
   }
 
   tracks(): readonly SourceTrack[] {
@@ -166,6 +178,12 @@ export class CascadeSource extends SafeEmitter<MediaSourceEvents> implements Med
       }
       return;
     }
+    void this.#transport.getStats().then(
+      ([stats]) => {
+        if (stats) this.#bytesReceived = stats.bytesReceived;
+      },
+      () => undefined, // closed meanwhile: the last figure stays
+    );
     try {
       await this.#apply(answer.tracks);
     } catch (error) {

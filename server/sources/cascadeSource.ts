@@ -8,6 +8,9 @@
  * The source syncs with the origin every PIPE_SYNC_MS: that keeps the pipe
  * alive at the origin and brings program changes (tracks added, removed,
  * paused) here; `syncNow()` does it at once (the origin announced a change).
+ * The origin starts sending at the first sync, so that every producer here
+ * exists when its first key frame arrives: `open()` produces the tracks, syncs
+ * at once and returns with media on its way.
  * It ends with 'media-lost' when the origin refuses (another epoch, room gone);
  * an origin that stops answering is left to the directory (CascadeEdges ends
  * the source when the origin's lease goes): while the cluster state is out of
@@ -79,6 +82,9 @@ export class CascadeSource extends SafeEmitter<MediaSourceEvents> implements Med
       await transport.connect(answer.origin);
       const source = new CascadeSource(options, transport, answer.pipeId);
       await source.#apply(answer.tracks);
+      // Tells the origin these tracks are produced here: it starts sending them.
+      await source.#syncOnce();
+      if (source.ended) throw new Error('the origin refused the pipe right after opening it');
       source.#scheduleSync();
       return source;
     } catch (error) {

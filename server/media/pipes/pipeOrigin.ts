@@ -9,6 +9,16 @@
  * either: then silence proves nothing, and media may still flow on the pipe. Requests for a room this node is
  * not the origin of, or with another epoch, are refused with a PipeError.
  *
+ * The origin's side of a new pipe is connected (media starts) at the edge's
+ * first sync, which the edge sends once it produces every track of the open
+ * answer: what a pipe consumer sent before would reach an edge transport
+ * without a producer for its SSRC and be dropped — the first key frame above
+ * all (the worker starts pipe consumers from its key frame cache when their
+ * transport connects), leaving the edge's first viewer to wait for the
+ * sender's next key frame (+0.6 s in the cluster-join bench). Tracks added to
+ * a running pipe start at once, before the edge produces them: their first
+ * frames may be lost, and the edge's viewers ask for a key frame.
+ *
  * Operators see the pipes (`cluster.pipes` on the bus, for /api/cluster, and
  * the pipe metrics): each pipe's per-track figures are read from its pipe
  * consumers at every sync, so they are at most a sync period old.
@@ -26,6 +36,7 @@ import {
   pipeCloseRequestSchema,
   pipeOpenRequestSchema,
   pipeSyncRequestSchema,
+  type PipeEndpoint,
   type PipeOpenAnswer,
   type PipeSyncAnswer,
   type PipedTrackDescription,
@@ -72,6 +83,8 @@ interface OriginPipe {
   /** Program track id → its pipe consumer. */
   consumers: Map<string, ms.Consumer>;
   lastSync: number;
+  /** Where the edge listens, until the origin's side connects to it (the edge's first sync). */
+  edgeEndpoint: PipeEndpoint | undefined;
   /** Figures read at the last sync (see #readStats). */
   stats: { tracks: ClusterPipeTrackView[]; bytesSent: number; bytesReceived: number };
 }
@@ -132,10 +145,10 @@ export class PipeOrigin {
       transport,
       consumers: new Map(),
       lastSync: Date.now(),
+      edgeEndpoint: request.edge,
       stats: { tracks: [], bytesSent: 0, bytesReceived: 0 },
     };
     try {
-      await transport.connect(request.edge);
       const tracks = await this.#consumeProgram(pipe, program);
       if (this.#closed) throw new PipeError('unknown-room', 'this node is closing');
       this.#pipes.set(pipe.id, pipe);
@@ -160,6 +173,17 @@ export class PipeOrigin {
       throw error;
     }
     if (pipe.room !== request.room || pipe.epoch !== request.epoch) throw new PipeError('unknown-pipe', `pipe ${pipe.id} belongs to another room or epoch`);
+    // The edge produces every track of the open answer before its first sync: media may flow now.
+    if (pipe.edgeEndpoint) {
+      const endpoint = pipe.edgeEndpoint;
+      pipe.edgeEndpoint = undefined;
+      try {
+        await pipe.transport.connect(endpoint);
+      } catch (error) {
+        this.#drop(pipe, `cannot connect to the edge: ${(error as Error).message}`);
+        throw new PipeError('bad-request', `cannot connect to the edge's pipe at ${endpoint.ip}:${endpoint.port}`);
+      }
+    }
     const tracks = await this.#consumeProgram(pipe, program);
     void this.#readStats(pipe, program);
     return { tracks };

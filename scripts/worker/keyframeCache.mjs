@@ -8,7 +8,10 @@
 // out). When a Consumer that has never sent video asks for a key frame, the
 // Router first tries to hand it the cached key frame and the frames since
 // (Producer::ReplayKeyFrameCache); only if that is not possible (no cache, too
-// old, a gap) does the request reach the sender as usual. Enabled per worker
+// old, a gap) does the request reach the sender as usual. PipeConsumers start
+// from it too, per stream (each simulcast layer): a new pipe to another worker
+// or to an edge node gets the key frame at once instead of waiting for the
+// sender's next one, and the edge's own cache then serves its viewers. Enabled per worker
 // process by FLOODLIGHT_KEYFRAME_CACHE_MS (max age; unset or 0 = off).
 import fs from 'node:fs';
 import path from 'node:path';
@@ -76,6 +79,10 @@ export function applyKeyFrameCache(workerDir, here, replaceExactlyOnce, fail) {
     '\t\t// Floodlight key frame cache: true while this Consumer has never sent\n' +
       '\t\t// video and needs a key frame to start.\n' +
       '\t\tvirtual bool IsWaitingForFirstKeyFrame() const\n\t\t{\n\t\t\treturn false;\n\t\t}\n' +
+      '\t\t// The same for one of its streams (mappedSsrc): a PipeConsumer carries\n' +
+      '\t\t// every simulcast layer, each starting on its own key frame.\n' +
+      '\t\tvirtual bool IsWaitingForFirstKeyFrameOn(uint32_t /*mappedSsrc*/) const\n\t\t{\n' +
+      '\t\t\treturn IsWaitingForFirstKeyFrame();\n\t\t}\n' +
       '\t\tvoid TransportConnected();\n',
     'key frame cache: Consumer::IsWaitingForFirstKeyFrame() (default: no)');
   const producerRtpStream = '\t\tvoid ProducerRtpStream(RTC::RtpStreamRecv* rtpStream, uint32_t mappedSsrc) override;\n';
@@ -89,6 +96,20 @@ export function applyKeyFrameCache(workerDir, here, replaceExactlyOnce, fail) {
       '\t\t\treturn this->kind == RTC::Media::Kind::VIDEO && this->currentSpatialLayer == -1 &&\n' +
       '\t\t\t       this->rtpStream && this->rtpStream->GetMaxPacketMs() == 0u;\n\t\t}\n' + producerRtpStream,
     'key frame cache: a SimulcastConsumer that has sent nothing may start from it');
+  // A pipe (to another worker, or to an edge node) starts each layer from the cache: without it
+  // a new pipe waits for the sender's next key frame, and so does the first viewer behind it.
+  replaceExactlyOnce('include/RTC/PipeConsumer.hpp', producerRtpStream,
+    '\t\tbool IsWaitingForFirstKeyFrameOn(uint32_t mappedSsrc) const override\n\t\t{\n' +
+      '\t\t\tif (this->kind != RTC::Media::Kind::VIDEO || !this->keyFrameSupported)\n\t\t\t{\n\t\t\t\treturn false;\n\t\t\t}\n\n' +
+      '\t\t\tconst auto ssrcIt = this->mapMappedSsrcSsrc.find(mappedSsrc);\n\n' +
+      '\t\t\tif (ssrcIt == this->mapMappedSsrcSsrc.end())\n\t\t\t{\n\t\t\t\treturn false;\n\t\t\t}\n\n' +
+      '\t\t\tconst auto streamIt = this->mapSsrcRtpStream.find(ssrcIt->second);\n\n' +
+      '\t\t\tif (streamIt == this->mapSsrcRtpStream.end())\n\t\t\t{\n\t\t\t\treturn false;\n\t\t\t}\n\n' +
+      '\t\t\tauto* rtpStream  = streamIt->second;\n' +
+      '\t\t\tconst auto syncIt = this->mapRtpStreamSyncRequired.find(rtpStream);\n\n' +
+      '\t\t\treturn syncIt != this->mapRtpStreamSyncRequired.end() && syncIt->second &&\n' +
+      '\t\t\t       rtpStream->GetMaxPacketMs() == 0u;\n\t\t}\n' + producerRtpStream,
+    'key frame cache: a PipeConsumer stream that has sent nothing may start from it');
 
   // Router: try the cache before asking the sender.
   replaceExactlyOnce('include/RTC/Router.hpp', '\t\tabsl::flat_hash_map<std::string, RTC::DataProducer*> mapDataProducers;\n',
@@ -107,12 +128,14 @@ export function applyKeyFrameCache(workerDir, here, replaceExactlyOnce, fail) {
       '\t\t// the request, so that no newer packet can reach the Consumer first. If it\n' +
       '\t\t// could not start from them (no cache, too old, a gap, another layer), the\n' +
       '\t\t// request goes on to the sender.\n' +
-      '\t\t// Only WebRTC viewers: a recorder (PlainTransport → ffmpeg) gains nothing\n' +
-      '\t\t// from a head start, and cuts its HLS segments at the key frames it asks for.\n' +
+      '\t\t// Only WebRTC viewers and pipes (which carry it to viewers on another\n' +
+      '\t\t// worker or node): a recorder (PlainTransport → ffmpeg) gains nothing from\n' +
+      '\t\t// a head start, and cuts its HLS segments at the key frames it asks for.\n' +
       '\t\t// clang-format off\n' +
       '\t\tif (\n\t\t\t!this->replayingKeyFrameCache &&\n' +
-      '\t\t\tdynamic_cast<RTC::WebRtcTransport*>(transport) != nullptr &&\n' +
-      '\t\t\tconsumer->IsWaitingForFirstKeyFrame()\n\t\t)\n' +
+      '\t\t\t(\n\t\t\t\tdynamic_cast<RTC::WebRtcTransport*>(transport) != nullptr ||\n' +
+      '\t\t\t\tdynamic_cast<RTC::PipeTransport*>(transport) != nullptr\n\t\t\t) &&\n' +
+      '\t\t\tconsumer->IsWaitingForFirstKeyFrameOn(mappedSsrc)\n\t\t)\n' +
       '\t\t// clang-format on\n\t\t{\n' +
       '\t\t\tthis->replayingKeyFrameCache = true;\n\n' +
       '\t\t\tconst auto& mid = consumer->GetRtpParameters().mid;\n\n' +
@@ -121,7 +144,7 @@ export function applyKeyFrameCache(workerDir, here, replaceExactlyOnce, fail) {
       '\t\t\t\t  RTC::SharedRtpPacket sharedPacket;\n\n' +
       '\t\t\t\t  consumer->SendRtpPacket(packet, sharedPacket);\n\t\t\t  });\n\n' +
       '\t\t\tthis->replayingKeyFrameCache = false;\n\n' +
-      '\t\t\tif (!consumer->IsWaitingForFirstKeyFrame())\n\t\t\t{\n\t\t\t\treturn;\n\t\t\t}\n\t\t}\n\n' +
+      '\t\t\tif (!consumer->IsWaitingForFirstKeyFrameOn(mappedSsrc))\n\t\t\t{\n\t\t\t\treturn;\n\t\t\t}\n\t\t}\n\n' +
       '\t\tproducer->RequestKeyFrame(mappedSsrc);\n',
     'key frame cache: Router replays it before asking the sender');
 }

@@ -11,6 +11,10 @@
  *   Origin known but not announced or not answering → 502; no headers within
  *   upstreamTimeoutMs → 504; both `no-store`.
  * - The client going away aborts the upstream request.
+ * - Audience: players are counted by the recording node only (its
+ *   HlsAudience), forwarded requests by the player's address this node sends
+ *   in CLIENT_IP_HEADER: one player, one count, in the one place that knows
+ *   the room, whichever nodes its requests went through.
  */
 import { Readable } from 'node:stream';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
@@ -20,6 +24,8 @@ import type { NodeRegistry } from '../cluster/nodeRegistry.js';
 import { ROOM_NAME_PATTERN } from './roomPackager.js';
 
 export const HOP_HEADER = 'x-floodlight-hop';
+/** On a forwarded request: the player's address, so the recording node counts the player, not this node. */
+export const CLIENT_IP_HEADER = 'x-floodlight-client-ip';
 
 /**
  * Longest wait for the origin's response headers. The origin holds a blocking
@@ -154,6 +160,8 @@ export class HlsClusterProxy {
     res.once('close', onClientGone);
     // An explicit cache-control: fetch would add `no-cache` to a conditional request, and the origin answer 200 instead of 304.
     const headers: Record<string, string> = { [HOP_HEADER]: '1', 'accept-encoding': 'identity', 'cache-control': 'max-age=0' };
+    const clientIp = req.ip ?? req.socket.remoteAddress;
+    if (clientIp) headers[CLIENT_IP_HEADER] = clientIp;
     for (const name of FORWARDED_REQUEST_HEADERS) {
       const value = req.headers[name];
       if (typeof value === 'string') headers[name] = value;

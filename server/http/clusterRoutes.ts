@@ -1,5 +1,6 @@
 /**
  * Operator routes for the cluster (admin token):
+ *   GET    /api/cluster                   nodes (load, state), rooms (origin, audience per node, pipes) → ClusterOverview
  *   POST   /api/cluster/nodes/:id/drain   drain a node (runtime setting drain:<id>; every node learns within 2 s) → 202 { node, draining: true }
  *   DELETE /api/cluster/nodes/:id/drain   put it back in service → 200 { node, draining: false }
  *   GET    /api/settings                  the runtime settings as applied on this node → RuntimeSettingsSnapshot
@@ -13,6 +14,13 @@ import type { ClusterState } from '../cluster/clusterState.js';
 import { NODE_ID_PATTERN } from '../cluster/nodeRegistry.js';
 import { parseSettingChange, type SettingChange } from '../cluster/runtimeSettings.js';
 import type { DrainAnswer } from '../contracts/adminApi.js';
+import {
+  CLUSTER_PIPES_METHOD,
+  CLUSTER_PIPES_TIMEOUT_MS,
+  clusterPipesAnswerSchema,
+  type ClusterOverview,
+  type ClusterPipeView,
+} from '../contracts/clusterApi.js';
 
 /** A route parameter as one string (express types repeated parameters as arrays). */
 function param(req: express.Request, name: string): string {
@@ -36,7 +44,33 @@ function changeFromName(name: string, value: unknown): SettingChange {
   throw new TypeError(`unknown setting "${name.slice(0, 80)}" (maxWebRtcViewers, hlsLadder:<room>, hlsRedundant:<room>, drain:<node>)`);
 }
 
-export function createClusterRouter(deps: { tokens: TokenService; cluster: Pick<ClusterState, 'nodes' | 'settings'> }): Router {
+/**
+ * The pipes each origin node holds, asked over the bus (one request per origin
+ * node, in parallel); the nodes that did not answer in time or answered
+ * nonsense are listed, not guessed at.
+ */
+async function pipesOfOrigins(
+  cluster: Pick<ClusterState, 'mode' | 'bus'>,
+  origins: readonly string[],
+): Promise<{ pipes: ClusterPipeView[]; unreported: string[] }> {
+  if (cluster.mode === 'memory') return { pipes: [], unreported: [] };
+  const answers = await Promise.all(
+    origins.map(async (node) => {
+      try {
+        return { node, answer: clusterPipesAnswerSchema.parse(await cluster.bus.request(node, CLUSTER_PIPES_METHOD, {}, CLUSTER_PIPES_TIMEOUT_MS)) };
+      } catch {
+        return { node, answer: undefined };
+      }
+    }),
+  );
+  return {
+    // A node reports only the pipes it serves as an origin.
+    pipes: answers.flatMap(({ node, answer }) => answer?.pipes.filter((pipe) => pipe.origin === node) ?? []),
+    unreported: answers.filter(({ answer }) => !answer).map(({ node }) => node),
+  };
+}
+
+export function createClusterRouter(deps: { tokens: TokenService; cluster: Pick<ClusterState, 'mode' | 'nodes' | 'directory' | 'bus' | 'settings'> }): Router {
   const { cluster } = deps;
   const router = express.Router({ caseSensitive: true, strict: true });
   const adminOnly = requireAdmin(deps.tokens);
@@ -60,6 +94,15 @@ export function createClusterRouter(deps: { tokens: TokenService; cluster: Pick<
         .set('Cache-Control', 'no-store')
         .json({ node: id, draining } satisfies DrainAnswer);
     };
+  router.get('/api/cluster', adminOnly, async (_req, res) => {
+    const [nodes, listings] = await Promise.all([cluster.nodes.nodes(), cluster.directory.list()]);
+    const origins = [...new Set(listings.flatMap((room) => (room.origin ? [room.origin.node] : [])))].sort();
+    const { pipes, unreported } = await pipesOfOrigins(cluster, origins);
+    const rooms = listings.map((room) => ({ ...room, pipes: pipes.filter((pipe) => pipe.room === room.id) }));
+    const body: ClusterOverview = { mode: cluster.mode, node: cluster.bus.nodeId, nodes, rooms, pipesUnreported: unreported };
+    res.set('Cache-Control', 'no-store').json(body);
+  });
+
   router.post('/api/cluster/nodes/:id/drain', adminOnly, setDrain(true));
   router.delete('/api/cluster/nodes/:id/drain', adminOnly, setDrain(false));
 

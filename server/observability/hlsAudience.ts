@@ -7,11 +7,20 @@
  * QoE beacons (QoeStore) are the primary estimate. Exposed as the
  * `floodlight_hls_origin_clients` metric only. Memory is bounded (clients per
  * room, rooms), and only rooms that exist are tracked.
+ *
+ * In a cluster a player's requests may reach the recording node through
+ * another node's proxy (hls/hlsClusterProxy.ts). Only the recording node
+ * counts (the server's `isKnownRoom` says "recorded here" in cluster mode):
+ * it knows the room even when the proxying node has no such room, and a
+ * player switching nodes stays one client. A forwarded request (hop header)
+ * is counted by the player's address the proxy sends, not the proxy's.
  */
 import { createHash } from 'node:crypto';
 import type { Request, Response, NextFunction } from 'express';
+import { CLIENT_IP_HEADER, HOP_HEADER } from '../hls/hlsClusterProxy.js';
 
 export interface HlsAudienceOptions {
+  /** Whether this node counts the room's players: it has the room (in a cluster: it records it). */
   isKnownRoom: (room: string) => boolean;
   now?: () => number;
   windowMs?: number;
@@ -37,7 +46,7 @@ export class HlsAudience {
   readonly middleware = (req: Request, _res: Response, next: NextFunction): void => {
     if (req.method === 'GET') {
       const match = PLAYLIST_PATH.exec(req.path);
-      if (match) this.record(match[1]!, req.ip ?? req.socket.remoteAddress ?? '', req.headers['user-agent'] ?? '');
+      if (match) this.record(match[1]!, playerAddress(req), req.headers['user-agent'] ?? '');
     }
     next();
   };
@@ -87,4 +96,10 @@ export class HlsAudience {
   clear(): void {
     this.#rooms.clear();
   }
+}
+
+/** The player's address: the connection's, or for a request another node forwarded (hop header), the one it names. */
+function playerAddress(req: Request): string {
+  const forwardedFor = req.headers[HOP_HEADER] !== undefined ? req.headers[CLIENT_IP_HEADER] : undefined;
+  return typeof forwardedFor === 'string' ? forwardedFor.slice(0, 64) : (req.ip ?? req.socket.remoteAddress ?? '');
 }

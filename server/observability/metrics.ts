@@ -21,6 +21,7 @@ import type { AlertManager } from '../alerts/alertManager.js';
 import { alertRules } from '../contracts/adminApi.js';
 import type { WebhookDispatcher } from '../alerts/webhookDispatcher.js';
 import type { SamplerObservers, ServerTotals } from './statsSampler.js';
+import { registerPipeMetrics, type PipeSnapshot } from './pipeMetrics.js';
 
 const PREFIX = 'floodlight_';
 
@@ -50,6 +51,8 @@ export interface MetricsSources {
    * nodes' scrapes (one value per node: bounded). Unset on a single node, whose series stay as they were.
    */
   nodeLabel?: string;
+  /** The node's cascade pipes (floodlight_pipes, floodlight_pipe_bytes_total); set in cluster mode. */
+  pipes?: () => PipeSnapshot;
 }
 
 export type QoeRejection = 'invalid' | 'too_large' | 'rate_limited' | 'unknown_room';
@@ -277,6 +280,9 @@ export class FloodlightMetrics {
         this.set(totals().hlsPlaylistAgeMaxSeconds ?? 0);
       },
     });
+
+    // --- cluster -----------------------------------------------------------
+    if (sources.pipes) registerPipeMetrics(registers, PREFIX, sources.pipes);
 
     // --- signaling ---------------------------------------------------------
     new Gauge({

@@ -51,7 +51,10 @@ export class Observability {
     const { config, pool, rooms, bus, hls, logger } = options;
     const settings = config.observability;
     this.alertManager = new AlertManager({ logger });
-    this.hlsAudience = new HlsAudience({ isKnownRoom: (room) => rooms.get(room) !== undefined });
+    // In a cluster only the node recording a room counts its players (the others forward to it).
+    this.hlsAudience = new HlsAudience({
+      isKnownRoom: (room) => rooms.get(room) !== undefined && (!config.redis || hls?.status(room)?.recording === true),
+    });
     this.webhooks =
       settings.webhooks.urls.length > 0 && settings.webhooks.secret
         ? new WebhookDispatcher({ urls: settings.webhooks.urls, secret: settings.webhooks.secret, queueSize: settings.webhooks.queueSize, logger })
@@ -66,6 +69,7 @@ export class Observability {
       webhooks: this.webhooks,
       hlsOriginClients: () => this.hlsAudience.total(),
       nodeLabel: config.redis ? config.nodeId : undefined,
+      ...(config.redis ? { pipes: () => rooms.cascade() } : {}),
     });
     this.qoe = new QoeStore({ onFirstFrame: (transport, ms) => this.metrics.firstFrame(transport, ms) });
     this.#monitor = new AlertMonitor({ manager: this.alertManager, pool, rooms, bus, thresholds: settings.alerts });

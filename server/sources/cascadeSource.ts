@@ -8,6 +8,9 @@
  * The source syncs with the origin every PIPE_SYNC_MS: that keeps the pipe
  * alive at the origin and brings program changes (tracks added, removed,
  * paused) here; `syncNow()` does it at once (the origin announced a change).
+ * The origin starts sending at the first sync, so that every producer here
+ * exists when its first key frame arrives: `open()` produces the tracks, syncs
+ * at once and returns with media on its way.
  * It ends with 'media-lost' when the origin refuses (another epoch, room gone);
  * an origin that stops answering is left to the directory (CascadeEdges ends
  * the source when the origin's lease goes): while the cluster state is out of
@@ -60,6 +63,8 @@ export class CascadeSource extends SafeEmitter<MediaSourceEvents> implements Med
   #syncTimer: NodeJS.Timeout | undefined;
   #syncing: Promise<void> | undefined;
   #ended = false;
+  /** Bytes the pipe transport received (media from the origin), read at each sync. */
+  #bytesReceived = 0;
 
   /** Opens the pipe with the origin; nothing stays allocated on either side if it fails. */
   static async open(options: CascadeSourceOptions): Promise<CascadeSource> {
@@ -77,6 +82,9 @@ export class CascadeSource extends SafeEmitter<MediaSourceEvents> implements Med
       await transport.connect(answer.origin);
       const source = new CascadeSource(options, transport, answer.pipeId);
       await source.#apply(answer.tracks);
+      // Tells the origin these tracks are produced here: it starts sending them.
+      await source.#syncOnce();
+      if (source.ended) throw new Error('the origin refused the pipe right after opening it');
       source.#scheduleSync();
       return source;
     } catch (error) {
@@ -105,6 +113,16 @@ export class CascadeSource extends SafeEmitter<MediaSourceEvents> implements Med
 
   get epoch(): number {
     return this.origin.epoch;
+  }
+
+  /** The pipe's id at the origin (what the origin's /api/cluster report names). */
+  get pipeId(): string {
+    return this.#pipeId;
+  }
+
+  /** Bytes received over the pipe so far, as of the last sync (for the pipe metrics). */
+  get bytesReceived(): number {
+    return this.#bytesReceived;
   }
 
   tracks(): readonly SourceTrack[] {
@@ -166,6 +184,12 @@ export class CascadeSource extends SafeEmitter<MediaSourceEvents> implements Med
       }
       return;
     }
+    void this.#transport.getStats().then(
+      ([stats]) => {
+        if (stats) this.#bytesReceived = stats.bytesReceived;
+      },
+      () => undefined, // closed meanwhile: the last figure stays
+    );
     try {
       await this.#apply(answer.tracks);
     } catch (error) {

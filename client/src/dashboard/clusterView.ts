@@ -1,11 +1,12 @@
 /**
  * The cluster panel: every node of the cluster (state, region, roles, CPU,
  * audience, bitrate out, how fresh its announcement is) and every room by
- * node (origin with its epoch, edges fed by pipes, audience per node). Read
+ * node (origin with its epoch, edges with the pipe that feeds each — per
+ * track: kind, bitrate, packets, state — and audience per node). Read
  * from GET /api/cluster every 2 s while the dashboard is signed in; a single
  * node without Redis shows itself alone.
  */
-import { edgesOf, type ClusterNodeView, type ClusterOverview, type ClusterRoomView } from '../../../server/contracts/clusterApi';
+import { edgesOf, type ClusterNodeView, type ClusterOverview, type ClusterPipeView, type ClusterRoomView } from '../../../server/contracts/clusterApi';
 import { fetchCluster } from '../api/admin';
 import { ApiError } from '../api/http';
 import { byId, el, setVisible } from '../ui/dom';
@@ -43,8 +44,40 @@ function nodeRow(node: ClusterNodeView, overview: ClusterOverview): HTMLTableRow
   ]);
 }
 
-function roomRow(room: ClusterRoomView): HTMLTableRowElement {
-  const edges = edgesOf(room);
+/** "video 1.2 Mb/s · 3 456 pkts · flowing", one per track. */
+function pipeTracks(pipe: ClusterPipeView): string {
+  if (pipe.tracks.length === 0) return 'no tracks yet';
+  return [...pipe.tracks]
+    .sort((a, b) => a.kind.localeCompare(b.kind))
+    .map((track) => `${track.kind} ${formatBitrate(track.bitrateBps)} · ${formatNumber(track.packets)} pkts · ${track.state}`)
+    .join('; ');
+}
+
+/**
+ * Each edge with the pipe that feeds it. An edge with viewers but no pipe
+ * reported is shown as such (its origin did not answer, or the pipe is being set up).
+ */
+function edgesCell(room: ClusterRoomView, unreported: readonly string[]): HTMLTableCellElement {
+  const pipes = room.pipes ?? [];
+  const edges = [...new Set([...edgesOf(room), ...pipes.map((pipe) => pipe.edge)])].sort();
+  if (edges.length === 0) return cell(DASH);
+  const originSilent = room.origin !== null && unreported.includes(room.origin.node);
+  return el(
+    'td',
+    {},
+    edges.map((edge) => {
+      const fed = pipes.filter((pipe) => pipe.edge === edge);
+      const detail =
+        fed.length > 0 ? fed.map((pipe) => `${pipe.origin} → ${edge}: ${pipeTracks(pipe)}`).join(' | ') : originSilent ? 'pipes not reported' : 'no pipe';
+      return el('div', { className: 'small', attrs: { 'data-edge': edge, 'data-pipes': String(fed.length) } }, [
+        el('strong', { text: edge }),
+        el('span', { className: 'muted', text: ` ${detail}` }),
+      ]);
+    }),
+  );
+}
+
+function roomRow(room: ClusterRoomView, unreported: readonly string[]): HTMLTableRowElement {
   const audience = Object.entries(room.viewersByNode)
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([node, viewers]) => `${node}: ${viewers}`)
@@ -53,7 +86,7 @@ function roomRow(room: ClusterRoomView): HTMLTableRowElement {
     el('th', { attrs: { scope: 'row' }, text: room.id }),
     cell(room.live ? 'live' : 'waiting'),
     cell(room.origin ? `${room.origin.node} (epoch ${room.origin.epoch})` : DASH),
-    cell(edges.length > 0 ? edges.join(', ') : DASH),
+    edgesCell(room, unreported),
     cell(audience || DASH),
   ]);
 }
@@ -103,7 +136,8 @@ export class ClusterView {
         : `${overview.nodes.length} ${overview.nodes.length === 1 ? 'node' : 'nodes'} on Redis · ${overview.rooms.length} ${overview.rooms.length === 1 ? 'room' : 'rooms'} · answered by ${overview.node}`;
     const nodes = [...overview.nodes].sort((a, b) => a.id.localeCompare(b.id));
     this.#nodes.replaceChildren(...nodes.map((node) => nodeRow(node, overview)));
-    this.#rooms.replaceChildren(...overview.rooms.map(roomRow));
+    const unreported = overview.pipesUnreported ?? [];
+    this.#rooms.replaceChildren(...overview.rooms.map((room) => roomRow(room, unreported)));
     setVisible(this.#noRooms, overview.rooms.length === 0);
   }
 }

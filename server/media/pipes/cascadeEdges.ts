@@ -36,6 +36,10 @@ export interface EdgeInfo {
   origin: string;
   epoch: number;
   tracks: number;
+  /** The pipe's id at the origin. */
+  pipeId: string;
+  /** Bytes received over the pipe, as of its last sync. */
+  bytesReceived: number;
 }
 
 const CHECK_MS = 1_000;
@@ -82,7 +86,14 @@ export class CascadeEdges {
       .rooms()
       .map((room) => [room, cascadeOf(room)] as const)
       .filter((pair): pair is readonly [Room, CascadeSource] => pair[1] !== undefined)
-      .map(([room, cascade]) => ({ room: room.id, origin: cascade.origin.node, epoch: cascade.epoch, tracks: cascade.tracks().length }));
+      .map(([room, cascade]) => ({
+        room: room.id,
+        origin: cascade.origin.node,
+        epoch: cascade.epoch,
+        tracks: cascade.tracks().length,
+        pipeId: cascade.pipeId,
+        bytesReceived: cascade.bytesReceived,
+      }));
   }
 
   /**

@@ -8,11 +8,26 @@
  * edge died) is closed here — unless this node cannot reach the cluster state
  * either: then silence proves nothing, and media may still flow on the pipe. Requests for a room this node is
  * not the origin of, or with another epoch, are refused with a PipeError.
+ *
+ * The origin's side of a new pipe is connected (media starts) at the edge's
+ * first sync, which the edge sends once it produces every track of the open
+ * answer: what a pipe consumer sent before would reach an edge transport
+ * without a producer for its SSRC and be dropped — the first key frame above
+ * all (the worker starts pipe consumers from its key frame cache when their
+ * transport connects), leaving the edge's first viewer to wait for the
+ * sender's next key frame (+0.6 s in the cluster-join bench). Tracks added to
+ * a running pipe start at once, before the edge produces them: their first
+ * frames may be lost, and the edge's viewers ask for a key frame.
+ *
+ * Operators see the pipes (`cluster.pipes` on the bus, for /api/cluster, and
+ * the pipe metrics): each pipe's per-track figures are read from its pipe
+ * consumers at every sync, so they are at most a sync period old.
  */
 import { randomUUID } from 'node:crypto';
 import type { types as ms } from 'mediasoup';
 import type { Logger } from '../../observability/logger.js';
 import type { MessageBus } from '../../cluster/messageBus.js';
+import { CLUSTER_PIPES_METHOD, type ClusterPipeTrackView, type ClusterPipesAnswer } from '../../contracts/clusterApi.js';
 import {
   PIPE_IDLE_MS,
   PIPE_METHODS,
@@ -21,6 +36,7 @@ import {
   pipeCloseRequestSchema,
   pipeOpenRequestSchema,
   pipeSyncRequestSchema,
+  type PipeEndpoint,
   type PipeOpenAnswer,
   type PipeSyncAnswer,
   type PipedTrackDescription,
@@ -44,13 +60,18 @@ export interface PipeOriginOptions {
   idleMs?: number;
 }
 
-/** One edge's pipe, as the operator API and tests see it. */
+/** One edge's pipe, as the operator API, the metrics and tests see it. */
 export interface OriginPipeInfo {
   id: string;
   room: string;
   epoch: number;
   edge: string;
   consumers: number;
+  /** Per program track, as of the last sync. */
+  tracks: ClusterPipeTrackView[];
+  /** Bytes the pipe transport sent / received (RTCP from the edge), as of the last sync. */
+  bytesSent: number;
+  bytesReceived: number;
 }
 
 interface OriginPipe {
@@ -62,6 +83,10 @@ interface OriginPipe {
   /** Program track id → its pipe consumer. */
   consumers: Map<string, ms.Consumer>;
   lastSync: number;
+  /** Where the edge listens, until the origin's side connects to it (the edge's first sync). */
+  edgeEndpoint: PipeEndpoint | undefined;
+  /** Figures read at the last sync (see #readStats). */
+  stats: { tracks: ClusterPipeTrackView[]; bytesSent: number; bytesReceived: number };
 }
 
 export class PipeOrigin {
@@ -80,6 +105,7 @@ export class PipeOrigin {
       bus.handle(PIPE_METHODS.open, (payload, from) => this.#open(payload, from)),
       bus.handle(PIPE_METHODS.sync, (payload, from) => this.#sync(payload, from)),
       bus.handle(PIPE_METHODS.close, (payload, from) => this.#close(payload, from)),
+      bus.handle(CLUSTER_PIPES_METHOD, () => Promise.resolve(this.#report())),
     ];
     const idleMs = options.idleMs ?? PIPE_IDLE_MS;
     this.#reaper = setInterval(
@@ -93,7 +119,7 @@ export class PipeOrigin {
 
   /** Every pipe this node serves as an origin. */
   pipes(): OriginPipeInfo[] {
-    return [...this.#pipes.values()].map((p) => ({ id: p.id, room: p.room, epoch: p.epoch, edge: p.edge, consumers: p.consumers.size }));
+    return [...this.#pipes.values()].map((p) => ({ id: p.id, room: p.room, epoch: p.epoch, edge: p.edge, consumers: p.consumers.size, ...p.stats }));
   }
 
   /** Closes every pipe and stops serving. Idempotent. */
@@ -111,9 +137,18 @@ export class PipeOrigin {
     // One pipe per edge and room: a new one replaces what that edge had.
     for (const pipe of [...this.#pipes.values()]) if (pipe.edge === edge && pipe.room === request.room) this.#drop(pipe, 'the edge opened a new pipe');
     const { transport, endpoint } = await openRemotePipeTransport(program.router, this.#options.listenInfo);
-    const pipe: OriginPipe = { id: randomUUID(), room: request.room, epoch: request.epoch, edge, transport, consumers: new Map(), lastSync: Date.now() };
+    const pipe: OriginPipe = {
+      id: randomUUID(),
+      room: request.room,
+      epoch: request.epoch,
+      edge,
+      transport,
+      consumers: new Map(),
+      lastSync: Date.now(),
+      edgeEndpoint: request.edge,
+      stats: { tracks: [], bytesSent: 0, bytesReceived: 0 },
+    };
     try {
-      await transport.connect(request.edge);
       const tracks = await this.#consumeProgram(pipe, program);
       if (this.#closed) throw new PipeError('unknown-room', 'this node is closing');
       this.#pipes.set(pipe.id, pipe);
@@ -138,7 +173,55 @@ export class PipeOrigin {
       throw error;
     }
     if (pipe.room !== request.room || pipe.epoch !== request.epoch) throw new PipeError('unknown-pipe', `pipe ${pipe.id} belongs to another room or epoch`);
-    return { tracks: await this.#consumeProgram(pipe, program) };
+    // The edge produces every track of the open answer before its first sync: media may flow now.
+    if (pipe.edgeEndpoint) {
+      const endpoint = pipe.edgeEndpoint;
+      pipe.edgeEndpoint = undefined;
+      try {
+        await pipe.transport.connect(endpoint);
+      } catch (error) {
+        this.#drop(pipe, `cannot connect to the edge: ${(error as Error).message}`);
+        throw new PipeError('bad-request', `cannot connect to the edge's pipe at ${endpoint.ip}:${endpoint.port}`);
+      }
+    }
+    const tracks = await this.#consumeProgram(pipe, program);
+    void this.#readStats(pipe, program);
+    return { tracks };
+  }
+
+  /** What `cluster.pipes` answers: this node's pipes as an origin. */
+  #report(): ClusterPipesAnswer {
+    const origin = this.#options.bus.nodeId;
+    return { pipes: [...this.#pipes.values()].map((p) => ({ id: p.id, room: p.room, origin, edge: p.edge, epoch: p.epoch, tracks: p.stats.tracks })) };
+  }
+
+  /** Refreshes a pipe's figures from its consumers and transport; a pipe closing meanwhile keeps the last ones. */
+  async #readStats(pipe: OriginPipe, program: OriginProgram): Promise<void> {
+    const kinds = new Map(program.tracks().map((t) => [t.id, t.kind]));
+    try {
+      const [transportStats, ...consumerStats] = await Promise.all([
+        pipe.transport.getStats(),
+        ...[...pipe.consumers].map(async ([id, consumer]) => ({ id, consumer, stats: await consumer.getStats() })),
+      ]);
+      const tracks = consumerStats.map(({ id, consumer, stats }): ClusterPipeTrackView => {
+        // One outbound stream per simulcast layer: a pipe carries them all.
+        const sent = stats.filter((s) => s.type === 'outbound-rtp');
+        const bitrateBps = Math.round(sent.reduce((sum, s) => sum + s.bitrate, 0));
+        const paused = consumer.paused || consumer.producerPaused;
+        return {
+          id,
+          kind: kinds.get(id) ?? consumer.kind,
+          state: paused ? 'paused' : bitrateBps > 0 ? 'flowing' : 'idle',
+          bitrateBps,
+          packets: sent.reduce((sum, s) => sum + s.packetCount, 0),
+          bytes: sent.reduce((sum, s) => sum + s.byteCount, 0),
+        };
+      });
+      const transport = transportStats[0];
+      pipe.stats = { tracks, bytesSent: transport?.bytesSent ?? 0, bytesReceived: transport?.bytesReceived ?? 0 };
+    } catch {
+      // The transport or a consumer closed while being read: the pipe is going away.
+    }
   }
 
   async #close(payload: unknown, edge: string): Promise<Record<string, never>> {

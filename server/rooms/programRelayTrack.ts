@@ -16,11 +16,16 @@ import type { Logger } from '../observability/logger.js';
 import { SafeEmitter } from '../lib/safeEmitter.js';
 import { RtpTimeline } from './programRelayRtp.js';
 
-/** Header extensions that name a stream of the sender's transport; the relay producer has its own. */
+/**
+ * Header extensions of the sender's transport (stream ids, congestion control): each
+ * viewer's transport writes its own; the relay producer keeps the media ones only.
+ */
 const TRANSPORT_EXTENSIONS = new Set([
   'urn:ietf:params:rtp-hdrext:sdes:mid',
   'urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id',
   'urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id',
+  'http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time',
+  'http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01',
 ]);
 
 interface Input {

@@ -15,6 +15,10 @@
  *
  * Healthy = present and media arrived within `stallMs` (a source that has not
  * delivered anything yet is judged from when it arrived).
+ *
+ * Halfway to a stall (on air quiet for `stallMs / 2`, the other slot healthy)
+ * it says `prearm` once, so the relay can get the other encoder's key frame
+ * ready before the switch is decided.
  */
 import { SafeEmitter } from '../lib/safeEmitter.js';
 import type { SourceSlot } from '../sources/mediaSource.js';
@@ -54,7 +58,11 @@ export class BackupSwitchError extends Error {
   }
 }
 
-type BackupSwitchEvents = { switched: [decision: SwitchDecision] };
+type BackupSwitchEvents = {
+  switched: [decision: SwitchDecision];
+  /** The slot on air is halfway to a stall: `slot` is likely next. */
+  prearm: [slot: SourceSlot];
+};
 
 const other = (slot: SourceSlot): SourceSlot => (slot === 'primary' ? 'backup' : 'primary');
 
@@ -65,6 +73,7 @@ export class BackupSwitch extends SafeEmitter<BackupSwitchEvents> {
   #active: SourceSlot | undefined;
   #pinned: SourceSlot | undefined;
   #primaryHealthySince: number | undefined;
+  #prearmed = false;
   #lastSwitch: SwitchDecision | undefined;
   #switches = 0;
   #closed = false;
@@ -117,8 +126,13 @@ export class BackupSwitch extends SafeEmitter<BackupSwitchEvents> {
       return this.#switch(next, active === undefined ? 'initial' : 'disconnect', now);
     }
     const current = probe(active)!;
-    const stalled = now - (current.lastMediaAt ?? current.since) >= stallMs;
-    if (stalled && this.healthy(other(active), now)) return this.#switch(other(active), 'stall', now);
+    const quietMs = now - (current.lastMediaAt ?? current.since);
+    const stalled = quietMs >= stallMs;
+    const otherHealthy = this.healthy(other(active), now);
+    if (stalled && otherHealthy) return this.#switch(other(active), 'stall', now);
+    const halfway = !stalled && quietMs >= stallMs / 2 && otherHealthy;
+    if (halfway && !this.#prearmed) this.safeEmit('prearm', other(active));
+    if (!stalled) this.#prearmed = halfway;
     if (active === 'backup' && this.#pinned !== 'backup' && this.#primaryHealthySince !== undefined && now - this.#primaryHealthySince >= failbackMs) {
       return this.#switch('primary', 'failback', now);
     }
@@ -144,6 +158,7 @@ export class BackupSwitch extends SafeEmitter<BackupSwitchEvents> {
   #switch(to: SourceSlot | undefined, reason: ProgramSwitchReason, now: number): SwitchDecision {
     const decision: SwitchDecision = { from: this.#active, to, reason, at: now };
     this.#active = to;
+    this.#prearmed = false;
     // A pin ends when its slot is left for any reason but the operator's.
     if (this.#pinned !== undefined && to !== this.#pinned && reason !== 'manual') this.#pinned = undefined;
     if (decision.from !== undefined && to !== undefined) {

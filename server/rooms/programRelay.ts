@@ -122,6 +122,18 @@ export class ProgramRelay extends SafeEmitter<ProgramRelayEvents> {
     refollow();
   }
 
+  /**
+   * The source on air went quiet: start consuming `source`'s video now, so
+   * that a switch to it can cut at once (ProgramRelayTrack.prearm).
+   */
+  prearm(source: MediaSource): void {
+    if (this.#closed || source === this.#source || source.router !== this.router) return;
+    const video = source.tracks().find((t) => t.kind === 'video' && !t.producer.closed);
+    const track = this.#entries.get('video')?.track;
+    if (!video || !track?.accepts(video.producer)) return;
+    this.#enqueue(() => track.prearm(source.id, video.producer));
+  }
+
   /** Closes the relay tracks and the transport. Idempotent. */
   close(): void {
     if (this.#closed) return;

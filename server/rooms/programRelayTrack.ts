@@ -10,6 +10,16 @@
  * the cut happens there. Audio can be cut on demand (`cutPending`), so that
  * it changes source together with the video. At the cut the timeline is
  * rebased (programRelayRtp.ts) and the old consumer closed.
+ *
+ * Encoders that cannot answer a key frame request (ffmpeg behind RTMP, SRT,
+ * WHIP test clients) would make a failover wait for their next GOP. So when
+ * the input on air goes quiet (half the stall threshold), the switch policy
+ * asks to `prearm` the other source: its video is consumed already and kept
+ * in Node from its first key frame (at most PREARM_MAX_PACKETS); if the
+ * switch comes, those packets are forwarded at once, timed as they arrived
+ * (so the picture resumes where the backup was at that key frame, at most
+ * half a stall threshold behind, and catches up like a key frame cache
+ * join). If the input on air speaks again, the pre-arm is dropped.
  */
 import type { types as ms } from 'mediasoup';
 import type { Logger } from '../observability/logger.js';
@@ -47,6 +57,16 @@ export interface ProgramRelayTrackOptions {
   now?: () => number;
 }
 
+/** Packets kept for a pre-armed input (~1.5 s of 5 Mbit/s video); more, and the pre-arm is dropped. */
+const PREARM_MAX_PACKETS = 800;
+
+interface Pending {
+  input: Input;
+  autoCut: boolean;
+  /** Set while pre-armed: the input's packets since its first key frame, with their arrival times. */
+  buffer?: Array<{ packet: Buffer; at: number }>;
+}
+
 const randomSsrc = (): number => 0x1000_0000 + Math.floor(Math.random() * 0xe000_0000);
 
 export class ProgramRelayTrack extends SafeEmitter<RelayTrackEvents> {
@@ -59,7 +79,7 @@ export class ProgramRelayTrack extends SafeEmitter<RelayTrackEvents> {
   readonly #log: Logger;
   readonly #now: () => number;
   #active: Input | undefined;
-  #pending: { input: Input; autoCut: boolean } | undefined;
+  #pending: Pending | undefined;
   #lastInputAt: number | undefined;
   #switchToken = 0;
   #forwarded = 0;
@@ -148,6 +168,17 @@ export class ProgramRelayTrack extends SafeEmitter<RelayTrackEvents> {
   async switchTo(sourceId: string, producer: ms.Producer, options: { autoCut: boolean }): Promise<void> {
     if (this.#closed) return;
     const token = ++this.#switchToken;
+    const pending = this.#pending;
+    if (pending?.buffer && pending.input.producerId === producer.id) {
+      // Pre-armed: cut now if its key frame is here, else at its first packet.
+      const buffered = pending.buffer;
+      delete pending.buffer;
+      pending.autoCut = options.autoCut;
+      if (buffered.length === 0) return;
+      this.#cut();
+      for (const { packet, at } of buffered) this.#forward(packet, at);
+      return;
+    }
     this.#dropPending();
     if (this.#active?.producerId === producer.id && !this.#active.consumer.closed) return;
     const consumer = await consumeInput(this.#options, producer);
@@ -156,6 +187,22 @@ export class ProgramRelayTrack extends SafeEmitter<RelayTrackEvents> {
       return;
     }
     this.#adopt({ sourceId, producerId: producer.id, consumer }, options.autoCut);
+  }
+
+  /**
+   * Consumes `producer`'s video beside the input on air and keeps it from its
+   * first key frame, so that a switch to it need not wait for the encoder's
+   * next one. Only while something is on air and nothing else is pending.
+   */
+  async prearm(sourceId: string, producer: ms.Producer): Promise<void> {
+    if (this.#closed || this.kind !== 'video' || !this.#active || this.#pending || this.#active.producerId === producer.id) return;
+    const token = ++this.#switchToken;
+    const consumer = await consumeInput(this.#options, producer);
+    if (this.#closed || token !== this.#switchToken || this.#pending || !this.#active) {
+      consumer.close();
+      return;
+    }
+    this.#adopt({ sourceId, producerId: producer.id, consumer }, false, true);
   }
 
   /** Cuts to the pending input now (audio follows the video's cut). */
@@ -179,7 +226,7 @@ export class ProgramRelayTrack extends SafeEmitter<RelayTrackEvents> {
     this.removeAllListeners();
   }
 
-  #adopt(input: Input, autoCut: boolean): void {
+  #adopt(input: Input, autoCut: boolean, prearmed = false): void {
     const { consumer } = input;
     consumer.on('rtp', (packet) => this.#onRtp(input, packet));
     consumer.on('producerpause', () => this.#followPause(input));
@@ -188,7 +235,7 @@ export class ProgramRelayTrack extends SafeEmitter<RelayTrackEvents> {
       if (this.#active === input) this.#active = undefined;
       if (this.#pending?.input === input) this.#pending = undefined;
     });
-    this.#pending = { input, autoCut };
+    this.#pending = prearmed ? { input, autoCut, buffer: [] } : { input, autoCut };
     // Nothing to keep forwarding: this input is the track's only one.
     if (!this.#active && (!autoCut || this.kind === 'audio')) this.#cut();
     if (this.kind === 'video') void consumer.requestKeyFrame().catch(() => undefined);
@@ -196,14 +243,27 @@ export class ProgramRelayTrack extends SafeEmitter<RelayTrackEvents> {
 
   #onRtp(input: Input, packet: Buffer): void {
     if (this.#closed) return;
-    if (this.#pending?.input === input) {
-      if (!this.#pending.autoCut) return;
+    const now = this.#now();
+    const pending = this.#pending;
+    if (pending?.input === input) {
+      if (pending.buffer) {
+        if (pending.buffer.length >= PREARM_MAX_PACKETS) this.#dropPending();
+        else pending.buffer.push({ packet, at: now });
+        return;
+      }
+      if (!pending.autoCut) return;
       this.#cut();
     }
     if (this.#active !== input) return;
-    const now = this.#now();
-    this.#lastInputAt = now;
-    if (!this.#timeline.rewrite(packet, now)) return;
+    // The input on air speaks again: the pre-arm was a false alarm.
+    if (this.#pending?.buffer) this.#dropPending();
+    this.#forward(packet, now);
+  }
+
+  /** Sends one packet of the active input, received at `at`, on the relay's timeline. */
+  #forward(packet: Buffer, at: number): void {
+    this.#lastInputAt = at;
+    if (!this.#timeline.rewrite(packet, at)) return;
     this.#forwarded++;
     this.producer.send(packet);
   }

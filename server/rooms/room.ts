@@ -105,6 +105,10 @@ export class Room extends SafeEmitter<RoomEvents> {
       probe: (slot) => this.#probe(slot),
     });
     this.#switch.on('switched', (decision) => this.#onSwitched(decision));
+    this.#switch.on('prearm', (slot) => {
+      const source = this.#seats.get(slot)?.source;
+      if (source) this.program.relay?.prearm(source);
+    });
     this.#routers = new RouterSet({
       roomId: id,
       pool: deps.pool,

@@ -168,3 +168,36 @@ test('the check timer runs by itself and stops on close', async () => {
   await sleep(30);
   assert.equal(evaluated, after);
 });
+
+test('halfway to a stall it asks once to pre-arm the healthy other slot; again after the slot on air recovered', () => {
+  const r = rig({ stallMs: 1000 });
+  const prearms: string[] = [];
+  r.policy.on('prearm', (slot) => prearms.push(`${slot}@${r.policy.active}`));
+  r.connect('primary');
+  r.connect('backup');
+  r.run(0, 1000, ['primary', 'backup']);
+  r.run(1100, 1400, ['backup']);
+  assert.deepEqual(prearms, [], 'quiet for 400 ms only');
+  r.run(1500, 1800, ['backup']);
+  assert.deepEqual(prearms, ['backup@primary'], 'once, at 500 ms of quiet');
+  // A hiccup: the primary speaks again, then goes quiet once more.
+  r.run(1900, 2000, ['primary', 'backup']);
+  r.run(2100, 2600, ['backup']);
+  assert.deepEqual(prearms, ['backup@primary', 'backup@primary']);
+  assert.equal(r.policy.active, 'primary');
+  r.run(2700, 3000, ['backup']);
+  assert.equal(r.policy.active, 'backup');
+  assert.equal(prearms.length, 2, 'no pre-arm for the switch itself');
+});
+
+test('no pre-arm when the other slot is not healthy', () => {
+  const r = rig();
+  const prearms: string[] = [];
+  r.policy.on('prearm', (slot) => prearms.push(slot));
+  r.connect('primary');
+  r.connect('backup');
+  // The backup never delivered anything.
+  r.run(0, 500, ['primary']);
+  r.run(600, 3000, []);
+  assert.deepEqual(prearms, []);
+});

@@ -41,6 +41,8 @@ import { createStreamKeyStore } from './ingest/keys/createStreamKeyStore.js';
 import { WhipSessions } from './ingest/whip/whipSessions.js';
 import { createWhipRouter } from './http/whipRoutes.js';
 import { createStreamKeyRouter } from './http/streamKeyRoutes.js';
+import { createProgramRouter } from './http/programRoutes.js';
+import { IngestSwitchAlerts } from './alerts/ingestSwitchAlerts.js';
 
 export class PortInUseError extends Error {
   override name = 'PortInUseError';
@@ -81,6 +83,8 @@ export class FloodlightServer {
   readonly streamKeys: StreamKeyStore;
   /** This node's WHIP ingest sessions. */
   readonly whip: WhipSessions;
+  /** Backup ingest switches: metric, webhook, alert. */
+  readonly #ingestSwitches: IngestSwitchAlerts;
   readonly #http: http.Server;
   readonly #io: IoServer;
   #closing: Promise<void> | undefined;
@@ -119,6 +123,12 @@ export class FloodlightServer {
       // Signaling starts below; metrics read it at scrape time.
       signalingStats: () => this.signaling?.stats,
       logger: log,
+    });
+    this.#ingestSwitches = new IngestSwitchAlerts({
+      rooms,
+      alerts: this.observability.alertManager,
+      webhooks: this.observability.webhooks,
+      registry: this.observability.metrics.registry,
     });
     this.placement = new PlacementService({
       nodeId: config.nodeId,
@@ -175,6 +185,7 @@ export class FloodlightServer {
       ingestRoutes: [
         createStreamKeyRouter({ keys: this.streamKeys, tokens: this.tokens }),
         createWhipRouter({ sessions: this.whip, keys: this.streamKeys, tokens: this.tokens, iceServers: config.ingest.whip.iceServers }),
+        createProgramRouter({ rooms, tokens: this.tokens }),
       ],
     });
     this.#http = http.createServer(app);
@@ -255,6 +266,8 @@ export class FloodlightServer {
       maxConsumersPerRouter: config.maxConsumersPerRouter,
       keyFrameRequestDelayMs: config.keyFrameRequestDelayMs,
       maxWebRtcViewers: config.maxWebRtcViewers,
+      ingestStallMs: config.ingestFailover.stallMs,
+      ingestFailbackMs: config.ingestFailover.failbackMs,
     };
     // Rooms read the limit at each admission: an operator's change applies at once.
     followViewerLimit(cluster.settings, roomOptions, config.maxWebRtcViewers);
@@ -392,6 +405,7 @@ export class FloodlightServer {
       this.observability.close();
       this.drainer.close();
       this.#clusterAlerts?.close();
+      this.#ingestSwitches.close();
       // Then HLS: recorders stop and playlists get ENDLIST before rooms close.
       await this.hls?.close();
       this.whip.close();

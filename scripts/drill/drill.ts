@@ -4,6 +4,7 @@
  *   npm run drill -- worker [--viewers=8] [--target=publisher|consumer] [--max-gap-ms=2000] [--hls]
  *   npm run drill -- ffmpeg [--max-gap-ms=5000]
  *   npm run drill -- node-edge|node-origin|redis|drain [--viewers=6] …   (clusterDrills.ts)
+ *   npm run drill -- ingest [--viewers=4] [--max-gap-ms=2000] [--failback-s=4]   (ingestDrill.ts)
  *
  * worker: a real server in this process (2 mediasoup workers, a low
  * MAX_CONSUMERS_PER_ROUTER so the viewers span both workers, WEBHOOK_URLS at
@@ -40,6 +41,7 @@ import { BenchRun, sleep } from '../bench/lib/lifecycle.js';
 import { machineInfo } from '../bench/lib/machine.js';
 import { fmt, formatTable, numberArg, parseArgs, progress, writeResult } from '../bench/lib/results.js';
 import { clusterDrills } from './clusterDrills.js';
+import { ingestDrill } from './ingestDrill.js';
 import { WebhookReceiver, type WebhookDelivery } from './webhookReceiver.js';
 
 const ROOM = 'drill';
@@ -670,6 +672,7 @@ async function main(): Promise<number> {
     worker: { known: ['viewers', 'target', 'max-gap-ms', 'hls'], run: workerDrill },
     ffmpeg: { known: ['max-gap-ms'], run: ffmpegDrill },
     ...clusterDrills,
+    ingest: { known: ['viewers', 'max-gap-ms', 'failback-s'], run: ingestDrill },
   };
   const drill = name ? drills[name] : undefined;
   if (!drill) {

@@ -14,4 +14,6 @@ export const ruleSeverity: Record<AlertRule, AlertSeverity> = {
   viewer_drop: 'warning',
   node_gone: 'critical',
   room_lost_origin: 'critical',
+  // On the backup encoder: viewers are fine, the primary needs a look.
+  ingest_failover: 'warning',
 };

@@ -194,6 +194,10 @@ const envSchema = z
       .default([]),
     /** Ingest: WHIP sessions still connecting (ICE/DTLS) at once; more get 503 + Retry-After. */
     WHIP_MAX_PENDING_SESSIONS: z.coerce.number().int().min(1).max(10_000).default(20),
+    /** Backup ingest: the slot on air is left after this long without video, ms. */
+    INGEST_STALL_MS: z.coerce.number().int().min(300).max(5000).default(1000),
+    /** Backup ingest: back to the primary once it has been healthy this long, seconds. */
+    INGEST_FAILBACK_S: z.coerce.number().min(0.5).max(3600).default(10),
   })
   .refine((c) => c.HLS_ENABLED || c.NODE_ROLES.includes('webrtc'), {
     error: 'a node with only the hls role needs HLS_ENABLED',
@@ -281,6 +285,8 @@ export interface Config {
   redis: RedisSettings | undefined;
   /** Encoder ingest (stream keys, WHIP). */
   ingest: { streamKeysDir: string; whip: { iceServers: IceServer[]; maxPendingSessions: number } };
+  /** Backup ingest's switching policy (INGEST_STALL_MS, INGEST_FAILBACK_S). */
+  ingestFailover: { stallMs: number; failbackMs: number };
 }
 
 /** Alert rule thresholds (see docs/operations.md). */
@@ -376,6 +382,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       streamKeysDir: path.resolve(c.STREAM_KEYS_DIR),
       whip: { iceServers: c.WHIP_ICE_SERVERS, maxPendingSessions: c.WHIP_MAX_PENDING_SESSIONS },
     },
+    ingestFailover: { stallMs: c.INGEST_STALL_MS, failbackMs: Math.round(c.INGEST_FAILBACK_S * 1000) },
   };
 }
 

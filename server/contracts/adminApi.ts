@@ -14,7 +14,17 @@
  *   any error                                   → ApiErrorBody with a 4xx/5xx status
  */
 
-export const alertRules = ['stream_stalled', 'low_bitrate', 'high_loss', 'worker_died', 'hls_stale', 'viewer_drop', 'node_gone', 'room_lost_origin'] as const;
+export const alertRules = [
+  'stream_stalled',
+  'low_bitrate',
+  'high_loss',
+  'worker_died',
+  'hls_stale',
+  'viewer_drop',
+  'node_gone',
+  'room_lost_origin',
+  'ingest_failover',
+] as const;
 export type AlertRule = (typeof alertRules)[number];
 
 export type AlertSeverity = 'warning' | 'critical';

@@ -8,6 +8,12 @@
  *
  * A room costs no router until something broadcasts: viewers may wait in a
  * room that has never been live, and get their transport once it is.
+ *
+ * Which slot is on air is the BackupSwitch's decision (backupSwitch.ts). The
+ * program is relayed (programRelay.ts: tracks that survive a switch) for
+ * single-encoding ingest encoders (WHIP, RTMP, SRT) and for any room with a
+ * backup source; a browser publisher alone keeps its own producers (no Node
+ * hop, and its simulcast layers), see `#relayWanted`.
  */
 import type { types as ms } from 'mediasoup';
 import type { Logger } from '../observability/logger.js';
@@ -20,7 +26,9 @@ import type { MediaSource, SourceEndReason, SourceSlot } from '../sources/mediaS
 import { WebRtcPublisherSource } from '../sources/webrtcPublisherSource.js';
 import type { WebRtcTransportDescription } from '../media/browserTransport.js';
 import { WebRtcViewer, type ConsumerDescription } from '../viewers/webrtcViewer.js';
+import type { ProgramSlotStatus, ProgramStatus, ProgramSwitch } from '../contracts/programApi.js';
 import { Program, type ProgramTrack } from './program.js';
+import { BackupSwitch, type SlotProbe, type SwitchDecision } from './backupSwitch.js';
 import { RoomError } from './roomError.js';
 import type { Eviction, ParticipantLink, TrackInfo } from './roomNotices.js';
 
@@ -30,6 +38,10 @@ export interface RoomOptions {
   keyFrameRequestDelayMs: number;
   /** WebRTC viewers per room; 0 = unlimited. */
   maxWebRtcViewers: number;
+  /** Backup ingest: the slot on air is left after this long without video (INGEST_STALL_MS). Default 1000. */
+  ingestStallMs?: number;
+  /** Backup ingest: back to the primary once it was healthy this long (INGEST_FAILBACK_S). Default 10 000. */
+  ingestFailbackMs?: number;
 }
 
 /** This node's figures for a room (the parts of a `/api/rooms` item a room knows itself). */
@@ -52,20 +64,27 @@ type RoomEvents = {
   sourceRemoved: [source: MediaSource, reason: SourceEndReason];
   viewerJoined: [viewer: WebRtcViewer];
   viewerLeft: [viewer: WebRtcViewer];
+  /** The program changed slot (primary ↔ backup). */
+  programSwitched: [change: ProgramSwitch];
 };
 
 interface PublisherSeat {
   source: MediaSource;
   link: ParticipantLink | undefined;
+  /** When it took the seat (ms). */
+  since: number;
 }
+
+const INGEST_PROTOCOLS = new Set(['whip', 'rtmp', 'srt']);
 
 const trackInfo = (track: ProgramTrack): TrackInfo => ({ trackId: track.id, kind: track.kind, label: track.label });
 
 export class Room extends SafeEmitter<RoomEvents> {
   readonly id: string;
   readonly createdAt = new Date();
-  readonly program = new Program();
+  readonly program: Program;
   readonly #deps: RoomDeps;
+  readonly #switch: BackupSwitch;
   readonly #log: Logger;
   readonly #routers: RouterSet;
   readonly #viewers = new Map<string, WebRtcViewer>();
@@ -79,6 +98,17 @@ export class Room extends SafeEmitter<RoomEvents> {
     this.id = id;
     this.#deps = deps;
     this.#log = deps.logger.child({ room: id });
+    this.program = new Program({ relayWanted: (source) => this.#relayWanted(source), logger: this.#log });
+    this.#switch = new BackupSwitch({
+      stallMs: deps.options.ingestStallMs ?? 1000,
+      failbackMs: deps.options.ingestFailbackMs ?? 10_000,
+      probe: (slot) => this.#probe(slot),
+    });
+    this.#switch.on('switched', (decision) => this.#onSwitched(decision));
+    this.#switch.on('prearm', (slot) => {
+      const source = this.#seats.get(slot)?.source;
+      if (source) this.program.relay?.prearm(source);
+    });
     this.#routers = new RouterSet({
       roomId: id,
       pool: deps.pool,
@@ -204,11 +234,13 @@ export class Room extends SafeEmitter<RoomEvents> {
       previous.link?.evicted({ kind: 'kicked', reason: 'another publisher took over this room' });
       previous.source.end('replaced');
     }
-    this.#seats.set(source.slot, { source, link: options.link });
+    this.#seats.set(source.slot, { source, link: options.link, since: Date.now() });
     this.#everLive = true;
     source.on('ended', (reason) => this.#onSourceEnded(source, reason));
     this.#log.info({ source: source.id, protocol: source.protocol, slot: source.slot }, 'source added');
     this.safeEmit('sourceAdded', source);
+    // A backup arrived: relay the program now, not at the failover (viewers would renegotiate then).
+    if (source.slot === 'backup') this.program.reconsiderRelay();
     this.#updateProgram();
     this.#scheduleStatus();
   }
@@ -216,6 +248,46 @@ export class Room extends SafeEmitter<RoomEvents> {
   /** The owner of `source` leaves (its connection closed or it stopped). */
   removeSource(source: MediaSource): void {
     source.end('left');
+  }
+
+  /**
+   * An operator puts `slot` on air (and pins the backup: no automatic
+   * fail-back). Throws BackupSwitchError when the slot is empty or stalled.
+   */
+  switchProgram(slot: SourceSlot): void {
+    this.#assertOpen();
+    this.#switch.manual(slot);
+  }
+
+  /** The program's slots and switches (admin API, dashboard). */
+  programStatus(): ProgramStatus {
+    const now = Date.now();
+    const slots = (['primary', 'backup'] as const).map((slot): ProgramSlotStatus => {
+      const source = this.#seats.get(slot)?.source;
+      const probe = this.#probe(slot);
+      const health = source?.health();
+      return {
+        slot,
+        present: !!source,
+        protocol: source?.protocol ?? null,
+        lastMediaAgeMs: probe?.lastMediaAt != null ? Math.max(0, now - probe.lastMediaAt) : null,
+        bitrateBps: health?.bitrateBps ?? null,
+        keyFrameIntervalMs: health?.keyFrameIntervalMs ?? null,
+        healthy: this.#switch.healthy(slot, now),
+      };
+    });
+    const last = this.#switch.lastSwitch;
+    return {
+      room: this.id,
+      live: this.live,
+      active: this.#switch.active ?? null,
+      relayed: !!this.program.relay && !this.program.relay.closed,
+      pinned: this.#switch.pinned ?? null,
+      slots,
+      lastSwitch: last ? this.#switchRecord(last) : null,
+      switches: this.#switch.switches,
+      settings: { stallMs: this.#deps.options.ingestStallMs ?? 1000, failbackSeconds: (this.#deps.options.ingestFailbackMs ?? 10_000) / 1000 },
+    };
   }
 
   // --- viewers ---------------------------------------------------------------
@@ -301,6 +373,7 @@ export class Room extends SafeEmitter<RoomEvents> {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#statusTimer) clearTimeout(this.#statusTimer);
+    this.#switch.close();
     for (const viewer of this.viewers()) this.#evictViewer(viewer, { kind: 'roomClosed', reason });
     for (const [slot, seat] of [...this.#seats]) {
       this.#seats.delete(slot);
@@ -330,10 +403,46 @@ export class Room extends SafeEmitter<RoomEvents> {
     this.#afterLeave();
   }
 
-  /** The program follows the primary source, or the backup while there is no primary. */
+  /** A source came or went: the switch decides at once (not at its next tick). */
   #updateProgram(): void {
-    const active = this.#seats.get('primary')?.source ?? this.#seats.get('backup')?.source;
-    this.program.setSource(active);
+    this.#switch.evaluate();
+    const active = this.#switch.active;
+    this.program.setSource(active ? this.#seats.get(active)?.source : undefined);
+  }
+
+  #onSwitched(decision: SwitchDecision): void {
+    if (this.#closed) return;
+    this.program.setSource(decision.to ? this.#seats.get(decision.to)?.source : undefined);
+    if (!decision.from || !decision.to) return;
+    const change = this.#switchRecord(decision);
+    this.#log.warn({ from: change.from, to: change.to, reason: change.reason }, 'program switched slot');
+    this.safeEmit('programSwitched', change);
+  }
+
+  #switchRecord(decision: SwitchDecision): ProgramSwitch {
+    return { room: this.id, from: decision.from ?? 'primary', to: decision.to ?? 'primary', reason: decision.reason, at: new Date(decision.at).toISOString() };
+  }
+
+  /** What the switch needs to know about a slot: the relay's clock for the source on air is exact, polled counters lag. */
+  #probe(slot: SourceSlot): SlotProbe | undefined {
+    const seat = this.#seats.get(slot);
+    if (!seat) return undefined;
+    const health = seat.source.health();
+    const hasVideo = seat.source.tracks().some((t) => t.kind === 'video');
+    const relayed = hasVideo ? this.program.relay?.lastVideoInputAt(seat.source.id) : undefined;
+    return { since: seat.since, lastMediaAt: relayed ?? (hasVideo ? health.lastVideoPacketAt : health.lastPacketAt) };
+  }
+
+  /**
+   * A relay costs a Node hop per packet and carries one encoding: worth it where
+   * a switch may happen (a backup is here) or costs nothing in layers (ingest
+   * encoders send one encoding).
+   */
+  #relayWanted(source: MediaSource): boolean {
+    if (source.protocol === 'cascade') return false;
+    if (this.#seats.has('backup')) return true;
+    const singleEncoding = source.tracks().every((t) => (t.producer.rtpParameters.encodings?.length ?? 1) <= 1);
+    return INGEST_PROTOCOLS.has(source.protocol) && singleEncoding;
   }
 
   #onTrackAdded(track: ProgramTrack): void {

@@ -16,87 +16,16 @@ import type { FloodlightServer } from '../../server/app.js';
 import { TokenService } from '../../server/auth/tokens.js';
 import { startTestServer, TEST_AUTH_SECRET } from '../helpers/testServer.js';
 import { HeadlessViewer } from '../helpers/headlessViewer.js';
-import { FfmpegRtpSource } from '../helpers/ffmpegSource.js';
+import { WhipEncoder as ObsLikeClient } from '../helpers/whipEncoder.js';
 import { waitFor } from '../helpers/wait.js';
 
 const ROOM = 'whip-obs';
-const AUDIO_SSRC = 0x1111_0001;
-const VIDEO_SSRC = 0x1111_0002;
 const fixtures = path.join(import.meta.dirname, '../fixtures/whip');
 const keysDir = fs.mkdtempSync(path.join(os.tmpdir(), 'floodlight-whip-keys-'));
 const tokens = new TokenService(TEST_AUTH_SECRET);
 
 let server: FloodlightServer;
 let adminToken: string;
-
-/** A WHIP client shaped like OBS's (plugins/obs-webrtc): libdatachannel, tracks declared with a=ssrc. */
-class ObsLikeClient {
-  readonly pc = new nodeDataChannel.PeerConnection('obs-like', { iceServers: [], bindAddress: '127.0.0.1', disableAutoNegotiation: true });
-  readonly audio: nodeDataChannel.Track;
-  readonly video: nodeDataChannel.Track;
-  #ffmpeg: FfmpegRtpSource | undefined;
-  location: string | undefined;
-  sent = 0;
-  /** The last error libdatachannel threw while sending (the connection closed). */
-  sendError: string | undefined;
-
-  constructor() {
-    const audio = new nodeDataChannel.Audio('0', 'SendOnly');
-    audio.addOpusCodec(111);
-    audio.addSSRC(AUDIO_SSRC, 'obs-cname', 'obs-stream', 'obs-stream-audio');
-    this.audio = this.pc.addTrack(audio);
-    const video = new nodeDataChannel.Video('1', 'SendOnly');
-    video.addH264Codec(96);
-    video.addSSRC(VIDEO_SSRC, 'obs-cname', 'obs-stream', 'obs-stream-video');
-    this.video = this.pc.addTrack(video);
-  }
-
-  /** OBS gathers everything first (no trickle), then POSTs. */
-  async offer(): Promise<string> {
-    const gathered = new Promise<void>((resolve) => this.pc.onGatheringStateChange((state) => state === 'complete' && resolve()));
-    this.pc.setLocalDescription();
-    await gathered;
-    return this.pc.localDescription()!.sdp;
-  }
-
-  async publish(url: string, key: string): Promise<Response> {
-    const response = await fetch(url, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/sdp', Authorization: `Bearer ${key}` },
-      body: await this.offer(),
-    });
-    if (response.status !== 201) return response;
-    this.location = new URL(response.headers.get('location')!, url).href;
-    this.pc.setRemoteDescription(await response.clone().text(), 'answer');
-    return response;
-  }
-
-  /** ffmpeg's H.264 (Constrained Baseline) and Opus, with OBS's SSRCs and payload types. */
-  async startMedia(): Promise<void> {
-    await waitFor(() => this.video.isOpen() && this.audio.isOpen(), { description: 'the WHIP client tracks to open (ICE + DTLS)', timeoutMs: 15_000 });
-    const ffmpeg = new FfmpegRtpSource({ video: { codec: 'H264', width: 640, height: 360, bitrateKbps: 800 }, audio: {} });
-    ffmpeg.onRtp = (kind, packet) => {
-      packet.writeUInt32BE(kind === 'video' ? VIDEO_SSRC : AUDIO_SSRC, 8);
-      packet[1] = (packet[1]! & 0x80) | (kind === 'video' ? 96 : 111);
-      try {
-        if ((kind === 'video' ? this.video : this.audio).sendMessageBinary(packet)) this.sent++;
-      } catch (error) {
-        this.sendError = (error as Error).message;
-      }
-    };
-    this.#ffmpeg = ffmpeg;
-    await ffmpeg.start();
-  }
-
-  async close(): Promise<void> {
-    await this.#ffmpeg?.stop();
-    this.audio.close();
-    this.video.close();
-    this.pc.close();
-    // libdatachannel closes on its own threads: cleanup() before that aborts the process.
-    await waitFor(() => this.pc.state() === 'closed', { description: 'the WHIP client to close', timeoutMs: 5_000 }).catch(() => undefined);
-  }
-}
 
 const whipUrl = (room: string): string => `${server.url}/whip/${room}`;
 
@@ -223,6 +152,10 @@ test('golden offers (Chromium, simulcast, GStreamer) are taken by a real router;
   assert.equal(backupSource?.slot, 'backup');
   assert.equal(backupSource.tracks().length, 2);
   assert.equal(server.rooms.get('golden-gstreamer')?.program.source, backupSource);
+  // Single-encoding ingests are relayed: the relays' transport and producers appear just after; count after them.
+  await waitFor(() => ['golden-chromium', 'golden-gstreamer'].every((room) => server.rooms.get(room)?.program.tracks().length === 2), {
+    description: 'the program relays of both rooms',
+  });
 
   // Two sessions are connecting (WHIP_MAX_PENDING_SESSIONS=2): the next is shed.
   const before503 = footprint();

@@ -12,6 +12,7 @@ const RULE_TITLES: Record<AlertRule, string> = {
   viewer_drop: 'Viewers dropped',
   node_gone: 'Node gone',
   room_lost_origin: 'Room lost its origin',
+  ingest_failover: 'On the backup encoder',
 };
 
 function when(alert: Alert): string {

@@ -1,10 +1,14 @@
 /**
  * The drill-down of one room: GET /api/rooms/<room>/stats every 2 s, its
- * figures (media, audience, QoE, HLS), history graphs, alerts and thumbnail.
+ * figures (media, audience, QoE, HLS), history graphs, alerts and thumbnail;
+ * and its ingest section (ProgramSection: which encoder is on air, both
+ * slots' health, the last switch) from the admin GET /api/rooms/<room>/program.
  */
 import type { RoomStats } from '../../../server/contracts/adminApi';
+import type { ProgramSlotStatus, ProgramStatus } from '../../../server/contracts/programApi';
 import { fetchRoomStats } from '../api/admin';
-import { ApiError } from '../api/http';
+import { ApiError, getJson } from '../api/http';
+import { takeToken } from './adminToken';
 import { byId, el, setVisible } from '../ui/dom';
 import { byRecency } from './alertBook';
 import { alertItem } from './alertItem';
@@ -53,6 +57,67 @@ function status(stats: RoomStats): string {
   return `Live${liveFor === null ? '' : ` for ${formatDuration(liveFor)}`} · ${viewers} ${viewers === 1 ? 'viewer' : 'viewers'}`;
 }
 
+const slotName = (slot: string): string => (slot === 'primary' ? 'Primary' : 'Backup');
+
+function slotFigure(slot: ProgramSlotStatus): HTMLElement {
+  if (!slot.present) return figure(`${slotName(slot.slot)} encoder`, 'not connected');
+  const age = slot.lastMediaAgeMs === null ? 'no media yet' : `last video ${formatMs(slot.lastMediaAgeMs)} ago`;
+  const value = `${slot.healthy ? 'healthy' : 'stalled'} · ${slot.protocol ?? DASH} · ${formatBitrate(slot.bitrateBps ?? 0)}`;
+  const gop = slot.keyFrameIntervalMs === null ? '' : ` · key frame every ${formatMs(slot.keyFrameIntervalMs)}`;
+  return figure(`${slotName(slot.slot)} encoder`, value, `${age}${gop}`);
+}
+
+/**
+ * The room's backup ingest, polled with the room (admin token): hidden for a
+ * room without encoders on this node (404) or when the token is refused.
+ */
+class ProgramSection {
+  readonly #root = el('div', { className: 'program-section' });
+  readonly #figures = el('dl', { className: 'figures' });
+
+  constructor(after: HTMLElement) {
+    this.#root.append(el('h3', { className: 'panel-subtitle', text: 'Ingest (primary / backup)' }), this.#figures);
+    after.after(this.#root);
+    setVisible(this.#root, false);
+  }
+
+  clear(): void {
+    this.#figures.replaceChildren();
+    setVisible(this.#root, false);
+  }
+
+  async refresh(room: string, isCurrent: () => boolean): Promise<void> {
+    let status: ProgramStatus | undefined;
+    try {
+      status = await getJson<ProgramStatus>(`/api/rooms/${encodeURIComponent(room)}/program`, { token: takeToken(), signal: AbortSignal.timeout(POLL_MS * 2) });
+    } catch {
+      status = undefined;
+    }
+    if (!isCurrent()) return;
+    if (!status || status.slots.every((s) => !s.present)) {
+      this.clear();
+      return;
+    }
+    const last = status.lastSwitch;
+    const lastAgo = last ? secondsSince(last.at) : null;
+    this.#figures.replaceChildren(
+      figure(
+        'On air',
+        status.active ? `${slotName(status.active)}${status.pinned ? ' (pinned by an operator)' : ''}` : DASH,
+        status.relayed ? 'relayed: viewers keep their stream through a switch' : 'direct',
+      ),
+      ...status.slots.map(slotFigure),
+      figure(
+        'Last switch',
+        last ? `${slotName(last.from)} → ${slotName(last.to)} · ${last.reason}${lastAgo === null ? '' : ` · ${formatDuration(lastAgo)} ago`}` : 'none',
+        `stall after ${status.settings.stallMs} ms, fail-back after ${status.settings.failbackSeconds} s`,
+      ),
+      figure('Switches', formatNumber(status.switches)),
+    );
+    setVisible(this.#root, true);
+  }
+}
+
 export class RoomDetail {
   readonly #panel = byId('room-detail', HTMLElement);
   readonly #title = byId('detail-title', HTMLHeadingElement);
@@ -64,6 +129,7 @@ export class RoomDetail {
   readonly #alerts = byId('detail-alerts', HTMLUListElement);
   readonly #noAlerts = byId('detail-alerts-none', HTMLParagraphElement);
   readonly #thumbnail = new RoomThumbnail(byId('detail-thumb', HTMLDivElement));
+  readonly #program = new ProgramSection(byId('detail-figures', HTMLDListElement).parentElement ?? byId('detail-figures', HTMLDListElement));
   #room: string | null = null;
   #timer: ReturnType<typeof setTimeout> | null = null;
   /** Bumped on every selection: stale answers are dropped. */
@@ -96,6 +162,7 @@ export class RoomDetail {
     this.#status.textContent = 'Loading…';
     this.#figures.replaceChildren();
     this.#alerts.replaceChildren();
+    this.#program.clear();
     setVisible(this.#error, false);
     const { main, loss } = this.#charts();
     main.clear();
@@ -132,6 +199,7 @@ export class RoomDetail {
       if (current !== this.#generation) return;
       setVisible(this.#error, false);
       this.#render(stats);
+      await this.#program.refresh(room, () => current === this.#generation);
     } catch (error) {
       if (current !== this.#generation) return;
       this.#error.textContent =

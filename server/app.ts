@@ -176,8 +176,6 @@ export class FloodlightServer {
           observability: this.observability,
           tokens: this.tokens,
           rooms,
-          cluster: parts.cluster,
-          nodeId: config.nodeId,
           metricsRequireAdmin: config.observability.metricsRequireAdmin,
         }),
         hlsRequestHook: this.observability.hlsAudience.middleware,

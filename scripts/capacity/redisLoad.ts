@@ -62,8 +62,8 @@ export function redisLoad(input: RedisLoadInput): RedisLoad {
       where: 'cascadeSource.ts, redisMessageBus.ts',
     },
     {
-      what: 'alert monitor on every node (SMEMBERS + MGET nodes; SMEMBERS rooms; SMEMBERS + GET + MGET per room)',
-      opsPerSecond: (nodes * (3 + 3 * rooms)) / ALERT_TICK_SECONDS,
+      what: 'alert monitor: every node reads the nodes (SMEMBERS + MGET); only the speaker lists the rooms (SMEMBERS, then SMEMBERS + GET + MGET per room)',
+      opsPerSecond: (nodes * 2 + 1 + 3 * rooms) / ALERT_TICK_SECONDS,
       where: 'clusterAlertMonitor.ts #tick',
     },
     {

@@ -45,12 +45,15 @@ export class ClusterAlertMonitor {
     this.#busy = true;
     try {
       const { nodes, directory, nodeId } = this.#options;
-      const [records, listings] = await Promise.all([nodes.nodes(), directory.list()]);
+      // Only the speaker lists the rooms (a listing costs Redis commands per room: every node
+      // listing every second was a sizeable share of a big event's Redis load).
+      const records = await nodes.nodes();
       const speaker = records.map((record) => record.id).sort()[0];
       if (speaker !== nodeId) {
         this.#rules = undefined;
         return;
       }
+      const listings = await directory.list();
       this.#rules ??= new ClusterAlertRules();
       const actions = this.#rules.evaluate({
         at: Date.now(),

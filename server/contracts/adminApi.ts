@@ -14,6 +14,8 @@
  *   any error                                   → ApiErrorBody with a 4xx/5xx status
  */
 
+import type { ProgramStatus } from './programApi.js';
+
 export const alertRules = [
   'stream_stalled',
   'low_bitrate',
@@ -117,6 +119,8 @@ export interface RoomStats {
   hls: { available: boolean; url: string | null; playlistAgeSeconds: number | null };
   /** Same-origin path of the latest poster frame, once the recorder wrote one. */
   thumbnail: string | null;
+  /** Which encoder is on air, both slots' health, the last backup switch. */
+  program: ProgramStatus;
   alerts: Alert[];
   /** Oldest first. */
   history: HistoryPoint[];

@@ -40,9 +40,9 @@ export interface ClusterRoomView {
   createdAt: string;
   /**
    * The pipes from the origin to the edges, as the origin node reports them (empty without a
-   * cluster). Optional only while observabilityRoutes.ts still holds the older handler of this route.
+   * cluster).
    */
-  pipes?: ClusterPipeView[];
+  pipes: ClusterPipeView[];
 }
 
 export interface ClusterOverview {
@@ -52,7 +52,7 @@ export interface ClusterOverview {
   nodes: ClusterNodeView[];
   rooms: ClusterRoomView[];
   /** Origin nodes that did not report their pipes in time: their rooms' `pipes` may be incomplete. */
-  pipesUnreported?: string[];
+  pipesUnreported: string[];
 }
 
 /** The bus method each node serves with the pipes it holds as an origin. */

@@ -3,7 +3,6 @@
  *   GET  /metrics                 Prometheus text (admin only with METRICS_REQUIRE_ADMIN=true)
  *   GET  /api/admin/overview      admin: workers, totals, rooms, alerts, webhooks
  *   GET  /api/admin/alerts        admin: { active, history }
- *   GET  /api/cluster             admin: { mode, nodes (with load and state), rooms (origin, audience per node) }
  *   GET  /api/rooms/:room/stats   public: one room's stats (Cache-Control max-age=2)
  *   POST /api/rooms/:room/qoe     public: a watch page's QoE report (≤ 4 KiB JSON) → 204
  * Errors are JSON `{ error: { code, message } }`.
@@ -12,8 +11,6 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import type { TokenService } from '../auth/tokens.js';
 import { requireAdmin } from '../auth/adminAuth.js';
 import type { RoomRegistry } from '../rooms/roomRegistry.js';
-import type { ClusterState } from '../cluster/clusterState.js';
-import type { ClusterOverview } from '../contracts/clusterApi.js';
 import { roomIdSchema } from '../contracts/signaling.js';
 import type { Observability } from '../observability/observability.js';
 import { QOE_MAX_BODY_BYTES, qoeReportSchema } from '../contracts/qoeReport.js';
@@ -22,10 +19,6 @@ export interface ObservabilityRoutesOptions {
   observability: Observability;
   tokens: TokenService;
   rooms: RoomRegistry;
-  /** The cluster's shared state (a single node in memory without REDIS_URL). */
-  cluster: Pick<ClusterState, 'mode' | 'nodes' | 'directory'>;
-  /** This node's id (NODE_ID): says which node answered /api/cluster. */
-  nodeId: string;
   metricsRequireAdmin: boolean;
 }
 
@@ -61,13 +54,6 @@ export function createObservabilityRouter(options: ObservabilityRoutesOptions): 
 
   router.get('/api/admin/alerts', adminOnly, (_req, res) => {
     res.set('Cache-Control', 'no-store').json({ active: observability.alertManager.active(), history: observability.alertManager.history() });
-  });
-
-  router.get('/api/cluster', adminOnly, async (_req, res) => {
-    const { cluster } = options;
-    const [nodes, rooms] = await Promise.all([cluster.nodes.nodes(), cluster.directory.list()]);
-    const body: ClusterOverview = { mode: cluster.mode, node: options.nodeId, nodes, rooms };
-    res.set('Cache-Control', 'no-store').json(body);
   });
 
   router.get('/api/rooms/:room/stats', (req, res) => {

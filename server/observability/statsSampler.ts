@@ -306,6 +306,7 @@ export class StatsSampler {
         playlistAgeSeconds: hlsStatus?.playlistUpdatedAt !== undefined ? round1((now - hlsStatus.playlistUpdatedAt) / 1000) : null,
       },
       thumbnail: this.#options.hls?.thumbnailPath(room.id) ? `/api/rooms/${room.id}/thumbnail.jpg` : null,
+      program: room.programStatus(),
       alerts: this.#options.alertsForRoom?.(room.id) ?? [],
       history: track.history.toArray(),
     };

@@ -114,11 +114,11 @@ async function assertOnePipePerEdge(a: FloodlightServer, edges: FloodlightServer
   await waitFor(
     async () => {
       ({ room } = await clusterRoom(edges[0]!, token));
-      return (room?.pipes ?? []).length === 2 && room!.pipes!.every((p) => p.tracks.length === 2 && p.tracks.every((t) => t.state === 'flowing'));
+      return (room?.pipes ?? []).length === 2 && room!.pipes.every((p) => p.tracks.length === 2 && p.tracks.every((t) => t.state === 'flowing'));
     },
     { description: `/api/cluster listing two flowing pipes with ${audience}`, progress: () => JSON.stringify(room?.pipes) },
   );
-  const pipes = room!.pipes!;
+  const pipes = room!.pipes;
   assert.deepEqual(
     pipes.map((p) => [p.origin, p.edge, p.epoch]).sort(),
     expected.map(([, edge, epoch]) => ['node-a', edge, epoch]),

@@ -19,6 +19,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import type { FloodlightServer } from '../../server/app.js';
+import type { StreamKeyListResponse } from '../../server/contracts/streamKeys.js';
 import { startTestServer } from '../helpers/testServer.js';
 import { launchChromium, type LaunchedChromium } from '../helpers/chromium.js';
 import { HeadlessPublisher } from '../helpers/headlessPeer.js';
@@ -219,6 +220,31 @@ test('watch page QoE reports reach the server; the dashboard graphs the live roo
     },
     { description: "the drill-down's bitrate line drawn", timeoutMs: 15_000, intervalMs: 500, progress: () => `${roomPixels} pixels` },
   );
+
+  // Stream keys of the room: create a backup key (its secret shown once), rotate it, revoke it.
+  const listKeys = async (): Promise<StreamKeyListResponse> => {
+    const response = await fetch(`${server.url}/api/rooms/${ROOM}/keys`, { headers: { authorization: `Bearer ${adminToken}` } });
+    assert.equal(response.status, 200);
+    return (await response.json()) as StreamKeyListResponse;
+  };
+  const keysSection = '[data-testid="stream-keys"]';
+  await dashboard.waitForSelector(`${keysSection} li[data-slot="backup"] button`, { timeout: 10_000 });
+  await dashboard.click(`${keysSection} li[data-slot="backup"] button`);
+  const secret = await (await dashboard.waitForSelector('[data-testid="stream-key-secret"]', { timeout: 10_000 })).textContent();
+  const created = (await listKeys()).keys.find((k) => k.slot === 'backup');
+  assert.ok(created && secret?.startsWith(created.prefix), `the shown secret ${secret?.slice(0, 16) ?? ''}… is the listed key ${created?.prefix ?? 'none'}`);
+  await dashboard.waitForSelector(`${keysSection} li[data-slot="backup"][data-key-id="${created.id}"]`, { timeout: 10_000 });
+  await dashboard.click(`${keysSection} li[data-slot="backup"] button:has-text("Rotate")`);
+  await dashboard.waitForFunction((old) => {
+    const shown = document.querySelector('[data-testid="stream-key-secret"]')?.textContent;
+    return !!shown && shown !== old;
+  }, secret);
+  const rotated = await dashboard.textContent('[data-testid="stream-key-secret"]');
+  assert.ok(rotated && rotated !== secret, 'rotating shows a new secret');
+  dashboard.once('dialog', (dialog) => void dialog.accept());
+  await dashboard.click(`${keysSection} li[data-slot="backup"] button:has-text("Revoke")`);
+  await waitFor(async () => (await listKeys()).keys.every((k) => k.slot !== 'backup'), { description: 'the backup key revoked', timeoutMs: 10_000 });
+  await dashboard.waitForSelector(`${keysSection} li[data-slot="backup"]:not([data-key-id])`, { timeout: 10_000 });
 
   // From the top: the sticky header would otherwise be drawn mid-page in a full-page shot.
   await dashboard.evaluate(() => window.scrollTo(0, 0));

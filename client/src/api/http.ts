@@ -1,5 +1,5 @@
 /**
- * GET a JSON API of this server. The body is typed by the wire contract both
+ * GET (or POST/DELETE) a JSON API of this server. The body is typed by the wire contract both
  * ends import (server/contracts/), so it is used as sent, not re-parsed; a
  * non-2xx answer becomes an ApiError carrying the server's error code.
  */
@@ -28,6 +28,21 @@ export async function getJson<T>(path: string, options: { token?: string | null;
   const response = await fetch(path, { cache: 'no-store', headers, signal: options.signal });
   if (!response.ok) throw await apiError(response);
   return (await response.json()) as T;
+}
+
+/** POST or DELETE with an optional JSON body; resolves the JSON answer, or undefined for a 204. */
+export async function sendJson<T>(
+  method: 'POST' | 'DELETE',
+  path: string,
+  options: { token?: string | null; body?: unknown; signal: AbortSignal },
+): Promise<T | undefined> {
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (options.token) headers['authorization'] = `Bearer ${options.token}`;
+  if (options.body !== undefined) headers['content-type'] = 'application/json';
+  const body = options.body === undefined ? null : JSON.stringify(options.body);
+  const response = await fetch(path, { method, cache: 'no-store', headers, body, signal: options.signal });
+  if (!response.ok) throw await apiError(response);
+  return response.status === 204 ? undefined : ((await response.json()) as T);
 }
 
 async function apiError(response: Response): Promise<ApiError> {

@@ -1,8 +1,9 @@
 /**
  * The drill-down of one room: GET /api/rooms/<room>/stats every 2 s, its
  * figures (media, audience, QoE, HLS), history graphs, alerts and thumbnail;
- * and its ingest section (ProgramSection: which encoder is on air, both
- * slots' health, the last switch) from the admin GET /api/rooms/<room>/program.
+ * its ingest section (ProgramSection: which encoder is on air, both
+ * slots' health, the last switch) from the admin GET /api/rooms/<room>/program,
+ * and its stream keys (streamKeysSection.ts).
  */
 import type { RoomStats } from '../../../server/contracts/adminApi';
 import type { ProgramSlotStatus, ProgramStatus } from '../../../server/contracts/programApi';
@@ -15,6 +16,7 @@ import { alertItem } from './alertItem';
 import { DASH, formatBitrate, formatDuration, formatMs, formatNumber, formatPercent, formatVideo, secondsSince } from './format';
 import { charts, formatMbps } from './overviewCharts';
 import { RoomThumbnail } from './roomThumbnail';
+import { StreamKeysSection } from './streamKeysSection';
 import { CHART_COLORS, TimeChart } from './timeChart';
 
 const POLL_MS = 2_000;
@@ -130,6 +132,7 @@ export class RoomDetail {
   readonly #noAlerts = byId('detail-alerts-none', HTMLParagraphElement);
   readonly #thumbnail = new RoomThumbnail(byId('detail-thumb', HTMLDivElement));
   readonly #program = new ProgramSection(byId('detail-figures', HTMLDListElement).parentElement ?? byId('detail-figures', HTMLDListElement));
+  readonly #keys = new StreamKeysSection(byId('detail-figures', HTMLDListElement).parentElement ?? byId('detail-figures', HTMLDListElement));
   #room: string | null = null;
   #timer: ReturnType<typeof setTimeout> | null = null;
   /** Bumped on every selection: stale answers are dropped. */
@@ -155,7 +158,10 @@ export class RoomDetail {
     this.#timer = null;
     this.#thumbnail.drop();
     setVisible(this.#panel, room !== null);
-    if (!room) return true;
+    if (!room) {
+      this.#keys.clear();
+      return true;
+    }
     this.#title.textContent = room;
     this.#initial.textContent = room.charAt(0).toUpperCase();
     this.#watch.href = `/watch?room=${encodeURIComponent(room)}`;
@@ -163,6 +169,8 @@ export class RoomDetail {
     this.#figures.replaceChildren();
     this.#alerts.replaceChildren();
     this.#program.clear();
+    this.#keys.clear();
+    void this.#keys.show(room);
     setVisible(this.#error, false);
     const { main, loss } = this.#charts();
     main.clear();

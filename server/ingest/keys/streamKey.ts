@@ -11,6 +11,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { ROOM_ID_PATTERN } from '../../contracts/roomId.js';
 import type { SourceSlot } from '../../sources/mediaSource.js';
+import type { StreamKeyInfo } from '../../contracts/streamKeys.js';
 
 export const STREAM_KEY_ID_PATTERN = /^[0-9a-f]{12}$/;
 /** `sk_` + 12 hex id + `_` + 43 base64url characters (32 random bytes). */
@@ -31,21 +32,7 @@ export const streamKeyRecordSchema = z.strictObject({
 });
 export type StreamKeyRecord = z.infer<typeof streamKeyRecordSchema>;
 
-/** What listings show: the id and the key's public prefix, never the secret or its hash. */
-export interface StreamKeyInfo {
-  id: string;
-  room: string;
-  slot: SourceSlot;
-  /** `sk_<id>_…`: what the key starts with, to tell keys apart. */
-  prefix: string;
-  createdAt: string;
-  lastUsedAt: string | null;
-}
-
-/** A created or rotated key: the only time the secret is seen. */
-export interface IssuedStreamKey extends StreamKeyInfo {
-  key: string;
-}
+export type { IssuedStreamKey, StreamKeyInfo } from '../../contracts/streamKeys.js';
 
 /** Where a presented key leads (every ingest protocol asks the same question). */
 export interface StreamKeyGrant {

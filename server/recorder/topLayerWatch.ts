@@ -9,8 +9,8 @@
  * seconds (seen: 9 s, with the 720p layer flowing all along) — the HLS ladder
  * then starts at 360p. Once a second, while the consumer is below a layer the
  * publisher is really sending, this asks again: its preferred layers set down
- * and back up (mediasoup re-evaluates only on a change) and a key frame (which
- * a pending switch waits for).
+ * and back up (mediasoup re-evaluates only on a change, and asks the publisher
+ * for a key frame of a new target layer).
  */
 import type { types as ms } from 'mediasoup';
 import type { Logger } from '../observability/logger.js';
@@ -75,9 +75,10 @@ export class TopLayerWatch {
       if (this.#closed || consumer.closed || sending === undefined || sending <= current) return;
       this.#nudges++;
       log.info({ current, sending, nudges: this.#nudges }, 'recorder below the layer the publisher sends: asking for it again');
+      // No key frame request of its own: a new target layer makes mediasoup ask for one, and an
+      // extra request would land next to a passthrough recording's GOP tick (segments 1.5 s long).
       await consumer.setPreferredLayers({ spatialLayer: current, temporalLayer: 2 });
       await consumer.setPreferredLayers({ spatialLayer: preferredSpatialLayer, temporalLayer: 2 });
-      await consumer.requestKeyFrame();
     } catch {
       // Closed meanwhile: the next tick, if any, looks again.
     } finally {

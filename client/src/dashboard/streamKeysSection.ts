@@ -80,7 +80,7 @@ export class StreamKeysSection {
         this.#button(`Create ${slot} key`, () => sendJson<StreamKeyIssuedResponse>('POST', keysPath(room), this.#request({ slot }))),
       ]);
     }
-    const text = ` ${key.prefix}… · created ${when(key.createdAt)} · last used ${when(key.lastUsedAt)} `;
+    const text = ` ${key.prefix} · created ${when(key.createdAt)} · last used ${when(key.lastUsedAt)} `;
     return el('li', { attrs: { 'data-slot': slot, 'data-key-id': key.id } }, [
       label,
       el('span', { text }),

@@ -173,7 +173,14 @@ export class FloodlightServer {
       },
       ingestRoutes: [
         createStreamKeyRouter({ keys: this.streamKeys, tokens: this.tokens }),
-        createWhipRouter({ sessions: this.whip, keys: this.streamKeys, tokens: this.tokens, iceServers: config.ingest.whip.iceServers }),
+        createWhipRouter({
+          sessions: this.whip,
+          keys: this.streamKeys,
+          tokens: this.tokens,
+          iceServers: config.ingest.whip.iceServers,
+          placement: this.placement,
+          logger: log,
+        }),
       ],
     });
     this.#http = http.createServer(app);

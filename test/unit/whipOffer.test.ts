@@ -13,9 +13,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { getSupportedRtpCapabilities, type types as ms } from 'mediasoup';
 import { routerMediaCodecs } from '../../server/media/mediaCodecs.js';
-import { MID_EXTENSION, WhipOfferError, planWhipOffer } from '../../server/ingest/whip/whipOffer.js';
-import { buildIceRestartFragment, buildWhipAnswer, parseIceFragment } from '../../server/ingest/whip/whipAnswer.js';
-import { h264Profile } from '../../server/ingest/whip/h264Profile.js';
+import { MID_EXTENSION, planWhipOffer } from '../../server/ingest/whip/whipOffer.js';
+import { buildWhipAnswer } from '../../server/ingest/whip/whipAnswer.js';
+import { SdpOfferError } from '../../server/webrtc/sdp/remoteDescription.js';
+import { buildIceRestartFragment, parseIceFragment } from '../../server/webrtc/sdp/sdpLines.js';
+import { h264Profile } from '../../server/webrtc/sdp/h264Profile.js';
 
 const fixture = (name: string): string => fs.readFileSync(path.join(import.meta.dirname, '../fixtures/whip', name), 'utf8');
 
@@ -170,7 +172,7 @@ for (const [name, sdp, status, message] of badOffers) {
   test(`bad offer: ${name} → ${status}`, () => {
     assert.throws(
       () => planWhipOffer(sdp, capabilities),
-      (error: unknown) => error instanceof WhipOfferError && error.status === status && message.test(error.message),
+      (error: unknown) => error instanceof SdpOfferError && error.status === status && message.test(error.message),
     );
   });
 }

@@ -41,6 +41,8 @@ import { createStreamKeyStore } from './ingest/keys/createStreamKeyStore.js';
 import { WhipSessions } from './ingest/whip/whipSessions.js';
 import { createWhipRouter } from './http/whipRoutes.js';
 import { createStreamKeyRouter } from './http/streamKeyRoutes.js';
+import { WhepSessions } from './egress/whep/whepSessions.js';
+import { createWhepRouter } from './http/whepRoutes.js';
 
 export class PortInUseError extends Error {
   override name = 'PortInUseError';
@@ -81,6 +83,8 @@ export class FloodlightServer {
   readonly streamKeys: StreamKeyStore;
   /** This node's WHIP ingest sessions. */
   readonly whip: WhipSessions;
+  /** This node's WHEP playback sessions. */
+  readonly whep: WhepSessions;
   readonly #http: http.Server;
   readonly #io: IoServer;
   #closing: Promise<void> | undefined;
@@ -135,6 +139,13 @@ export class FloodlightServer {
       maxPendingSessions: config.ingest.whip.maxPendingSessions,
       logger: log,
     });
+    this.whep = new WhepSessions({
+      rooms,
+      directory: parts.cluster.directory,
+      pool,
+      maxPendingSessions: config.whep.maxPendingSessions,
+      logger: log,
+    });
     const app = createHttpApp({
       hls,
       // One node records a room's HLS (its origin); the others forward to it.
@@ -177,6 +188,14 @@ export class FloodlightServer {
           sessions: this.whip,
           keys: this.streamKeys,
           tokens: this.tokens,
+          iceServers: config.ingest.whip.iceServers,
+          placement: this.placement,
+          logger: log,
+        }),
+        createWhepRouter({
+          sessions: this.whep,
+          tokens: this.tokens,
+          requireViewerToken: config.requireViewerToken,
           iceServers: config.ingest.whip.iceServers,
           placement: this.placement,
           logger: log,
@@ -397,6 +416,7 @@ export class FloodlightServer {
       // Then HLS: recorders stop and playlists get ENDLIST before rooms close.
       await this.hls?.close();
       this.whip.close();
+      this.whep.close();
       this.rooms.close('server shutting down');
       // Let the roomClosed events reach clients before their sockets go:
       // clients that miss it would think this is a crash and rejoin.

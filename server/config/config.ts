@@ -186,6 +186,8 @@ const envSchema = z
       .default([]),
     /** Ingest: WHIP sessions still connecting (ICE/DTLS) at once; more get 503 + Retry-After. */
     WHIP_MAX_PENDING_SESSIONS: z.coerce.number().int().min(1).max(10_000).default(20),
+    /** Playback: WHEP sessions still connecting (ICE/DTLS) at once; more get 503 + Retry-After. */
+    WHEP_MAX_PENDING_SESSIONS: z.coerce.number().int().min(1).max(10_000).default(50),
   })
   .refine((c) => c.RTC_MIN_PORT < c.RTC_MAX_PORT, {
     error: 'RTC_MIN_PORT must be lower than RTC_MAX_PORT',
@@ -265,6 +267,8 @@ export interface Config {
   redis: RedisSettings | undefined;
   /** Encoder ingest (stream keys, WHIP). */
   ingest: { streamKeysDir: string; whip: { iceServers: IceServer[]; maxPendingSessions: number } };
+  /** WHEP playback (its ICE servers are WHIP's: one list for the server's WebRTC endpoints). */
+  whep: { maxPendingSessions: number };
 }
 
 /** Alert rule thresholds (see docs/operations.md). */
@@ -358,6 +362,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       streamKeysDir: path.resolve(c.STREAM_KEYS_DIR),
       whip: { iceServers: c.WHIP_ICE_SERVERS, maxPendingSessions: c.WHIP_MAX_PENDING_SESSIONS },
     },
+    whep: { maxPendingSessions: c.WHEP_MAX_PENDING_SESSIONS },
   };
 }
 

@@ -21,11 +21,23 @@ import { iceServerLinks, type IceServer } from '../ingest/whip/iceServerLinks.js
 import type { PlacementService } from '../cluster/placement/placementService.js';
 import type { Logger } from '../observability/logger.js';
 import { problems } from '../webrtc/httpProblem.js';
-import { cors, finishResourceRoutes, redirectTarget, requireText, requireType, roomOf, sdpBody, sendRedirect, SDP, SDPFRAG } from '../webrtc/httpResource.js';
+import {
+  addPreflightAndDelete,
+  cors,
+  finishResourceRoutes,
+  redirected,
+  requireText,
+  requireType,
+  roomOf,
+  sendPatchResult,
+  sendSdpResource,
+  SDP,
+  SDPFRAG,
+} from '../webrtc/httpResource.js';
 
 /** Offers are a few KiB (Chromium's with simulcast ~8 KiB); anything much larger is not an offer. */
 export const WHIP_MAX_OFFER_BYTES = 32 * 1024;
-export const MAX_FRAGMENT_BYTES = 8 * 1024;
+const MAX_FRAGMENT_BYTES = 8 * 1024;
 
 export interface WhipRoutesOptions {
   sessions: WhipSessions;
@@ -46,9 +58,7 @@ export function createWhipRouter(options: WhipRoutesOptions): Router {
   const offerBody = express.text({ type: SDP, limit: WHIP_MAX_OFFER_BYTES });
   const fragmentBody = express.text({ type: SDPFRAG, limit: MAX_FRAGMENT_BYTES });
 
-  router.options('/whip/:room', endpointCors, (_req, res) => {
-    res.set('Accept-Post', SDP).status(204).end();
-  });
+  addPreflightAndDelete(router, '/whip', SDPFRAG, (room, session) => sessions.end(room, session));
 
   router.post(
     '/whip/:room',
@@ -59,35 +69,16 @@ export function createWhipRouter(options: WhipRoutesOptions): Router {
       const auth = await authorizeIngest(bearerToken(req), room, { keys: options.keys, tokens: options.tokens });
       if (!auth.ok) throw auth.status === 401 ? problems.unauthorized(auth.detail) : problems.forbidden(auth.detail);
       res.locals['slot'] = auth.slot;
-      const target = await redirectTarget(options.placement, { room, role: 'publisher' }, `/whip/${room}`, options.logger);
-      if (target !== undefined) {
-        sendRedirect(res, target);
-        return;
-      }
-      next();
+      if (!(await redirected(res, options.placement, { room, role: 'publisher' }, `/whip/${room}`, options.logger))) next();
     },
     offerBody,
     async (req, res) => {
       const room = roomOf(req);
       const offer = requireText(req, 'an SDP offer');
       const result = await sessions.publish(room, res.locals['slot'] as 'primary' | 'backup', offer);
-      if (links.length > 0) res.append('Link', links);
-      res
-        .status(201)
-        .set({
-          'Content-Type': SDP,
-          Location: `/whip/${room}/${result.sessionId}`,
-          ETag: result.etag,
-          'Accept-Patch': SDPFRAG,
-          'Cache-Control': 'no-store',
-        })
-        .send(sdpBody(result.answer));
+      sendSdpResource(res, { status: 201, location: `/whip/${room}/${result.sessionId}`, etag: result.etag, acceptPatch: SDPFRAG, sdp: result.answer, links });
     },
   );
-
-  router.options('/whip/:room/:session', sessionCors, (_req, res) => {
-    res.set('Accept-Patch', SDPFRAG).status(204).end();
-  });
 
   router.patch(
     '/whip/:room/:session',
@@ -99,18 +90,9 @@ export function createWhipRouter(options: WhipRoutesOptions): Router {
     fragmentBody,
     async (req, res) => {
       const result = await sessions.patch(roomOf(req), req.params['session'] as string, req.get('If-Match'), requireText(req, 'a trickle-ice-sdpfrag'));
-      if (result.kind === 'trickle') {
-        res.status(204).end();
-        return;
-      }
-      res.status(200).set({ 'Content-Type': SDPFRAG, ETag: result.etag, 'Cache-Control': 'no-store' }).send(sdpBody(result.fragment));
+      sendPatchResult(res, result.kind === 'restart' ? result : undefined);
     },
   );
-
-  router.delete('/whip/:room/:session', sessionCors, (req, res) => {
-    sessions.end(roomOf(req), req.params['session'] as string);
-    res.status(200).end();
-  });
 
   finishResourceRoutes(router, '/whip', WHIP_MAX_OFFER_BYTES);
   return router;

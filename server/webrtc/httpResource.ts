@@ -51,6 +51,41 @@ export function requireText(req: Request, what: string): string {
 /** An SDP body as express would not send it: a Buffer, so no "; charset=utf-8" is added (SDP is ASCII). */
 export const sdpBody = (sdp: string): Buffer => Buffer.from(sdp);
 
+/** A created session resource (201), or WHEP's counter-offer (406): the SDP, its Location and strong ETag. */
+export function sendSdpResource(
+  res: Response,
+  resource: { status: number; location: string; etag: string; acceptPatch: string; sdp: string; links: readonly string[] },
+): void {
+  if (resource.links.length > 0) res.append('Link', [...resource.links]);
+  res
+    .status(resource.status)
+    .set({ 'Content-Type': SDP, Location: resource.location, ETag: resource.etag, 'Accept-Patch': resource.acceptPatch, 'Cache-Control': 'no-store' })
+    .send(sdpBody(resource.sdp));
+}
+
+/** A PATCH's answer: 200 with the server's sdpfrag and new ETag after an ICE restart, 204 otherwise. */
+export function sendPatchResult(res: Response, restart: { fragment: string; etag: string } | undefined): void {
+  if (!restart) {
+    res.status(204).end();
+    return;
+  }
+  res.status(200).set({ 'Content-Type': SDPFRAG, ETag: restart.etag, 'Cache-Control': 'no-store' }).send(sdpBody(restart.fragment));
+}
+
+/** CORS preflights of the endpoint and its sessions, and DELETE of a session (200). */
+export function addPreflightAndDelete(router: Router, base: string, acceptPatch: string, end: (room: string, session: string) => void): void {
+  router.options(`${base}/:room`, cors('POST, OPTIONS'), (_req, res) => {
+    res.set('Accept-Post', SDP).status(204).end();
+  });
+  router.options(`${base}/:room/:session`, cors('PATCH, DELETE, OPTIONS'), (_req, res) => {
+    res.set('Accept-Patch', acceptPatch).status(204).end();
+  });
+  router.delete(`${base}/:room/:session`, cors('PATCH, DELETE, OPTIONS'), (req, res) => {
+    end(roomOf(req), req.params['session'] as string);
+    res.status(200).end();
+  });
+}
+
 /** 405 for other methods, and problem+json for every error of the resource's routes. */
 export function finishResourceRoutes(router: Router, base: string, maxBodyBytes: number): void {
   const paths = [`${base}/:room`, `${base}/:room/:session`];
@@ -77,31 +112,32 @@ export function finishResourceRoutes(router: Router, base: string, maxBodyBytes:
 }
 
 /**
- * In a cluster: the URL of the node that should take this POST instead of
- * this one (the room's origin for a publisher; another node when this one is
- * draining or holds its viewer limit), or undefined to serve it here. Shared
- * state out of reach (Redis down) serves here, as the signaling join does.
+ * In a cluster, sends this POST (307, same method and body: RFC 9725 §4.5)
+ * to the node that should take it instead of this one — the room's origin
+ * for a publisher; another node when this one is draining or holds its
+ * viewer limit — and says so; false: serve it here. Shared state out of
+ * reach (Redis down) serves here, as the signaling join does.
  */
-export async function redirectTarget(
+export async function redirected(
+  res: Response,
   placement: PlacementService | undefined,
   request: { room: string; role: 'viewer' | 'publisher' },
   path: string,
   logger: Logger,
-): Promise<string | undefined> {
-  if (!placement) return undefined;
+): Promise<boolean> {
+  if (!placement) return false;
   let decision;
   try {
     ({ decision } = await placement.decide(request));
   } catch (error) {
     logger.warn({ err: (error as Error).message, room: request.room }, 'placement unavailable; serving the request here');
-    return undefined;
+    return false;
   }
   if (decision.action === 'refuse') throw problems.unavailable(decision.reason, 5);
-  if (decision.action === 'serve') return undefined;
-  return new URL(path, decision.placement.node.publicUrl).href;
-}
-
-/** Answers 307 to `target` (same method and body, RFC 9725 §4.5). */
-export function sendRedirect(res: Response, target: string): void {
-  res.status(307).set({ Location: target, 'Cache-Control': 'no-store' }).end();
+  if (decision.action === 'serve') return false;
+  res
+    .status(307)
+    .set({ Location: new URL(path, decision.placement.node.publicUrl).href, 'Cache-Control': 'no-store' })
+    .end();
+  return true;
 }

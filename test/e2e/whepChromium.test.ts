@@ -12,7 +12,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { FloodlightServer } from '../../server/app.js';
 import { startTestServer } from '../helpers/testServer.js';
-import { HeadlessPublisher } from '../helpers/headlessPublisher.js';
+import type { HeadlessPublisher } from '../helpers/headlessPublisher.js';
+import { publishForPlayers } from '../helpers/whepPlayer.js';
 import { launchChromium, type LaunchedChromium } from '../helpers/chromium.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -37,14 +38,7 @@ interface PlayerWindow {
 }
 
 test('a Chromium page plays a live room over WHEP and decodes its video; DELETE frees it', { timeout: 90_000 }, async () => {
-  publisher = new HeadlessPublisher({
-    url: server.url,
-    room: ROOM,
-    token: await server.tokens.issue({ room: ROOM, role: 'publisher' }, 600),
-    name: 'publisher',
-    video: { width: 640, height: 360, bitrateKbps: 600, keyframeIntervalSec: 2 },
-  });
-  await publisher.publish();
+  publisher = await publishForPlayers(server.url, ROOM, await server.tokens.issue({ room: ROOM, role: 'publisher' }, 600));
   await waitFor(() => server.rooms.get(ROOM)?.program.tracks().length === 2, { description: 'the room to be live' });
   const transportsBefore = server.pool.counts().transports;
 

@@ -9,9 +9,23 @@
  */
 import type { types as ms } from 'mediasoup';
 import { RTCRtpCodecParameters, type RTCPeerConnection, type RtpPacket } from 'werift';
+import { HeadlessPublisher } from './headlessPublisher.js';
 import { StreamCounter, type StreamCounts } from './rtpCounters.js';
 import { createPeerConnection } from './weriftPeer.js';
 import { waitFor } from './wait.js';
+
+/** What WHEP players play in the tests: a headless publisher's VP8 (320x180, key frame every 2 s) and Opus. */
+export async function publishForPlayers(url: string, room: string, token: string): Promise<HeadlessPublisher> {
+  const publisher = new HeadlessPublisher({
+    url,
+    room,
+    token,
+    name: 'publisher',
+    video: { width: 320, height: 180, bitrateKbps: 300, keyframeIntervalSec: 2 },
+  });
+  await publisher.publish();
+  return publisher;
+}
 
 export const MID_URI = 'urn:ietf:params:rtp-hdrext:sdes:mid';
 

@@ -17,8 +17,8 @@ import assert from 'node:assert/strict';
 import type { FloodlightServer } from '../../server/app.js';
 import { TokenService } from '../../server/auth/tokens.js';
 import { startTestServer, TEST_AUTH_SECRET } from '../helpers/testServer.js';
-import { HeadlessPublisher } from '../helpers/headlessPublisher.js';
-import { WhepPlayer } from '../helpers/whepPlayer.js';
+import type { HeadlessPublisher } from '../helpers/headlessPublisher.js';
+import { publishForPlayers, WhepPlayer } from '../helpers/whepPlayer.js';
 import { waitFor } from '../helpers/wait.js';
 
 const ROOM = 'whep-live';
@@ -45,14 +45,7 @@ async function expectProblem(response: Response, status: number, detail?: RegExp
 }
 
 async function startPublisher(): Promise<HeadlessPublisher> {
-  const peer = new HeadlessPublisher({
-    url: server.url,
-    room: ROOM,
-    token: await tokens.issue({ room: ROOM, role: 'publisher' }, 600),
-    name: 'publisher',
-    video: { width: 320, height: 180, bitrateKbps: 300, keyframeIntervalSec: 2 },
-  });
-  await peer.publish();
+  const peer = await publishForPlayers(server.url, ROOM, await tokens.issue({ room: ROOM, role: 'publisher' }, 600));
   await waitFor(() => server.rooms.get(ROOM)?.program.tracks().length === 2, { description: 'the room to be live with audio and video' });
   return peer;
 }

@@ -13,8 +13,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { TestCluster } from '../helpers/testCluster.js';
-import { HeadlessPublisher } from '../helpers/headlessPublisher.js';
-import { WhepPlayer } from '../helpers/whepPlayer.js';
+import type { HeadlessPublisher } from '../helpers/headlessPublisher.js';
+import { publishForPlayers, WhepPlayer } from '../helpers/whepPlayer.js';
 import { waitFor } from '../helpers/wait.js';
 
 const ROOM = 'whep-cluster';
@@ -25,14 +25,7 @@ const players: WhepPlayer[] = [];
 before(async () => {
   cluster = await TestCluster.start(['node-a', 'node-b'], { HLS_ENABLED: 'false' });
   const a = cluster.node('node-a');
-  publisher = new HeadlessPublisher({
-    url: a.url,
-    room: ROOM,
-    token: await a.tokens.issue({ room: ROOM, role: 'publisher' }, 600),
-    name: 'publisher',
-    video: { width: 320, height: 180, bitrateKbps: 300, keyframeIntervalSec: 2 },
-  });
-  await publisher.publish();
+  publisher = await publishForPlayers(a.url, ROOM, await a.tokens.issue({ room: ROOM, role: 'publisher' }, 600));
   await waitFor(async () => (await cluster.node('node-b').directory.originOf(ROOM))?.node === 'node-a', {
     description: 'node A to hold the room origin in the shared directory',
   });

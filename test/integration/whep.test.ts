@@ -104,13 +104,23 @@ test('a player offering the router numbers gets 201 and plays; it is a viewer; D
     assert.equal(server.whep.pending, 0, 'connected: no longer pending');
     assert.equal(server.pool.counts().consumers, before.consumers + 2);
 
-    // Trickle is acknowledged; an ICE restart needs If-Match.
+    // Trickle is acknowledged (If-Match required, as in WHIP).
     const patch = (headers: Record<string, string>, body: string) => fetch(p.location!, { method: 'PATCH', headers, body });
     const candidate = 'a=candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host\r\n';
     await expectProblem(await patch({ 'Content-Type': 'application/trickle-ice-sdpfrag' }, candidate), 428);
     assert.equal((await patch({ 'Content-Type': 'application/trickle-ice-sdpfrag', 'If-Match': p.etag! }, candidate)).status, 204);
     await expectProblem(await patch({ 'Content-Type': 'text/plain', 'If-Match': p.etag! }, candidate), 415);
     await expectProblem(await patch({ 'Content-Type': 'application/sdp' }, 'v=0\r\n'), 409, /not waiting for an answer/);
+    // An ICE restart (new credentials): 200 with the server's new ones and a new ETag; the old ETag is stale.
+    const restart = await patch(
+      { 'Content-Type': 'application/trickle-ice-sdpfrag', 'If-Match': '*' },
+      'a=ice-ufrag:newufrag\r\na=ice-pwd:newpasswordnewpassword\r\n',
+    );
+    const fragment = await restart.text();
+    assert.equal(restart.status, 200, fragment);
+    assert.notEqual(restart.headers.get('etag'), p.etag, 'a new ETag after an ICE restart');
+    assert.match(fragment, /a=ice-ufrag:/);
+    await expectProblem(await patch({ 'Content-Type': 'application/trickle-ice-sdpfrag', 'If-Match': p.etag! }, candidate), 412);
 
     assert.equal(await p.close(), 200);
     await waitFor(

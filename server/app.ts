@@ -43,6 +43,8 @@ import { createWhipRouter } from './http/whipRoutes.js';
 import { createStreamKeyRouter } from './http/streamKeyRoutes.js';
 import { createProgramRouter } from './http/programRoutes.js';
 import { IngestSwitchAlerts } from './alerts/ingestSwitchAlerts.js';
+import { WhepSessions } from './egress/whep/whepSessions.js';
+import { createWhepRouter } from './http/whepRoutes.js';
 
 export class PortInUseError extends Error {
   override name = 'PortInUseError';
@@ -85,6 +87,8 @@ export class FloodlightServer {
   readonly whip: WhipSessions;
   /** Backup ingest switches: metric, webhook, alert. */
   readonly #ingestSwitches: IngestSwitchAlerts;
+  /** This node's WHEP playback sessions. */
+  readonly whep: WhepSessions;
   readonly #http: http.Server;
   readonly #io: IoServer;
   #closing: Promise<void> | undefined;
@@ -145,6 +149,13 @@ export class FloodlightServer {
       maxPendingSessions: config.ingest.whip.maxPendingSessions,
       logger: log,
     });
+    this.whep = new WhepSessions({
+      rooms,
+      directory: parts.cluster.directory,
+      pool,
+      maxPendingSessions: config.whep.maxPendingSessions,
+      logger: log,
+    });
     const app = createHttpApp({
       hls,
       // One node records a room's HLS (its origin); the others forward to it.
@@ -182,8 +193,23 @@ export class FloodlightServer {
       },
       ingestRoutes: [
         createStreamKeyRouter({ keys: this.streamKeys, tokens: this.tokens }),
-        createWhipRouter({ sessions: this.whip, keys: this.streamKeys, tokens: this.tokens, iceServers: config.ingest.whip.iceServers }),
         createProgramRouter({ rooms, tokens: this.tokens }),
+        createWhipRouter({
+          sessions: this.whip,
+          keys: this.streamKeys,
+          tokens: this.tokens,
+          iceServers: config.ingest.whip.iceServers,
+          placement: this.placement,
+          logger: log,
+        }),
+        createWhepRouter({
+          sessions: this.whep,
+          tokens: this.tokens,
+          requireViewerToken: config.requireViewerToken,
+          iceServers: config.ingest.whip.iceServers,
+          placement: this.placement,
+          logger: log,
+        }),
       ],
     });
     this.#http = http.createServer(app);
@@ -407,6 +433,7 @@ export class FloodlightServer {
       // Then HLS: recorders stop and playlists get ENDLIST before rooms close.
       await this.hls?.close();
       this.whip.close();
+      this.whep.close();
       this.rooms.close('server shutting down');
       // Let the roomClosed events reach clients before their sockets go:
       // clients that miss it would think this is a crash and rejoin.

@@ -198,6 +198,8 @@ const envSchema = z
     INGEST_STALL_MS: z.coerce.number().int().min(300).max(5000).default(1000),
     /** Backup ingest: back to the primary once it has been healthy this long, seconds. */
     INGEST_FAILBACK_S: z.coerce.number().min(0.5).max(3600).default(10),
+    /** Playback: WHEP sessions still connecting (ICE/DTLS) at once; more get 503 + Retry-After. */
+    WHEP_MAX_PENDING_SESSIONS: z.coerce.number().int().min(1).max(10_000).default(50),
   })
   .refine((c) => c.HLS_ENABLED || c.NODE_ROLES.includes('webrtc'), {
     error: 'a node with only the hls role needs HLS_ENABLED',
@@ -287,6 +289,8 @@ export interface Config {
   ingest: { streamKeysDir: string; whip: { iceServers: IceServer[]; maxPendingSessions: number } };
   /** Backup ingest's switching policy (INGEST_STALL_MS, INGEST_FAILBACK_S). */
   ingestFailover: { stallMs: number; failbackMs: number };
+  /** WHEP playback (its ICE servers are WHIP's: one list for the server's WebRTC endpoints). */
+  whep: { maxPendingSessions: number };
 }
 
 /** Alert rule thresholds (see docs/operations.md). */
@@ -383,6 +387,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       whip: { iceServers: c.WHIP_ICE_SERVERS, maxPendingSessions: c.WHIP_MAX_PENDING_SESSIONS },
     },
     ingestFailover: { stallMs: c.INGEST_STALL_MS, failbackMs: Math.round(c.INGEST_FAILBACK_S * 1000) },
+    whep: { maxPendingSessions: c.WHEP_MAX_PENDING_SESSIONS },
   };
 }
 

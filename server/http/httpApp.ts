@@ -34,7 +34,7 @@ export interface HttpAppDeps {
   hlsCluster?: HlsClusterProxy;
   /** Operator routes (/metrics, admin and stats APIs) and a hook that sees /hls requests. */
   observability?: { routes: express.Router; hlsRequestHook: express.RequestHandler };
-  /** Ingest routes: WHIP endpoints and the stream key admin API. */
+  /** Ingest and egress routes: WHIP and WHEP endpoints and the stream key admin API. */
   ingestRoutes?: express.Router[];
 }
 

@@ -11,45 +11,17 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { getSupportedRtpCapabilities, type types as ms } from 'mediasoup';
-import { routerMediaCodecs } from '../../server/media/mediaCodecs.js';
-import { MID_EXTENSION, WhipOfferError, planWhipOffer } from '../../server/ingest/whip/whipOffer.js';
-import { buildIceRestartFragment, buildWhipAnswer, parseIceFragment } from '../../server/ingest/whip/whipAnswer.js';
-import { h264Profile } from '../../server/ingest/whip/h264Profile.js';
+import { MID_EXTENSION, planWhipOffer } from '../../server/ingest/whip/whipOffer.js';
+import { buildWhipAnswer } from '../../server/ingest/whip/whipAnswer.js';
+import { SdpOfferError } from '../../server/webrtc/sdp/remoteDescription.js';
+import { buildIceRestartFragment, parseIceFragment } from '../../server/webrtc/sdp/sdpLines.js';
+import { h264Profile } from '../../server/webrtc/sdp/h264Profile.js';
+import { fakeTransport, routerCapabilities } from '../helpers/routerCapabilities.js';
 
 const fixture = (name: string): string => fs.readFileSync(path.join(import.meta.dirname, '../fixtures/whip', name), 'utf8');
 
-/** The router's capabilities as mediasoup derives them from routerMediaCodecs (payload types from 100, RTX per video codec). */
-function routerCapabilities(): ms.RtpCapabilities {
-  const supported = getSupportedRtpCapabilities();
-  let payloadType = 100;
-  const codecs: ms.RtpCodecCapability[] = [];
-  for (const codec of routerMediaCodecs) {
-    const base = supported.codecs!.find((c) => c.mimeType.toLowerCase() === codec.mimeType.toLowerCase())!;
-    const preferred = payloadType++;
-    codecs.push({ ...codec, preferredPayloadType: preferred, rtcpFeedback: base.rtcpFeedback ?? [] });
-    if (codec.kind === 'video')
-      codecs.push({
-        kind: 'video',
-        mimeType: 'video/rtx',
-        clockRate: 90000,
-        preferredPayloadType: payloadType++,
-        parameters: { apt: preferred },
-        rtcpFeedback: [],
-      });
-  }
-  return { codecs, headerExtensions: supported.headerExtensions! };
-}
-
 const capabilities = routerCapabilities();
-const transport = {
-  iceParameters: { usernameFragment: 'srvufrag', password: 'srvpassword', iceLite: true },
-  iceCandidates: [
-    { foundation: 'udpcandidate', priority: 1076302079, address: '127.0.0.1', ip: '127.0.0.1', protocol: 'udp', port: 40001, type: 'host' },
-    { foundation: 'tcpcandidate', priority: 1076276479, address: '127.0.0.1', ip: '127.0.0.1', protocol: 'tcp', port: 40001, type: 'host', tcpType: 'passive' },
-  ] as ms.IceCandidate[],
-  dtlsParameters: { role: 'auto', fingerprints: [{ algorithm: 'sha-256', value: 'AB:CD:EF:01' }] } as ms.DtlsParameters,
-};
+const transport = fakeTransport;
 
 const lines = (sdp: string): string[] => sdp.split('\r\n');
 
@@ -170,7 +142,7 @@ for (const [name, sdp, status, message] of badOffers) {
   test(`bad offer: ${name} → ${status}`, () => {
     assert.throws(
       () => planWhipOffer(sdp, capabilities),
-      (error: unknown) => error instanceof WhipOfferError && error.status === status && message.test(error.message),
+      (error: unknown) => error instanceof SdpOfferError && error.status === status && message.test(error.message),
     );
   });
 }

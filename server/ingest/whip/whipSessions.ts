@@ -2,7 +2,7 @@
  * This node's WHIP sessions (RFC 9725 resources): publish an offer into a
  * room's slot, restart ICE or take trickled candidates, end a session. The
  * HTTP side (whipRoutes.ts) authenticates and reads bodies; this side decides
- * what happens to media, and refuses with WhipProblems.
+ * what happens to media, and refuses with HttpProblems.
  *
  * A refused request allocates nothing: the offer, the overload limit and the
  * slot are checked before any room, router or transport exists; a failure
@@ -16,9 +16,11 @@ import { RoomError } from '../../rooms/roomError.js';
 import type { WorkerPool } from '../../media/workerPool.js';
 import type { SourceSlot } from '../../sources/mediaSource.js';
 import { WhipSource } from '../../sources/whipSource.js';
-import { WhipOfferError, planWhipOffer, type WhipOfferPlan } from './whipOffer.js';
-import { buildIceRestartFragment, buildWhipAnswer, parseIceFragment } from './whipAnswer.js';
-import { problems, WhipProblem } from './whipProblem.js';
+import { SdpOfferError } from '../../webrtc/sdp/remoteDescription.js';
+import { buildIceRestartFragment, parseIceFragment } from '../../webrtc/sdp/sdpLines.js';
+import { problems, HttpProblem } from '../../webrtc/httpProblem.js';
+import { planWhipOffer, type WhipOfferPlan } from './whipOffer.js';
+import { buildWhipAnswer } from './whipAnswer.js';
 
 /** A session that has not completed ICE + DTLS by then is closed. */
 export const WHIP_CONNECT_TIMEOUT_MS = 15_000;
@@ -83,7 +85,7 @@ export class WhipSessions {
     try {
       plan = planWhipOffer(offer, this.#options.pool.routerRtpCapabilities);
     } catch (error) {
-      if (error instanceof WhipOfferError) throw error.status === 400 ? problems.badRequest(error.message) : problems.unprocessable(error.message);
+      if (error instanceof SdpOfferError) throw error.status === 400 ? problems.badRequest(error.message) : problems.unprocessable(error.message);
       throw error;
     }
     this.#assertSlotFree(this.#options.rooms.get(roomId), roomId, slot);
@@ -166,8 +168,8 @@ export class WhipSessions {
   }
 }
 
-function asProblem(error: unknown): WhipProblem {
-  if (error instanceof WhipProblem) return error;
+function asProblem(error: unknown): HttpProblem {
+  if (error instanceof HttpProblem) return error;
   if (error instanceof RoomError) {
     if (error.kind === 'slot-busy') return problems.conflict(error.message);
     if (error.kind === 'unavailable' || error.kind === 'limit-reached') return problems.unavailable(error.message);

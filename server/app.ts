@@ -41,6 +41,9 @@ import { createStreamKeyStore } from './ingest/keys/createStreamKeyStore.js';
 import { WhipSessions } from './ingest/whip/whipSessions.js';
 import { createWhipRouter } from './http/whipRoutes.js';
 import { createStreamKeyRouter } from './http/streamKeyRoutes.js';
+import { EncoderIngests } from './ingest/encoderIngests.js';
+import { RtmpServer } from './ingest/rtmp/rtmpServer.js';
+import { SrtServer } from './ingest/srt/srtServer.js';
 
 export class PortInUseError extends Error {
   override name = 'PortInUseError';
@@ -81,6 +84,12 @@ export class FloodlightServer {
   readonly streamKeys: StreamKeyStore;
   /** This node's WHIP ingest sessions. */
   readonly whip: WhipSessions;
+  /** RTMP and SRT publishers (their key checks, probes and sources). */
+  readonly encoderIngests: EncoderIngests;
+  /** Undefined when RTMP_PORT=0 (or its port was taken). */
+  rtmp: RtmpServer | undefined;
+  /** Undefined when SRT_PORT=0 (or its port was taken, or libsrt is missing). */
+  srt: SrtServer | undefined;
   readonly #http: http.Server;
   readonly #io: IoServer;
   #closing: Promise<void> | undefined;
@@ -133,6 +142,13 @@ export class FloodlightServer {
       pool,
       keyFrameRequestDelayMs: config.keyFrameRequestDelayMs,
       maxPendingSessions: config.ingest.whip.maxPendingSessions,
+      logger: log,
+    });
+    this.encoderIngests = new EncoderIngests({
+      rooms,
+      keys: this.streamKeys,
+      rtcPortRange: { min: config.rtcMinPort, max: config.rtcMaxPort },
+      ffmpegPath: config.hls.ffmpegPath,
       logger: log,
     });
     const app = createHttpApp({
@@ -306,6 +322,7 @@ export class FloodlightServer {
     });
     try {
       await server.#listen();
+      await server.#listenForEncoders();
       await server.#announce();
       await server.drainer.clearStaleFlag();
     } catch (error) {
@@ -313,6 +330,43 @@ export class FloodlightServer {
       throw error;
     }
     return server;
+  }
+
+  /**
+   * RTMP and SRT listeners. A taken port turns that protocol off with an error in
+   * the log instead of stopping the server: nodes sharing a host (a local cluster,
+   * tests) cannot all have 1935, and WebRTC, WHIP and HLS still serve.
+   */
+  async #listenForEncoders(): Promise<void> {
+    const { ingest } = this.config;
+    if (ingest.rtmp.port > 0) {
+      try {
+        this.rtmp = await RtmpServer.listen({
+          port: ingest.rtmp.port,
+          host: ingest.host,
+          maxConnections: ingest.rtmp.maxConnections,
+          ingests: this.encoderIngests,
+          logger: this.log,
+        });
+      } catch (error) {
+        this.log.error({ port: ingest.rtmp.port, err: (error as Error).message }, 'RTMP ingest is off: cannot listen on RTMP_PORT');
+      }
+    }
+    if (ingest.srt.port > 0) {
+      try {
+        this.srt = SrtServer.listen({
+          port: ingest.srt.port,
+          host: ingest.host,
+          latencyMs: ingest.srt.latencyMs,
+          passphrase: ingest.srt.passphrase,
+          maxConnections: ingest.srt.maxConnections,
+          ingests: this.encoderIngests,
+          logger: this.log,
+        });
+      } catch (error) {
+        this.log.error({ port: ingest.srt.port, err: (error as Error).message }, 'SRT ingest is off: cannot listen on SRT_PORT');
+      }
+    }
   }
 
   /** This node in the node registry: who it is, and its load, renewed every second. */
@@ -390,6 +444,9 @@ export class FloodlightServer {
       // Then HLS: recorders stop and playlists get ENDLIST before rooms close.
       await this.hls?.close();
       this.whip.close();
+      this.rtmp?.close();
+      await this.srt?.close();
+      this.encoderIngests.close();
       this.rooms.close('server shutting down');
       // Let the roomClosed events reach clients before their sockets go:
       // clients that miss it would think this is a crash and rejoin.

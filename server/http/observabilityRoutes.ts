@@ -4,7 +4,7 @@
  *   GET  /api/admin/overview      admin: workers, totals, rooms, alerts, webhooks
  *   GET  /api/admin/alerts        admin: { active, history }
  *   GET  /api/cluster             admin: { mode, nodes (with load and state), rooms (origin, audience per node) }
- *   GET  /api/rooms/:room/stats   public: one room's stats (Cache-Control max-age=2)
+ *   GET  /api/rooms/:room/stats   public: one room's stats and its ingests' health (Cache-Control max-age=2)
  *   POST /api/rooms/:room/qoe     public: a watch page's QoE report (≤ 4 KiB JSON) → 204
  * Errors are JSON `{ error: { code, message } }`.
  */
@@ -17,6 +17,9 @@ import type { ClusterOverview } from '../contracts/clusterApi.js';
 import { roomIdSchema } from '../contracts/signaling.js';
 import type { Observability } from '../observability/observability.js';
 import { QOE_MAX_BODY_BYTES, qoeReportSchema } from '../contracts/qoeReport.js';
+import type { RoomStats } from '../contracts/adminApi.js';
+import type { RoomIngestStats } from '../contracts/ingestHealth.js';
+import { describeIngests } from '../ingest/ingestHealthReport.js';
 
 export interface ObservabilityRoutesOptions {
   observability: Observability;
@@ -70,7 +73,7 @@ export function createObservabilityRouter(options: ObservabilityRoutesOptions): 
     res.set('Cache-Control', 'no-store').json(body);
   });
 
-  router.get('/api/rooms/:room/stats', (req, res) => {
+  router.get('/api/rooms/:room/stats', async (req, res) => {
     const room = roomParam(req, res);
     if (room === undefined) return;
     const stats = observability.roomStats(room);
@@ -78,7 +81,8 @@ export function createObservabilityRouter(options: ObservabilityRoutesOptions): 
       sendError(res, 404, 'NOT_FOUND', `no room "${room}"`);
       return;
     }
-    res.set('Cache-Control', 'public, max-age=2').json(stats);
+    const body: RoomStats & RoomIngestStats = { ...stats, ingest: await describeIngests(rooms.get(room)?.sources() ?? []) };
+    res.set('Cache-Control', 'public, max-age=2').json(body);
   });
 
   const qoeBody = express.json({ limit: QOE_MAX_BODY_BYTES, strict: true, type: ['application/json', 'text/plain'] });

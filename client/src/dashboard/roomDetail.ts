@@ -3,6 +3,7 @@
  * figures (media, audience, QoE, HLS), history graphs, alerts and thumbnail.
  */
 import type { RoomStats } from '../../../server/contracts/adminApi';
+import type { IngestHealth, RoomIngestStats } from '../../../server/contracts/ingestHealth';
 import { fetchRoomStats } from '../api/admin';
 import { ApiError } from '../api/http';
 import { byId, el, setVisible } from '../ui/dom';
@@ -46,6 +47,36 @@ function figures(stats: RoomStats): HTMLElement[] {
   ];
 }
 
+const PROTOCOL_NAMES: Record<IngestHealth['protocol'], string> = { webrtc: 'Browser', whip: 'WHIP', rtmp: 'RTMP', srt: 'SRT', cascade: 'Cascade' };
+
+/** One ingest: what the encoder sends, what the server does with it, and what to fix. */
+function ingestCard(ingest: IngestHealth): HTMLElement {
+  const v = ingest.video;
+  const size = v?.width && v.height ? `${v.width}×${v.height}${v.fps ? ` @ ${formatNumber(v.fps, 0)}` : ''}` : DASH;
+  const handling = v
+    ? `${v.handling === 'transcode' ? 'Re-encoded' : v.handling === 'copy' ? 'Copied' : 'Forwarded'}${ingest.cpuPercent === null ? '' : ` · ${formatNumber(ingest.cpuPercent, 0)} % CPU`}`
+    : DASH;
+  const list = el('dl', { className: 'figures' }, [
+    figure('Video', v ? [v.codec ?? DASH, v.profile].filter(Boolean).join(' ') : DASH),
+    figure('Resolution', size),
+    figure('Bitrate', formatBitrate(ingest.bitrateBps)),
+    figure('Key frames', ingest.keyFrameIntervalMs === null ? DASH : `every ${(ingest.keyFrameIntervalMs / 1000).toFixed(1)} s`),
+    figure('B-frames', v?.bFrames === null || v === null ? DASH : v.bFrames ? 'yes' : 'no'),
+    figure('Handling', handling, v?.reason ?? undefined),
+    figure('Audio', ingest.audio ? `${ingest.audio.codec ?? DASH}${ingest.audio.handling === 'transcode' ? ' → Opus' : ''}` : DASH),
+    figure('Packet loss', formatPercent(ingest.packetLossPercent)),
+  ]);
+  const warnings = el(
+    'ul',
+    { className: 'ingest-warnings' },
+    ingest.warnings.map((text) => el('li', { text })),
+  );
+  const title = `${PROTOCOL_NAMES[ingest.protocol]} · ${ingest.slot}${ingest.remoteAddress ? ` · ${ingest.remoteAddress}` : ''}`;
+  const card = el('section', { className: 'ingest' }, [el('h4', { text: title }), list, warnings]);
+  card.dataset['protocol'] = ingest.protocol;
+  return card;
+}
+
 function status(stats: RoomStats): string {
   if (!stats.live) return 'Offline';
   const viewers = stats.viewers.webrtc + stats.viewers.hls;
@@ -64,6 +95,8 @@ export class RoomDetail {
   readonly #alerts = byId('detail-alerts', HTMLUListElement);
   readonly #noAlerts = byId('detail-alerts-none', HTMLParagraphElement);
   readonly #thumbnail = new RoomThumbnail(byId('detail-thumb', HTMLDivElement));
+  /** The room's ingests (encoders), right after its figures. */
+  readonly #ingest = el('div', { className: 'detail-ingest' });
   #room: string | null = null;
   #timer: ReturnType<typeof setTimeout> | null = null;
   /** Bumped on every selection: stale answers are dropped. */
@@ -71,6 +104,8 @@ export class RoomDetail {
 
   constructor(onClose: () => void) {
     byId('detail-close', HTMLButtonElement).addEventListener('click', onClose);
+    this.#ingest.id = 'detail-ingest';
+    this.#figures.after(this.#ingest);
   }
 
   get room(): string | null {
@@ -95,6 +130,7 @@ export class RoomDetail {
     this.#watch.href = `/watch?room=${encodeURIComponent(room)}`;
     this.#status.textContent = 'Loading…';
     this.#figures.replaceChildren();
+    this.#ingest.replaceChildren();
     this.#alerts.replaceChildren();
     setVisible(this.#error, false);
     const { main, loss } = this.#charts();
@@ -148,6 +184,9 @@ export class RoomDetail {
     this.#status.textContent = status(stats);
     this.#panel.dataset['live'] = String(stats.live);
     this.#figures.replaceChildren(...figures(stats));
+    // `ingest` is added by the stats route (contracts/ingestHealth.ts); a server before it has none.
+    const ingests = (stats as RoomStats & Partial<RoomIngestStats>).ingest ?? [];
+    this.#ingest.replaceChildren(...(ingests.length > 0 ? [el('h3', { text: 'Ingest' }), ...ingests.map(ingestCard)] : []));
 
     const { main, loss } = this.#charts();
     const mbps = (bps: number) => bps / 1e6;

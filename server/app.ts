@@ -445,7 +445,7 @@ export class FloodlightServer {
       await this.hls?.close();
       this.whip.close();
       this.rtmp?.close();
-      await this.srt?.close();
+      this.srt?.close();
       this.encoderIngests.close();
       this.rooms.close('server shutting down');
       // Let the roomClosed events reach clients before their sockets go:

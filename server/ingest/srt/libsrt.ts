@@ -3,9 +3,11 @@
  * Debian's libsrt1.5-gnutls (installed with ffmpeg, which links it). Loaded on
  * first use, so a server with SRT_PORT=0 never touches it.
  *
- * Sockets are used non-blocking; the only call that waits is
- * srt_epoll_uwait, run on libuv's thread pool (koffi `.async`) with a short
- * timeout, so the event loop never blocks and at most one pool thread waits.
+ * Every call returns at once: sockets are non-blocking and srt_epoll_uwait is
+ * polled with a zero timeout from a timer (srtServer.ts). Not `.async()` on
+ * libuv's pool: a wait would hold one of its four threads (shared with fs,
+ * dns, crypto) for as long as SRT is on, and several servers in one process
+ * (tests, embedding) would starve it; a poll costs microseconds.
  */
 import koffi from 'koffi';
 
@@ -59,7 +61,7 @@ interface Bindings {
   epollAdd: (eid: number, u: number, events: Int32Array) => number;
   epollRemove: (eid: number, u: number) => number;
   epollRelease: (eid: number) => number;
-  epollUwait: { async: (eid: number, events: Buffer, size: number, timeoutMs: number, done: (error: unknown, result: number) => void) => void };
+  epollUwait: (eid: number, events: Buffer, size: number, timeoutMs: number) => number;
   bstats: (u: number, perf: Buffer, clear: number) => number;
 }
 
@@ -87,7 +89,7 @@ export function libsrt(): Bindings {
     epollAdd: lib.func('int srt_epoll_add_usock(int eid, int u, const int *events)') as Bindings['epollAdd'],
     epollRemove: lib.func('int srt_epoll_remove_usock(int eid, int u)') as Bindings['epollRemove'],
     epollRelease: lib.func('int srt_epoll_release(int eid)') as Bindings['epollRelease'],
-    epollUwait: lib.func('int srt_epoll_uwait(int eid, _Out_ void *fdsSet, int fdsSize, int64_t msTimeOut)'),
+    epollUwait: lib.func('int srt_epoll_uwait(int eid, _Out_ void *fdsSet, int fdsSize, int64_t msTimeOut)') as Bindings['epollUwait'],
     bstats: lib.func('int srt_bstats(int u, _Out_ void *perf, int clear)') as Bindings['bstats'],
   };
   if (b.startup() < 0) throw new SrtError('srt_startup', b.getlasterror(null), b.getlasterrorStr());
@@ -150,18 +152,11 @@ export function receiveStats(u: number): { received: number; lost: number } | un
   return { received: Number(perf.readBigInt64LE(16)), lost: perf.readInt32LE(28) };
 }
 
-/** Waits up to `timeoutMs` on the pool for ready sockets: [socket, events] pairs. */
-export function epollWait(eid: number, capacity: number, timeoutMs: number): Promise<[number, number][]> {
+/** Sockets ready now (never waits): [socket, events] pairs. */
+export function epollReady(eid: number, capacity: number): [number, number][] {
   const events = Buffer.alloc(capacity * EPOLL_EVENT_BYTES);
-  return new Promise((resolve, reject) => {
-    libsrt().epollUwait.async(eid, events, capacity, timeoutMs, (error, count) => {
-      if (error) {
-        reject(error instanceof Error ? error : new Error('srt_epoll_uwait failed'));
-        return;
-      }
-      const ready: [number, number][] = [];
-      for (let i = 0; i < Math.max(0, count); i++) ready.push([events.readInt32LE(i * EPOLL_EVENT_BYTES), events.readInt32LE(i * EPOLL_EVENT_BYTES + 4)]);
-      resolve(ready);
-    });
-  });
+  const count = libsrt().epollUwait(eid, events, capacity, 0);
+  const ready: [number, number][] = [];
+  for (let i = 0; i < count; i++) ready.push([events.readInt32LE(i * EPOLL_EVENT_BYTES), events.readInt32LE(i * EPOLL_EVENT_BYTES + 4)]);
+  return ready;
 }

@@ -18,7 +18,7 @@ import { IngestRefusal, type EncoderIngests, type IngestClaim } from '../encoder
 import {
   check,
   describeSockaddr,
-  epollWait,
+  epollReady,
   getStringOption,
   libsrt,
   receiveStats,
@@ -31,8 +31,10 @@ import {
   SrtOption,
 } from './libsrt.js';
 
-/** How long one wait on the pool lasts: bounds how late close() and idle checks run. */
-const WAIT_MS = 100;
+/** Poll interval while callers are connected: bounds the delay this adds to SRT's own latency. */
+const POLL_BUSY_MS = 5;
+/** Poll interval with nobody connected: only how soon a new caller is accepted. */
+const POLL_IDLE_MS = 50;
 /** Live-mode payloads are at most 1456 bytes. */
 const RECV_BYTES = 1500;
 /** Media buffered while the key is being checked. */
@@ -101,7 +103,7 @@ export class SrtServer {
   readonly #callers = new Map<number, Caller>();
   readonly #port: number;
   #closed = false;
-  #loop: Promise<void> = Promise.resolve();
+  #timer: NodeJS.Timeout | undefined;
 
   private constructor(options: SrtServerOptions) {
     this.#options = options;
@@ -126,7 +128,7 @@ export class SrtServer {
 
   static listen(options: SrtServerOptions): SrtServer {
     const server = new SrtServer(options);
-    server.#loop = server.#run();
+    server.#schedule();
     server.#log.info({ port: server.port, host: options.host, latencyMs: options.latencyMs, encrypted: Boolean(options.passphrase) }, 'SRT ingest listening');
     return server;
   }
@@ -140,39 +142,39 @@ export class SrtServer {
     return this.#callers.size;
   }
 
-  /** Stops listening and closes every caller; resolves once no libsrt call is pending. Idempotent. */
-  async close(): Promise<void> {
-    if (!this.#closed) {
-      this.#closed = true;
-      for (const caller of [...this.#callers.values()]) this.#drop(caller, 'server closing', 'info');
-    }
-    await this.#loop;
+  /** Stops listening and closes every caller. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    for (const caller of [...this.#callers.values()]) this.#drop(caller, 'server closing', 'info');
+    const srt = libsrt();
+    srt.epollRelease(this.#epoll);
+    srt.close(this.#listener);
   }
 
-  async #run(): Promise<void> {
-    const srt = libsrt();
+  #schedule(): void {
+    if (this.#closed) return;
+    this.#timer = setTimeout(() => this.#poll(), this.#callers.size > 0 ? POLL_BUSY_MS : POLL_IDLE_MS);
+    this.#timer.unref();
+  }
+
+  #poll(): void {
     try {
-      while (!this.#closed) {
-        const ready = await epollWait(this.#epoll, 64, WAIT_MS);
-        if (this.#closed) break;
-        for (const [socket, events] of ready) {
-          if (socket === this.#listener) this.#acceptAll();
-          else {
-            const caller = this.#callers.get(socket);
-            if (!caller) continue;
-            if (events & SRT_EPOLL_IN) this.#read(caller);
-            if (events & SRT_EPOLL_ERR) this.#drop(caller, 'connection broken', 'info');
-          }
+      for (const [socket, events] of epollReady(this.#epoll, 64)) {
+        if (socket === this.#listener) this.#acceptAll();
+        else {
+          const caller = this.#callers.get(socket);
+          if (!caller) continue;
+          if (events & SRT_EPOLL_IN) this.#read(caller);
+          if (events & SRT_EPOLL_ERR) this.#drop(caller, 'connection broken', 'info');
         }
-        this.#dropIdle();
       }
+      this.#dropIdle();
     } catch (error) {
-      this.#log.error({ err: error }, 'SRT listener failed; SRT ingest is off');
-      for (const caller of [...this.#callers.values()]) this.#drop(caller, 'listener failed');
-    } finally {
-      srt.epollRelease(this.#epoll);
-      srt.close(this.#listener);
+      this.#log.error({ err: error }, 'SRT poll failed');
     }
+    this.#schedule();
   }
 
   #acceptAll(): void {

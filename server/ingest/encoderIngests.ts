@@ -27,6 +27,8 @@ const PROBE_RETRY_MS = 500;
 const PROBE_GIVE_UP_MS = 8_000;
 /** …or until this much arrived (a very high bitrate). */
 const PROBE_MAX_BYTES = 4 * 1024 * 1024;
+/** What may be buffered while probing (8 s of a 30 Mbit/s stream). */
+const MAX_HEAD_BYTES = 32 * 1024 * 1024;
 /** A claimed stream that sends nothing for this long is dropped. */
 const FIRST_MEDIA_TIMEOUT_MS = 10_000;
 
@@ -123,6 +125,12 @@ export class IngestClaim {
     }
     this.#head.push(chunk);
     this.#headBytes += chunk.length;
+    if (this.#headBytes > MAX_HEAD_BYTES) {
+      // A probe that never concludes must not buffer without end.
+      this.close();
+      return;
+    }
+    clearTimeout(this.#firstMediaTimer);
     this.#probeTimer ??= setTimeout(() => this.#windowOver(), this.#probeWindowMs);
     if (this.#headBytes >= PROBE_MAX_BYTES) this.#windowOver();
   }

@@ -45,6 +45,9 @@ import { createProgramRouter } from './http/programRoutes.js';
 import { IngestSwitchAlerts } from './alerts/ingestSwitchAlerts.js';
 import { WhepSessions } from './egress/whep/whepSessions.js';
 import { createWhepRouter } from './http/whepRoutes.js';
+import { EncoderIngests } from './ingest/encoderIngests.js';
+import { RtmpServer } from './ingest/rtmp/rtmpServer.js';
+import { SrtServer } from './ingest/srt/srtServer.js';
 
 export class PortInUseError extends Error {
   override name = 'PortInUseError';
@@ -89,6 +92,12 @@ export class FloodlightServer {
   readonly #ingestSwitches: IngestSwitchAlerts;
   /** This node's WHEP playback sessions. */
   readonly whep: WhepSessions;
+  /** RTMP and SRT publishers (their key checks, probes and sources). */
+  readonly encoderIngests: EncoderIngests;
+  /** Undefined when RTMP_PORT=0 (or its port was taken). */
+  rtmp: RtmpServer | undefined;
+  /** Undefined when SRT_PORT=0 (or its port was taken, or libsrt is missing). */
+  srt: SrtServer | undefined;
   readonly #http: http.Server;
   readonly #io: IoServer;
   #closing: Promise<void> | undefined;
@@ -154,6 +163,13 @@ export class FloodlightServer {
       directory: parts.cluster.directory,
       pool,
       maxPendingSessions: config.whep.maxPendingSessions,
+      logger: log,
+    });
+    this.encoderIngests = new EncoderIngests({
+      rooms,
+      keys: this.streamKeys,
+      rtcPortRange: { min: config.rtcMinPort, max: config.rtcMaxPort },
+      ffmpegPath: config.hls.ffmpegPath,
       logger: log,
     });
     const app = createHttpApp({
@@ -348,6 +364,7 @@ export class FloodlightServer {
     });
     try {
       await server.#listen();
+      await server.#listenForEncoders();
       await server.#announce();
       await server.drainer.clearStaleFlag();
     } catch (error) {
@@ -355,6 +372,43 @@ export class FloodlightServer {
       throw error;
     }
     return server;
+  }
+
+  /**
+   * RTMP and SRT listeners. A taken port turns that protocol off with an error in
+   * the log instead of stopping the server: nodes sharing a host (a local cluster,
+   * tests) cannot all have 1935, and WebRTC, WHIP and HLS still serve.
+   */
+  async #listenForEncoders(): Promise<void> {
+    const { ingest } = this.config;
+    if (ingest.rtmp.port > 0) {
+      try {
+        this.rtmp = await RtmpServer.listen({
+          port: ingest.rtmp.port,
+          host: ingest.host,
+          maxConnections: ingest.rtmp.maxConnections,
+          ingests: this.encoderIngests,
+          logger: this.log,
+        });
+      } catch (error) {
+        this.log.error({ port: ingest.rtmp.port, err: (error as Error).message }, 'RTMP ingest is off: cannot listen on RTMP_PORT');
+      }
+    }
+    if (ingest.srt.port > 0) {
+      try {
+        this.srt = SrtServer.listen({
+          port: ingest.srt.port,
+          host: ingest.host,
+          latencyMs: ingest.srt.latencyMs,
+          passphrase: ingest.srt.passphrase,
+          maxConnections: ingest.srt.maxConnections,
+          ingests: this.encoderIngests,
+          logger: this.log,
+        });
+      } catch (error) {
+        this.log.error({ port: ingest.srt.port, err: (error as Error).message }, 'SRT ingest is off: cannot listen on SRT_PORT');
+      }
+    }
   }
 
   /** This node in the node registry: who it is, and its load, renewed every second. */
@@ -434,6 +488,9 @@ export class FloodlightServer {
       await this.hls?.close();
       this.whip.close();
       this.whep.close();
+      this.rtmp?.close();
+      this.srt?.close();
+      this.encoderIngests.close();
       this.rooms.close('server shutting down');
       // Let the roomClosed events reach clients before their sockets go:
       // clients that miss it would think this is a crash and rejoin.

@@ -200,6 +200,20 @@ const envSchema = z
     INGEST_FAILBACK_S: z.coerce.number().min(0.5).max(3600).default(10),
     /** Playback: WHEP sessions still connecting (ICE/DTLS) at once; more get 503 + Retry-After. */
     WHEP_MAX_PENDING_SESSIONS: z.coerce.number().int().min(1).max(10_000).default(50),
+    /** Ingest: the address the RTMP and SRT listeners bind to (default: HOST). */
+    INGEST_HOST: z.ipv4().or(z.ipv6()).optional(),
+    /** Ingest: RTMP port (rtmp://host:PORT/live/<key>); 0 turns RTMP off. */
+    RTMP_PORT: z.coerce.number().int().min(0).max(65535).default(1935),
+    /** Ingest: RTMP connections open at once (any state); more are refused. */
+    RTMP_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(10_000).default(32),
+    /** Ingest: SRT port (srt://host:PORT?streamid=<key>); 0 turns SRT off. */
+    SRT_PORT: z.coerce.number().int().min(0).max(65535).default(9000),
+    /** Ingest: SRT receive latency (the caller's own may be higher; the larger wins). */
+    SRT_LATENCY_MS: z.coerce.number().int().min(20).max(8000).default(120),
+    /** Ingest: SRT encryption passphrase (10-79 characters); callers without it are refused. */
+    SRT_PASSPHRASE: z.string().min(10, 'SRT passphrases are 10-79 characters').max(79, 'SRT passphrases are 10-79 characters').optional(),
+    /** Ingest: SRT callers connected at once; more are refused. */
+    SRT_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(1000).default(32),
   })
   .refine((c) => c.HLS_ENABLED || c.NODE_ROLES.includes('webrtc'), {
     error: 'a node with only the hls role needs HLS_ENABLED',
@@ -286,7 +300,15 @@ export interface Config {
   /** Cluster mode (REDIS_URL or REDIS_SENTINELS); undefined: a single node. */
   redis: RedisSettings | undefined;
   /** Encoder ingest (stream keys, WHIP). */
-  ingest: { streamKeysDir: string; whip: { iceServers: IceServer[]; maxPendingSessions: number } };
+  ingest: {
+    streamKeysDir: string;
+    whip: { iceServers: IceServer[]; maxPendingSessions: number };
+    /** RTMP and SRT listen on this address. */
+    host: string;
+    /** port 0: off. */
+    rtmp: { port: number; maxConnections: number };
+    srt: { port: number; latencyMs: number; passphrase: string | undefined; maxConnections: number };
+  };
   /** Backup ingest's switching policy (INGEST_STALL_MS, INGEST_FAILBACK_S). */
   ingestFailover: { stallMs: number; failbackMs: number };
   /** WHEP playback (its ICE servers are WHIP's: one list for the server's WebRTC endpoints). */
@@ -385,6 +407,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ingest: {
       streamKeysDir: path.resolve(c.STREAM_KEYS_DIR),
       whip: { iceServers: c.WHIP_ICE_SERVERS, maxPendingSessions: c.WHIP_MAX_PENDING_SESSIONS },
+      host: c.INGEST_HOST ?? c.HOST,
+      rtmp: { port: c.RTMP_PORT, maxConnections: c.RTMP_MAX_CONNECTIONS },
+      srt: { port: c.SRT_PORT, latencyMs: c.SRT_LATENCY_MS, passphrase: c.SRT_PASSPHRASE, maxConnections: c.SRT_MAX_CONNECTIONS },
     },
     ingestFailover: { stallMs: c.INGEST_STALL_MS, failbackMs: Math.round(c.INGEST_FAILBACK_S * 1000) },
     whep: { maxPendingSessions: c.WHEP_MAX_PENDING_SESSIONS },

@@ -3,7 +3,7 @@
  *   GET  /metrics                 Prometheus text (admin only with METRICS_REQUIRE_ADMIN=true)
  *   GET  /api/admin/overview      admin: workers, totals, rooms, alerts, webhooks
  *   GET  /api/admin/alerts        admin: { active, history }
- *   GET  /api/rooms/:room/stats   public: one room's stats (Cache-Control max-age=2)
+ *   GET  /api/rooms/:room/stats   public: one room's stats and its ingests' health (Cache-Control max-age=2)
  *   POST /api/rooms/:room/qoe     public: a watch page's QoE report (≤ 4 KiB JSON) → 204
  * Errors are JSON `{ error: { code, message } }`.
  */
@@ -14,6 +14,9 @@ import type { RoomRegistry } from '../rooms/roomRegistry.js';
 import { roomIdSchema } from '../contracts/signaling.js';
 import type { Observability } from '../observability/observability.js';
 import { QOE_MAX_BODY_BYTES, qoeReportSchema } from '../contracts/qoeReport.js';
+import type { RoomStats } from '../contracts/adminApi.js';
+import type { RoomIngestStats } from '../contracts/ingestHealth.js';
+import { describeIngests } from '../ingest/ingestHealthReport.js';
 
 export interface ObservabilityRoutesOptions {
   observability: Observability;
@@ -56,7 +59,7 @@ export function createObservabilityRouter(options: ObservabilityRoutesOptions): 
     res.set('Cache-Control', 'no-store').json({ active: observability.alertManager.active(), history: observability.alertManager.history() });
   });
 
-  router.get('/api/rooms/:room/stats', (req, res) => {
+  router.get('/api/rooms/:room/stats', async (req, res) => {
     const room = roomParam(req, res);
     if (room === undefined) return;
     const stats = observability.roomStats(room);
@@ -64,7 +67,8 @@ export function createObservabilityRouter(options: ObservabilityRoutesOptions): 
       sendError(res, 404, 'NOT_FOUND', `no room "${room}"`);
       return;
     }
-    res.set('Cache-Control', 'public, max-age=2').json(stats);
+    const body: RoomStats & RoomIngestStats = { ...stats, ingest: await describeIngests(rooms.get(room)?.sources() ?? []) };
+    res.set('Cache-Control', 'public, max-age=2').json(body);
   });
 
   const qoeBody = express.json({ limit: QOE_MAX_BODY_BYTES, strict: true, type: ['application/json', 'text/plain'] });

@@ -34,6 +34,9 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     LOG_LEVEL: process.env['TEST_LOG_LEVEL'] ?? 'warn',
     HLS_DIR: fs.mkdtempSync(path.join(hlsRoot, 'server-')),
     HLS_RETAIN_SECONDS: '2',
+    // Encoder ingest listens on fixed ports by default; tests that use it pick free ones.
+    RTMP_PORT: '0',
+    SRT_PORT: '0',
     ...env,
   });
   return FloodlightServer.create(config, { logger: createLogger(config.logLevel) });

@@ -7,6 +7,7 @@
  */
 import type { RoomStats } from '../../../server/contracts/adminApi';
 import type { ProgramSlotStatus, ProgramStatus } from '../../../server/contracts/programApi';
+import type { IngestHealth, RoomIngestStats } from '../../../server/contracts/ingestHealth';
 import { fetchRoomStats } from '../api/admin';
 import { ApiError, getJson } from '../api/http';
 import { takeToken } from './adminToken';
@@ -50,6 +51,36 @@ function figures(stats: RoomStats): HTMLElement[] {
     figure('First frame (p50)', formatMs(q.firstFrameMsP50)),
     figure('HLS', stats.hls.available ? `ready · playlist ${hlsAge === null ? DASH : `${hlsAge.toFixed(1)} s old`}` : 'not available'),
   ];
+}
+
+const PROTOCOL_NAMES: Record<IngestHealth['protocol'], string> = { webrtc: 'Browser', whip: 'WHIP', rtmp: 'RTMP', srt: 'SRT', cascade: 'Cascade' };
+
+/** One ingest: what the encoder sends, what the server does with it, and what to fix. */
+function ingestCard(ingest: IngestHealth): HTMLElement {
+  const v = ingest.video;
+  const size = v?.width && v.height ? `${v.width}×${v.height}${v.fps ? ` @ ${formatNumber(v.fps, 0)}` : ''}` : DASH;
+  const handling = v
+    ? `${v.handling === 'transcode' ? 'Re-encoded' : v.handling === 'copy' ? 'Copied' : 'Forwarded'}${ingest.cpuPercent === null ? '' : ` · ${formatNumber(ingest.cpuPercent, 0)} % CPU`}`
+    : DASH;
+  const list = el('dl', { className: 'figures' }, [
+    figure('Video', v ? [v.codec ?? DASH, v.profile].filter(Boolean).join(' ') : DASH),
+    figure('Resolution', size),
+    figure('Bitrate', formatBitrate(ingest.bitrateBps)),
+    figure('Key frames', ingest.keyFrameIntervalMs === null ? DASH : `every ${(ingest.keyFrameIntervalMs / 1000).toFixed(1)} s`),
+    figure('B-frames', v?.bFrames === null || v === null ? DASH : v.bFrames ? 'yes' : 'no'),
+    figure('Handling', handling, v?.reason ?? undefined),
+    figure('Audio', ingest.audio ? `${ingest.audio.codec ?? DASH}${ingest.audio.handling === 'transcode' ? ' → Opus' : ''}` : DASH),
+    figure('Packet loss', formatPercent(ingest.packetLossPercent)),
+  ]);
+  const warnings = el(
+    'ul',
+    { className: 'ingest-warnings' },
+    ingest.warnings.map((text) => el('li', { text })),
+  );
+  const title = `${PROTOCOL_NAMES[ingest.protocol]} · ${ingest.slot}${ingest.remoteAddress ? ` · ${ingest.remoteAddress}` : ''}`;
+  const card = el('section', { className: 'ingest' }, [el('h4', { text: title }), list, warnings]);
+  card.dataset['protocol'] = ingest.protocol;
+  return card;
 }
 
 function status(stats: RoomStats): string {
@@ -133,6 +164,8 @@ export class RoomDetail {
   readonly #thumbnail = new RoomThumbnail(byId('detail-thumb', HTMLDivElement));
   readonly #program = new ProgramSection(byId('detail-figures', HTMLDListElement).parentElement ?? byId('detail-figures', HTMLDListElement));
   readonly #keys = new StreamKeysSection(byId('detail-figures', HTMLDListElement).parentElement ?? byId('detail-figures', HTMLDListElement));
+  /** The room's ingests (encoders), right after its figures. */
+  readonly #ingest = el('div', { className: 'detail-ingest' });
   #room: string | null = null;
   #timer: ReturnType<typeof setTimeout> | null = null;
   /** Bumped on every selection: stale answers are dropped. */
@@ -140,6 +173,8 @@ export class RoomDetail {
 
   constructor(onClose: () => void) {
     byId('detail-close', HTMLButtonElement).addEventListener('click', onClose);
+    this.#ingest.id = 'detail-ingest';
+    this.#figures.after(this.#ingest);
   }
 
   get room(): string | null {
@@ -167,6 +202,7 @@ export class RoomDetail {
     this.#watch.href = `/watch?room=${encodeURIComponent(room)}`;
     this.#status.textContent = 'Loading…';
     this.#figures.replaceChildren();
+    this.#ingest.replaceChildren();
     this.#alerts.replaceChildren();
     this.#program.clear();
     this.#keys.clear();
@@ -224,6 +260,9 @@ export class RoomDetail {
     this.#status.textContent = status(stats);
     this.#panel.dataset['live'] = String(stats.live);
     this.#figures.replaceChildren(...figures(stats));
+    // `ingest` is added by the stats route (contracts/ingestHealth.ts); a server before it has none.
+    const ingests = (stats as RoomStats & Partial<RoomIngestStats>).ingest ?? [];
+    this.#ingest.replaceChildren(...(ingests.length > 0 ? [el('h3', { text: 'Ingest' }), ...ingests.map(ingestCard)] : []));
 
     const { main, loss } = this.#charts();
     const mbps = (bps: number) => bps / 1e6;

@@ -72,9 +72,11 @@ test('viewers joining close together all get a keyframe; requests to the publish
   await waitFor(() => tracingPublisher, { timeoutMs: 10_000, description: "the publisher's keyframe requests traced" });
   requestsToPublisher.length = 0;
 
+  const joinedAt: number[] = [];
   for (let i = 0; i < VIEWERS; i++) {
     const viewer = new HeadlessViewer({ url: server.url, room: 'kf', name: `kf-${i}` });
     viewers.push(viewer);
+    joinedAt.push(performance.now());
     void viewer.join().catch((error: unknown) => console.log(`# viewer ${i}: ${String(error)}`));
     // The stimulus, not a wait: joins 100 ms apart are the scenario.
     await sleep(100);
@@ -87,7 +89,15 @@ test('viewers joining close together all get a keyframe; requests to the publish
   const firsts = viewers.map((v) => v.stats().timeToFirstKeyframeMs!);
   const gaps = requestsToPublisher.slice(1).map((t, i) => t - requestsToPublisher[i]!);
   console.log(`# first keyframe after join: ${firsts.join(', ')} ms; requests to the publisher ${requestsToPublisher.length}, gaps ${gaps.join(', ')} ms`);
-  assert.ok(requestsToPublisher.length >= 2, `held requests were sent (${requestsToPublisher.length} requests)`);
+  // Viewers still waiting when a held request comes due make it go out; but when the publisher
+  // answers the first request only after every viewer has joined (a loaded machine: ~1 s), that
+  // one key frame serves them all and nothing is left to send.
+  const keyframeAt = firsts.map((first, i) => joinedAt[i]! + first);
+  const oneKeyframeServedAll = Math.max(...keyframeAt) - Math.min(...keyframeAt) < DELAY_MS;
+  assert.ok(
+    requestsToPublisher.length >= 2 || (requestsToPublisher.length === 1 && oneKeyframeServedAll),
+    `held requests were sent (${requestsToPublisher.length} requests; first key frames at ${keyframeAt.map((t) => Math.round(t - joinedAt[0]!)).join(', ')} ms)`,
+  );
   // What matters is the browser's 300 ms: the worker's timer starts from its cached loop
   // time, so a gap can come out a little under DELAY_MS, never under 300 ms (without the
   // pacing, requests ~40 ms apart were seen here).

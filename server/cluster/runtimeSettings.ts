@@ -9,6 +9,7 @@
 import { z } from 'zod';
 import { roomIdSchema } from '../contracts/signaling.js';
 import { NODE_ID_PATTERN } from './nodeRegistry.js';
+import type { RuntimeSettingsSnapshot } from '../contracts/clusterApi.js';
 
 /** One setting and its new value; `undefined` clears it (back to the configured default). */
 export type SettingChange =
@@ -17,19 +18,7 @@ export type SettingChange =
   | { setting: 'hlsRedundant'; room: string; value: boolean | undefined }
   | { setting: 'drain'; node: string; value: boolean | undefined };
 
-export interface RuntimeSettingsSnapshot {
-  /** Overrides MAX_WEBRTC_VIEWERS (0 = unlimited). */
-  maxWebRtcViewers: number | undefined;
-  /** Rooms whose HLS ladder is switched on or off (others follow the configuration). */
-  hlsLadder: Record<string, boolean>;
-  /**
-   * Rooms recorded on two nodes (true) or one (false) whatever their audience
-   * (others follow HLS_REDUNDANT_AUDIENCE). Absent while no room has one.
-   */
-  hlsRedundant?: Record<string, boolean>;
-  /** Nodes told to drain (true) or to serve again. */
-  drain: Record<string, boolean>;
-}
+export type { RuntimeSettingsSnapshot } from '../contracts/clusterApi.js';
 
 export interface RuntimeSettings {
   /** The settings as applied on this node. */

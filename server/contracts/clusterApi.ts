@@ -94,3 +94,18 @@ export function edgesOf(room: ClusterRoomView): string[] {
     .filter((node) => node !== room.origin?.node)
     .sort();
 }
+
+/** GET /api/settings (admin): the runtime settings as applied on the answering node. */
+export interface RuntimeSettingsSnapshot {
+  /** Overrides MAX_WEBRTC_VIEWERS (0 = unlimited). */
+  maxWebRtcViewers: number | undefined;
+  /** Rooms whose HLS ladder is switched on or off (others follow the configuration). */
+  hlsLadder: Record<string, boolean>;
+  /**
+   * Rooms recorded on two nodes (true) or one (false) whatever their audience
+   * (others follow HLS_REDUNDANT_AUDIENCE). Absent while no room has one.
+   */
+  hlsRedundant?: Record<string, boolean>;
+  /** Nodes told to drain (true) or to serve again. */
+  drain: Record<string, boolean>;
+}

@@ -201,6 +201,37 @@ test('watch page QoE reports reach the server; the dashboard graphs the live roo
   assert.match(cluster.nodes[0]?.cells ?? '', /this node/);
   assert.match(cluster.room, /live.*epoch \d+/, 'the room shows its origin with its epoch');
 
+  // Runtime settings show on the cluster panel: an operator's change appears within a poll or two.
+  const putSetting = async (name: string, value: unknown): Promise<void> => {
+    const response = await fetch(`${server.url}/api/settings/${name}`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ value }),
+    });
+    assert.equal(response.status, 200, `PUT /api/settings/${name}`);
+  };
+  const settingText = (name: string): Promise<string | null> => dashboard.textContent(`#cluster-settings li[data-setting="${name}"] span`);
+  assert.equal(await settingText('Max WebRTC viewers'), 'as configured');
+  await putSetting('maxWebRtcViewers', 25);
+  await putSetting(`hlsLadder:${ROOM}`, true);
+  await dashboard.waitForFunction(
+    () => document.querySelector('#cluster-settings li[data-setting="Max WebRTC viewers"] span')?.textContent === '25',
+    undefined,
+    {
+      timeout: 10_000,
+    },
+  );
+  assert.equal(await settingText('HLS per room'), `${ROOM}: on`);
+  await putSetting('maxWebRtcViewers', null);
+  await putSetting(`hlsLadder:${ROOM}`, null);
+  await dashboard.waitForFunction(
+    () => document.querySelector('#cluster-settings li[data-setting="Max WebRTC viewers"] span')?.textContent === 'as configured',
+    undefined,
+    {
+      timeout: 10_000,
+    },
+  );
+
   // Drill-down: the room's stats, QoE and history graph.
   await dashboard.click(`tr[data-room="${ROOM}"]`);
   await dashboard.waitForSelector('#room-detail:not([hidden]) #detail-figures dt', { timeout: 10_000 });

@@ -1,6 +1,6 @@
 /** The operator APIs the dashboard reads (shapes: server/contracts/adminApi.ts). */
 import type { AlertsResponse, Overview, RoomStats } from '../../../server/contracts/adminApi';
-import type { ClusterOverview } from '../../../server/contracts/clusterApi';
+import type { ClusterOverview, RuntimeSettingsSnapshot } from '../../../server/contracts/clusterApi';
 import { getJson } from './http';
 
 const REQUEST_TIMEOUT_MS = 5_000;
@@ -19,4 +19,8 @@ export function fetchRoomStats(room: string, signal = AbortSignal.timeout(REQUES
 
 export function fetchCluster(token: string, signal = AbortSignal.timeout(REQUEST_TIMEOUT_MS)): Promise<ClusterOverview> {
   return getJson<ClusterOverview>('/api/cluster', { token, signal });
+}
+
+export function fetchSettings(token: string, signal = AbortSignal.timeout(REQUEST_TIMEOUT_MS)): Promise<RuntimeSettingsSnapshot> {
+  return getJson<RuntimeSettingsSnapshot>('/api/settings', { token, signal });
 }

@@ -4,10 +4,18 @@
  * node (origin with its epoch, edges with the pipe that feeds each — per
  * track: kind, bitrate, packets, state — and audience per node). Read
  * from GET /api/cluster every 2 s while the dashboard is signed in; a single
- * node without Redis shows itself alone.
+ * node without Redis shows itself alone. Below them, the runtime settings
+ * operators changed (GET /api/settings: viewer cap, HLS per room, drains).
  */
-import { edgesOf, type ClusterNodeView, type ClusterOverview, type ClusterPipeView, type ClusterRoomView } from '../../../server/contracts/clusterApi';
-import { fetchCluster } from '../api/admin';
+import {
+  edgesOf,
+  type ClusterNodeView,
+  type ClusterOverview,
+  type ClusterPipeView,
+  type ClusterRoomView,
+  type RuntimeSettingsSnapshot,
+} from '../../../server/contracts/clusterApi';
+import { fetchCluster, fetchSettings } from '../api/admin';
 import { ApiError } from '../api/http';
 import { byId, el, setVisible } from '../ui/dom';
 import { DASH, formatAgo, formatBitrate, formatNumber } from './format';
@@ -91,12 +99,32 @@ function roomRow(room: ClusterRoomView, unreported: readonly string[]): HTMLTabl
   ]);
 }
 
+/** One setting per line: what an operator changed, and what still follows the configuration. */
+function settingItems(settings: RuntimeSettingsSnapshot): HTMLElement[] {
+  const onOff = (map: Record<string, boolean> | undefined, on: string, off: string): string => {
+    const entries = Object.entries(map ?? {}).sort(([a], [b]) => a.localeCompare(b));
+    return entries.length ? entries.map(([name, value]) => `${name}: ${value ? on : off}`).join(' · ') : 'as configured';
+  };
+  const item = (name: string, value: string): HTMLElement =>
+    el('li', { attrs: { 'data-setting': name } }, [el('strong', { text: `${name}: ` }), el('span', { text: value })]);
+  return [
+    item(
+      'Max WebRTC viewers',
+      settings.maxWebRtcViewers === undefined ? 'as configured' : settings.maxWebRtcViewers === 0 ? 'unlimited' : formatNumber(settings.maxWebRtcViewers),
+    ),
+    item('HLS per room', onOff(settings.hlsLadder, 'on', 'off')),
+    item('Two HLS recorders', onOff(settings.hlsRedundant, 'yes', 'no')),
+    item('Drain', onOff(settings.drain, 'draining', 'serving')),
+  ];
+}
+
 export class ClusterView {
   readonly #panel = byId('cluster', HTMLElement);
   readonly #summary = byId('cluster-summary', HTMLParagraphElement);
   readonly #nodes = byId('cluster-nodes', HTMLTableSectionElement);
   readonly #rooms = byId('cluster-rooms', HTMLTableSectionElement);
   readonly #noRooms = byId('cluster-rooms-none', HTMLParagraphElement);
+  readonly #settings = byId('cluster-settings', HTMLUListElement);
   #timer: ReturnType<typeof setTimeout> | null = null;
   #generation = 0;
   #last: ClusterOverview | null = null;
@@ -110,8 +138,11 @@ export class ClusterView {
     const current = this.#generation;
     const tick = async (): Promise<void> => {
       try {
-        const overview = await fetchCluster(token);
-        if (current === this.#generation) this.render(overview);
+        const [overview, settings] = await Promise.all([fetchCluster(token), fetchSettings(token)]);
+        if (current === this.#generation) {
+          this.render(overview);
+          this.#settings.replaceChildren(...settingItems(settings));
+        }
       } catch (error) {
         // A server without the cluster API (404) has no panel; auth and reachability are the live feed's to report.
         if (error instanceof ApiError && error.status === 404) setVisible(this.#panel, false);

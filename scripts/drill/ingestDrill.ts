@@ -116,8 +116,8 @@ export class BackupIngestRig {
   async stall(slot: ProgramSlot, timeoutMs = 10_000): Promise<SwitchMeasure> {
     const monitors = this.viewers.map((v) => new MediaGapMonitor(() => v.stats().video.packets));
     try {
-      // Let the monitors see the stream flowing first.
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      // The monitors must see the stream flowing before the stall.
+      await waitFor(() => monitors.every((m) => m.growths >= 3), { description: 'every viewer receiving video', timeoutMs: 10_000, progressEveryMs: 0 });
       const encoder = this.encoders[slot];
       encoder.signalMedia('SIGSTOP');
       const stoppedAt = Date.now();

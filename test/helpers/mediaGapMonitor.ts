@@ -31,6 +31,11 @@ export class MediaGapMonitor {
     }, options.intervalMs ?? 10);
   }
 
+  /** How many samples saw the counter grow: the stream has been seen flowing once this is > 0. */
+  get growths(): number {
+    return this.#growth.length;
+  }
+
   /** When the counter grew again after a silence that started after `t0` (undefined: not yet). */
   resumedAfter(t0: number): number | undefined {
     let previous = this.#growth.filter((t) => t <= t0).at(-1) ?? t0;

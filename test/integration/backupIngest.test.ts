@@ -264,8 +264,20 @@ test('manual switch through the admin API; bad input gets a clear error and chan
   const rate = await frameRate(viewers[1]!);
   assert.ok(rate < 20, `the backup's picture (${rate.toFixed(1)} fps)`);
   // Pinned: no fail-back although the primary is healthy.
-  await new Promise((resolve) => setTimeout(resolve, (FAILBACK_S + 1) * 1000));
-  assert.equal((await status()).active, 'backup', 'pinned: no automatic fail-back');
+  // Watched until the primary has been healthy for longer than the fail-back delay.
+  let healthySince: number | undefined;
+  let failedBack = false;
+  await waitFor(
+    async () => {
+      const now = await status();
+      if (now.active !== 'backup') return (failedBack = true);
+      if (!now.slots.find((s) => s.slot === 'primary')?.healthy) healthySince = undefined;
+      else healthySince ??= Date.now();
+      return healthySince !== undefined && Date.now() - healthySince > (FAILBACK_S + 0.5) * 1000;
+    },
+    { description: 'the primary healthy for longer than the fail-back delay', timeoutMs: 30_000 },
+  );
+  assert.equal(failedBack, false, 'pinned: no automatic fail-back');
   const toPrimary = await api('POST', { slot: 'primary' });
   assert.equal(toPrimary.status, 200);
   assert.equal(((await toPrimary.json()) as ProgramStatus).active, 'primary');

@@ -135,8 +135,10 @@ test('bad input ends that caller only: keys, play mode, passphrase, garbage', as
   await expectRefused(startObsLikeEncoder(srtUrl(issued.key, 'not-the-passphrase'), encoder), 'wrong passphrase');
   await expectRefused(startObsLikeEncoder(srtUrl(issued.key, null), encoder), 'no passphrase');
   const garbage = dgram.createSocket('udp4');
-  for (let i = 0; i < 50; i++) garbage.send(crypto.randomBytes(1 + ((i * 37) % 1400)), srtPort, '127.0.0.1');
-  await new Promise((resolve) => setTimeout(resolve, 200));
+  // Each datagram handed to the kernel before the socket closes.
+  await Promise.all(
+    Array.from({ length: 50 }, (_, i) => new Promise((resolve) => garbage.send(crypto.randomBytes(1 + ((i * 37) % 1400)), srtPort, '127.0.0.1', resolve))),
+  );
   garbage.close();
   await waitFor(() => footprint() === clean, { description: 'the refused callers to leave nothing', timeoutMs: 10_000, progress: footprint });
 

@@ -34,6 +34,13 @@ export interface IngestVideoPlan {
   reason: string;
 }
 
+/** Audio is never copied: WebRTC viewers get Opus, whatever the encoder sends (AAC from RTMP and SRT). */
+export interface IngestAudioPlan {
+  mode: 'transcode';
+  codec: 'opus';
+  reason: string;
+}
+
 export class IngestProbeError extends Error {
   override name = 'IngestProbeError';
 }
@@ -52,6 +59,13 @@ export function planVideo(probe: IngestProbe): IngestVideoPlan {
   if (video.pixelFormat && video.pixelFormat !== 'yuv420p' && video.pixelFormat !== 'yuvj420p')
     return { mode: 'transcode', reason: `pixel format ${video.pixelFormat}: browsers decode 8-bit 4:2:0` };
   return { mode: 'copy', reason: `H.264 ${video.profile} without B-frames: browsers decode it as it is` };
+}
+
+/** null: the stream has no audio, so there is no audio track. */
+export function planAudio(probe: IngestProbe): IngestAudioPlan | null {
+  if (!probe.audio) return null;
+  const from = probe.audio.codec.toUpperCase();
+  return { mode: 'transcode', codec: 'opus', reason: `${from} → Opus: WebRTC viewers decode Opus` };
 }
 
 /** ffprobe next to the configured ffmpeg (FFMPEG_PATH=/opt/ff/bin/ffmpeg → /opt/ff/bin/ffprobe). */

@@ -21,7 +21,7 @@ import type { types as ms } from 'mediasoup';
 import type { Logger } from '../observability/logger.js';
 import { SafeEmitter } from '../lib/safeEmitter.js';
 import { MAX_GOOD_KEY_FRAME_INTERVAL_MS, type IngestHealth } from '../contracts/ingestHealth.js';
-import type { IngestProbe, IngestVideoPlan } from '../ingest/ingestProbe.js';
+import { planAudio, type IngestProbe, type IngestVideoPlan } from '../ingest/ingestProbe.js';
 import type { MediaSource, MediaSourceEvents, SourceEndReason, SourceSlot, SourceTrack } from './mediaSource.js';
 import { SourceHealthTracker, type SourceHealth } from './sourceHealth.js';
 
@@ -204,7 +204,7 @@ export class FfmpegIngestSource extends SafeEmitter<MediaSourceEvents> implement
 
   async #open(head: Buffer): Promise<void> {
     const outputs: Output[] = [await this.#output('video')];
-    if (this.#options.probe.audio) outputs.push(await this.#output('audio'));
+    if (planAudio(this.#options.probe)) outputs.push(await this.#output('audio'));
     for (const output of outputs) {
       const producer = await output.transport.produce({ kind: output.kind, rtpParameters: output.rtpParameters, appData: { source: this.id } });
       if (this.#ended) {

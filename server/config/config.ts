@@ -8,6 +8,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { parseLadder, type RenditionSpec } from '../recorder/recorderLadder.js';
 import { parseIceServers, type IceServer } from '../ingest/whip/iceServerLinks.js';
+import { DEFAULT_REQUEST_RATE_LIMIT, type RequestRateLimit } from '../webrtc/addressRateLimit.js';
 
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
 
@@ -194,6 +195,10 @@ const envSchema = z
       .default([]),
     /** Ingest: WHIP sessions still connecting (ICE/DTLS) at once; more get 503 + Retry-After. */
     WHIP_MAX_PENDING_SESSIONS: z.coerce.number().int().min(1).max(10_000).default(20),
+    /** WHIP and WHEP: POSTs per minute per client address (PATCH: 10×); more get 429 + Retry-After. 0: no limit. */
+    WHIP_WHEP_POSTS_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000).default(DEFAULT_REQUEST_RATE_LIMIT.perMinute),
+    /** WHIP and WHEP: POSTs a client address may make at once before the per-minute rate applies. */
+    WHIP_WHEP_POST_BURST: z.coerce.number().int().min(1).max(1_000_000).default(DEFAULT_REQUEST_RATE_LIMIT.burst),
     /** Backup ingest: the slot on air is left after this long without video, ms. */
     INGEST_STALL_MS: z.coerce.number().int().min(300).max(5000).default(1000),
     /** Backup ingest: back to the primary once it has been healthy this long, seconds. */
@@ -313,6 +318,8 @@ export interface Config {
   ingestFailover: { stallMs: number; failbackMs: number };
   /** WHEP playback (its ICE servers are WHIP's: one list for the server's WebRTC endpoints). */
   whep: { maxPendingSessions: number };
+  /** WHIP and WHEP POST/PATCH limit per client address (WHIP_WHEP_POSTS_PER_MINUTE, WHIP_WHEP_POST_BURST). */
+  whipWhepRateLimit: RequestRateLimit;
 }
 
 /** Alert rule thresholds (see docs/operations.md). */
@@ -413,6 +420,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     ingestFailover: { stallMs: c.INGEST_STALL_MS, failbackMs: Math.round(c.INGEST_FAILBACK_S * 1000) },
     whep: { maxPendingSessions: c.WHEP_MAX_PENDING_SESSIONS },
+    whipWhepRateLimit: { perMinute: c.WHIP_WHEP_POSTS_PER_MINUTE, burst: c.WHIP_WHEP_POST_BURST },
   };
 }
 

@@ -6,6 +6,8 @@
  *                                  application/trickle-ice-sdpfrag: trickle → 204, ICE restart → 200 (If-Match)
  *   DELETE  /whep/:room/:session   → 200, the player leaves and its transport is freed
  *   OPTIONS both                   CORS preflight, Accept-Post / Accept-Patch
+ * POST and PATCH are rate limited per client address: over the limit, 429 +
+ * Retry-After (webrtc/addressRateLimit.ts), before anything else is done.
  * A room that is not live answers 409 + Retry-After. Viewing is open unless
  * the server requires viewer tokens (REQUIRE_VIEWER_TOKEN, as on socket.io):
  * then `Authorization: Bearer <JWT for the room>`; a token given is checked
@@ -20,6 +22,7 @@ import { iceServerLinks, type IceServer } from '../ingest/whip/iceServerLinks.js
 import type { PlacementService } from '../cluster/placement/placementService.js';
 import type { Logger } from '../observability/logger.js';
 import { problems } from '../webrtc/httpProblem.js';
+import { endpointRateLimits, type RequestRateLimit } from '../webrtc/addressRateLimit.js';
 import {
   addPreflightAndDelete,
   cors,
@@ -45,6 +48,8 @@ export interface WhepRoutesOptions {
   iceServers: readonly IceServer[];
   /** Cluster placement: a POST this node should not serve is sent elsewhere (307). */
   placement?: PlacementService;
+  /** POSTs per client address (PATCHes get PATCH_ALLOWANCE times more); more get 429. Default DEFAULT_REQUEST_RATE_LIMIT. */
+  rateLimit?: RequestRateLimit;
   logger: Logger;
 }
 
@@ -67,6 +72,7 @@ export function createWhepRouter(options: WhepRoutesOptions): Router {
   const links = iceServerLinks(options.iceServers);
   const endpointCors = cors('POST, OPTIONS');
   const sessionCors = cors('PATCH, DELETE, OPTIONS');
+  const limits = endpointRateLimits('WHEP', options.rateLimit);
   const offerBody = express.text({ type: SDP, limit: WHEP_MAX_OFFER_BYTES });
   const patchBody = express.text({ type: [SDP, SDPFRAG], limit: WHEP_MAX_OFFER_BYTES });
   const acceptPatch = `${SDP}, ${SDPFRAG}`;
@@ -76,6 +82,7 @@ export function createWhepRouter(options: WhepRoutesOptions): Router {
   router.post(
     '/whep/:room',
     endpointCors,
+    limits.posts.middleware,
     async (req, res, next) => {
       const room = roomOf(req);
       requireType(req, SDP);
@@ -93,6 +100,7 @@ export function createWhepRouter(options: WhepRoutesOptions): Router {
   router.patch(
     '/whep/:room/:session',
     sessionCors,
+    limits.patches.middleware,
     (req, _res, next) => {
       if (!req.is(SDP) && !req.is(SDPFRAG)) throw problems.unsupportedType(`Content-Type must be ${SDP} (an answer) or ${SDPFRAG}`);
       next();

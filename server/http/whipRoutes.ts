@@ -8,6 +8,8 @@
  * `Authorization: Bearer` on POST is a stream key of the room (its slot decides
  * primary or backup) or a publisher JWT for the room. The session URL itself
  * is the capability for PATCH and DELETE (an unguessable UUID).
+ * POST and PATCH are rate limited per client address: over the limit, 429 +
+ * Retry-After (webrtc/addressRateLimit.ts), before anything else is done.
  * Errors are RFC 9457 problem+json (webrtc/httpProblem.ts). In a cluster a POST
  * for a room whose origin is another node is answered 307 to that node.
  */
@@ -21,6 +23,7 @@ import { iceServerLinks, type IceServer } from '../ingest/whip/iceServerLinks.js
 import type { PlacementService } from '../cluster/placement/placementService.js';
 import type { Logger } from '../observability/logger.js';
 import { problems } from '../webrtc/httpProblem.js';
+import { endpointRateLimits, type RequestRateLimit } from '../webrtc/addressRateLimit.js';
 import {
   addPreflightAndDelete,
   cors,
@@ -46,6 +49,8 @@ export interface WhipRoutesOptions {
   iceServers: readonly IceServer[];
   /** Cluster placement: a POST for a room published from another node is sent there (307). */
   placement?: PlacementService;
+  /** POSTs per client address (PATCHes get PATCH_ALLOWANCE times more); more get 429. Default DEFAULT_REQUEST_RATE_LIMIT. */
+  rateLimit?: RequestRateLimit;
   logger: Logger;
 }
 
@@ -55,6 +60,7 @@ export function createWhipRouter(options: WhipRoutesOptions): Router {
   const links = iceServerLinks(options.iceServers);
   const endpointCors = cors('POST, OPTIONS');
   const sessionCors = cors('PATCH, DELETE, OPTIONS');
+  const limits = endpointRateLimits('WHIP', options.rateLimit);
   const offerBody = express.text({ type: SDP, limit: WHIP_MAX_OFFER_BYTES });
   const fragmentBody = express.text({ type: SDPFRAG, limit: MAX_FRAGMENT_BYTES });
 
@@ -63,6 +69,7 @@ export function createWhipRouter(options: WhipRoutesOptions): Router {
   router.post(
     '/whip/:room',
     endpointCors,
+    limits.posts.middleware,
     async (req, res, next) => {
       const room = roomOf(req);
       requireType(req, SDP);
@@ -83,6 +90,7 @@ export function createWhipRouter(options: WhipRoutesOptions): Router {
   router.patch(
     '/whip/:room/:session',
     sessionCors,
+    limits.patches.middleware,
     (req, _res, next) => {
       requireType(req, SDPFRAG);
       next();

@@ -1,7 +1,7 @@
 /**
  * WHIP and WHEP errors as RFC 9457 problem details (`application/problem+json`):
  * a status, a short title, a detail that says what to change, and the extra
- * headers some statuses need (Retry-After on 503, WWW-Authenticate on 401).
+ * headers some statuses need (Retry-After on 429 and 503, WWW-Authenticate on 401).
  */
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
@@ -33,5 +33,7 @@ export const problems = {
   unsupportedType: (detail: string) => new HttpProblem(415, 'Unsupported Media Type', detail),
   unprocessable: (detail: string) => new HttpProblem(422, 'Unprocessable Content', detail),
   preconditionRequired: (detail: string) => new HttpProblem(428, 'Precondition Required', detail),
+  tooManyRequests: (detail: string, retryAfterSeconds: number) =>
+    new HttpProblem(429, 'Too Many Requests', detail, { 'Retry-After': String(retryAfterSeconds) }),
   unavailable: (detail: string, retryAfterSeconds = 1) => new HttpProblem(503, 'Service Unavailable', detail, { 'Retry-After': String(retryAfterSeconds) }),
 };

@@ -13,6 +13,7 @@
 import nodeDataChannel from 'node-datachannel';
 import { FfmpegRtpSource, type FfmpegVideoOptions } from './ffmpegSource.js';
 import { waitFor } from './wait.js';
+import { fetchFrom } from './fetchFrom.js';
 
 export interface WhipEncoderOptions {
   /** Default 0x1111_0001 / 0x1111_0002 (OBS declares its own; the server demuxes by SSRC). */
@@ -23,6 +24,8 @@ export interface WhipEncoderOptions {
   /** Tone frequency, so that two encoders sound different. Default 440 Hz. */
   toneHz?: number;
   name?: string;
+  /** POST from this local address (a second client on 127.0.0.2…). Default: the system's choice. */
+  localAddress?: string;
 }
 
 export class WhipEncoder {
@@ -64,11 +67,8 @@ export class WhipEncoder {
   }
 
   async publish(url: string, key: string): Promise<Response> {
-    const response = await fetch(url, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/sdp', Authorization: `Bearer ${key}` },
-      body: await this.offer(),
-    });
+    const init = { method: 'POST', headers: { 'Content-Type': 'application/sdp', Authorization: `Bearer ${key}` }, body: await this.offer() };
+    const response = this.#options.localAddress ? await fetchFrom(this.#options.localAddress, url, init) : await fetch(url, init);
     if (response.status !== 201) return response;
     this.location = new URL(response.headers.get('location')!, url).href;
     this.pc.setRemoteDescription(await response.clone().text(), 'answer');

@@ -26,6 +26,7 @@ import { HeadlessViewer } from '../helpers/headlessViewer.js';
 import { WhipEncoder } from '../helpers/whipEncoder.js';
 import { MediaGapMonitor } from '../helpers/mediaGapMonitor.js';
 import { waitFor } from '../helpers/wait.js';
+import { assertOneConsumerEach, frameRate, mediaPlaylistUrl } from '../helpers/programChecks.js';
 import { WebhookReceiver } from '../../scripts/drill/webhookReceiver.js';
 
 const ROOM = 'backup-live';
@@ -78,42 +79,6 @@ async function connect(slot: 'primary' | 'backup', encoder: WhipEncoder, key: st
   );
 }
 
-/** Video frames per second a viewer receives, over `ms`. */
-async function frameRate(viewer: HeadlessViewer, ms = 2000): Promise<number> {
-  const start = viewer.stats().video.frames;
-  const t0 = Date.now();
-  await waitFor(() => Date.now() - t0 >= ms, { description: 'the measurement window', timeoutMs: ms + 1000, intervalMs: 50 });
-  return ((viewer.stats().video.frames - start) * 1000) / (Date.now() - t0);
-}
-
-/** Every viewer still has exactly its first audio and video consumer, open, from its first join. */
-function assertOneConsumerEach(): void {
-  for (const viewer of viewers) {
-    const stats = viewer.stats();
-    assert.equal(stats.joins, 1, `${viewer.name} never rejoined`);
-    assert.deepEqual(
-      stats.consumers.map((c) => `${c.kind}:${c.closed ? 'closed' : 'open'}`).sort(),
-      ['audio:open', 'video:open'],
-      `${viewer.name} kept one consumer per kind`,
-    );
-    assert.equal(stats.video.lost, 0, `${viewer.name}: video RTP sequence continuous`);
-    assert.equal(stats.audio.lost, 0, `${viewer.name}: audio RTP sequence continuous`);
-  }
-}
-
-async function mediaPlaylist(): Promise<string> {
-  const master = await waitFor(
-    async () => {
-      const response = await fetch(`${server.url}/hls/${ROOM}/index.m3u8`);
-      return response.status === 200 ? response.text() : undefined;
-    },
-    { description: 'the master playlist', timeoutMs: 30_000 },
-  );
-  const uri = master.split('\n').find((line) => line && !line.startsWith('#'));
-  assert.ok(uri, 'the master lists a media playlist');
-  return `${server.url}/hls/${ROOM}/${uri.trim()}`;
-}
-
 before(async () => {
   hooks = await WebhookReceiver.start('backup-webhook-secret');
   server = await startTestServer({
@@ -152,7 +117,7 @@ test('a stalled primary: viewers get the backup within 2 s on their one consumer
   assert.equal(room.programStatus().active, 'primary');
   assert.equal(room.programStatus().relayed, true, 'a room with a backup is relayed');
 
-  const playlistUrl = await mediaPlaylist();
+  const playlistUrl = await mediaPlaylistUrl(server.url, ROOM);
   await waitFor(async () => (await (await fetch(playlistUrl)).text()).split('#EXTINF:').length > 2, {
     description: 'two HLS segments of the primary',
     timeoutMs: 30_000,
@@ -182,7 +147,7 @@ test('a stalled primary: viewers get the backup within 2 s on their one consumer
 
     const backupRate = await frameRate(viewers[0]!);
     assert.ok(backupRate < 20 && backupRate > 8, `the backup's 15 fps picture now (${backupRate.toFixed(1)} fps)`);
-    assertOneConsumerEach();
+    assertOneConsumerEach(viewers);
 
     // HLS: the same URL goes on across the encoder change, with a discontinuity (another size).
     await waitFor(
@@ -214,7 +179,7 @@ test('a stalled primary: viewers get the backup within 2 s on their one consumer
   await Promise.all(viewers.map((v) => v.waitForNewFrames(30, 10_000)));
   const backAgain = await frameRate(viewers[0]!);
   assert.ok(backAgain > 24, `the primary's 30 fps again (${backAgain.toFixed(1)} fps)`);
-  assertOneConsumerEach();
+  assertOneConsumerEach(viewers);
   for (const m of monitors) m.stop();
 
   assert.ok(server.alerts.history().some((a) => a.rule === 'ingest_failover' && a.room === ROOM && a.state === 'resolved'));
@@ -282,7 +247,7 @@ test('manual switch through the admin API; bad input gets a clear error and chan
   assert.equal(toPrimary.status, 200);
   assert.equal(((await toPrimary.json()) as ProgramStatus).active, 'primary');
   await Promise.all(viewers.map((v) => v.waitForNewFrames(30, 10_000)));
-  assertOneConsumerEach();
+  assertOneConsumerEach(viewers);
 });
 
 test('a killed primary encoder, then one that leaves: the backup takes over; an empty slot is refused', async (t) => {
@@ -309,5 +274,5 @@ test('a killed primary encoder, then one that leaves: the backup takes over; an 
   assert.equal(((await refused.json()) as { error: { code: string } }).error.code, 'SLOT_EMPTY');
   assert.equal(room.programStatus().active, 'backup');
   await Promise.all(viewers.map((v) => v.waitForNewFrames(15, 10_000)));
-  assertOneConsumerEach();
+  assertOneConsumerEach(viewers);
 });

@@ -17,7 +17,8 @@ import { RoomError } from '../rooms/roomError.js';
 import type { SourceSlot } from '../sources/mediaSource.js';
 import { FfmpegIngestSource } from '../sources/ffmpegIngestSource.js';
 import type { StreamKeyStore } from './keys/streamKeyStore.js';
-import { ffprobePathFor, planVideo, probeIngest, probeIsConclusive, type IngestProbe } from './ingestProbe.js';
+import { ffprobePathFor, planVideo, probeIngest, probeIsConclusive, type IngestProbe, type IngestVideoPlan } from './ingestProbe.js';
+import { requiredVideoCodec } from './programCodec.js';
 
 /** How long the stream is buffered and probed before the source starts. */
 export const PROBE_WINDOW_MS = 1000;
@@ -226,12 +227,14 @@ export class EncoderIngests {
   async #open(claim: IngestClaim, details: ClaimDetails, head: BufferedHead, log: Logger): Promise<FfmpegIngestSource> {
     const { ffmpegPath, rooms } = this.#options;
     const probe = await this.#probe(head, details.format);
-    const plan = planVideo(probe);
     if (claim.closed) throw new IngestRefusal('the connection closed');
     let room: Room | undefined;
     let source: FfmpegIngestSource | undefined;
+    let plan: IngestVideoPlan;
     try {
       room = await rooms.open(claim.room);
+      // A backup sends what the other slot's encoder sends: viewers then switch without renegotiating.
+      plan = planVideo(probe, requiredVideoCodec(room, claim.slot));
       const { router } = await room.ingestRouter();
       source = await FfmpegIngestSource.create(
         {

@@ -10,9 +10,13 @@
  * them out of order), is HEVC or anything else. B-frames are seen two ways:
  * the SPS's reorder depth (has_b_frames) or a decoded frame of type B.
  * Audio always becomes Opus (WebRTC has no AAC).
+ *
+ * A backup whose room already has a VP8 encoder in the other slot (a browser
+ * or WHIP publisher) is re-encoded to VP8, whatever it sends (programCodec.ts).
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
+import type { RequiredVideoCodec } from './programCodec.js';
 
 export interface IngestProbe {
   video: {
@@ -31,6 +35,8 @@ export interface IngestProbe {
 
 export interface IngestVideoPlan {
   mode: 'copy' | 'transcode';
+  /** What viewers get: H.264, or VP8 when the room's other encoder sends VP8 (programCodec.ts). */
+  codec: 'h264' | 'vp8';
   reason: string;
 }
 
@@ -50,15 +56,20 @@ const MIN_PROBED_FRAMES = 8;
 
 const COPYABLE_H264_PROFILES = new Set(['Constrained Baseline', 'Baseline', 'Main', 'High']);
 
-export function planVideo(probe: IngestProbe): IngestVideoPlan {
+/** `required`: the video codec the room's other encoder sends (a backup must match it), if any. */
+export function planVideo(probe: IngestProbe, required?: RequiredVideoCodec): IngestVideoPlan {
   const { video } = probe;
-  if (video.codec !== 'h264') return { mode: 'transcode', reason: `${video.codec.toUpperCase()}: WebRTC viewers get H.264` };
-  if (video.bFrames) return { mode: 'transcode', reason: "B-frames: browsers' WebRTC decoders show them out of order" };
+  if (required?.mimeType.toLowerCase() === 'video/vp8') {
+    return { mode: 'transcode', codec: 'vp8', reason: `the room's video is VP8, from ${required.from}: re-encoded to VP8 so that viewers can be switched` };
+  }
+  const transcode = (reason: string): IngestVideoPlan => ({ mode: 'transcode', codec: 'h264', reason });
+  if (video.codec !== 'h264') return transcode(`${video.codec.toUpperCase()}: WebRTC viewers get H.264`);
+  if (video.bFrames) return transcode("B-frames: browsers' WebRTC decoders show them out of order");
   if (!video.profile || !COPYABLE_H264_PROFILES.has(video.profile))
-    return { mode: 'transcode', reason: `H.264 ${video.profile ?? 'of an unknown profile'}: not decodable by every browser` };
+    return transcode(`H.264 ${video.profile ?? 'of an unknown profile'}: not decodable by every browser`);
   if (video.pixelFormat && video.pixelFormat !== 'yuv420p' && video.pixelFormat !== 'yuvj420p')
-    return { mode: 'transcode', reason: `pixel format ${video.pixelFormat}: browsers decode 8-bit 4:2:0` };
-  return { mode: 'copy', reason: `H.264 ${video.profile} without B-frames: browsers decode it as it is` };
+    return transcode(`pixel format ${video.pixelFormat}: browsers decode 8-bit 4:2:0`);
+  return { mode: 'copy', codec: 'h264', reason: `H.264 ${video.profile} without B-frames: browsers decode it as it is` };
 }
 
 /** null: the stream has no audio, so there is no audio track. */

@@ -6,7 +6,8 @@
  *
  * Video is copied (with h264_mp4toannexb, so that SPS/PPS reach viewers before
  * every IDR) or re-encoded (libx264 ultrafast/zerolatency, no B-frames, a key
- * frame every second) as the probe's plan says; audio always becomes Opus.
+ * frame every second; libvpx VP8 in real time when the room's other encoder
+ * sends VP8) as the probe's plan says; audio always becomes Opus.
  *
  * ffmpeg runs through fluent-ffmpeg but not through FfmpegSupervisor: a
  * restart cannot resume a live stdin stream mid-GOP, so an ffmpeg that dies
@@ -248,15 +249,17 @@ export class FfmpegIngestSource extends SafeEmitter<MediaSourceEvents> implement
         options: ['-map', '0:v:0', ...this.#videoCodecOptions(), '-f', 'rtp', '-ssrc', String(VIDEO_SSRC), '-payload_type', String(VIDEO_PT)],
         rtpParameters: {
           codecs: [
-            {
-              mimeType: 'video/H264',
-              payloadType: VIDEO_PT,
-              clockRate: 90000,
-              // Declared Constrained Baseline whatever the profile, as OBS's WHIP output does:
-              // the routers offer 42e01f, and browsers decode Main and High under it.
-              parameters: { 'packetization-mode': 1, 'profile-level-id': '42e01f', 'level-asymmetry-allowed': 1 },
-              rtcpFeedback: [],
-            },
+            this.#options.plan.codec === 'vp8'
+              ? { mimeType: 'video/VP8', payloadType: VIDEO_PT, clockRate: 90000, parameters: {}, rtcpFeedback: [] }
+              : {
+                  mimeType: 'video/H264',
+                  payloadType: VIDEO_PT,
+                  clockRate: 90000,
+                  // Declared Constrained Baseline whatever the profile, as OBS's WHIP output does:
+                  // the routers offer 42e01f, and browsers decode Main and High under it.
+                  parameters: { 'packetization-mode': 1, 'profile-level-id': '42e01f', 'level-asymmetry-allowed': 1 },
+                  rtcpFeedback: [],
+                },
           ],
           encodings: [{ ssrc: VIDEO_SSRC }],
           rtcp: { cname, reducedSize: false },
@@ -306,6 +309,27 @@ export class FfmpegIngestSource extends SafeEmitter<MediaSourceEvents> implement
     // A key frame every second: ffmpeg cannot answer viewers' key frame requests.
     const gop = String(Math.max(1, Math.round(fps)));
     const kbps = DEFAULT_TRANSCODE_KBPS;
+    if (this.#options.plan.codec === 'vp8') {
+      // libvpx in real time, as browsers encode VP8 for WebRTC: no look-ahead, no alt-ref frames.
+      const vp8 = ['-c:v', 'libvpx', '-deadline', 'realtime', '-cpu-used', '8', '-lag-in-frames', '0', '-auto-alt-ref', '0', '-error-resilient', '1'];
+      return [
+        ...vp8,
+        '-pix_fmt',
+        'yuv420p',
+        '-g',
+        gop,
+        '-keyint_min',
+        gop,
+        '-b:v',
+        `${kbps}k`,
+        '-maxrate',
+        `${kbps}k`,
+        '-bufsize',
+        `${kbps}k`,
+        '-threads',
+        '2',
+      ];
+    }
     return [
       '-c:v',
       'libx264',

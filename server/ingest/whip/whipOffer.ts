@@ -11,7 +11,12 @@
  * Anything this server cannot take is refused with a SdpOfferError whose
  * status the route answers (400 malformed, 422 unsupported), before anything
  * is allocated.
+ *
+ * The video codec is the client's first usable one, unless the room's other
+ * slot already has an encoder: then it must be that encoder's codec
+ * (programCodec.ts), or the offer is refused with 422 naming it.
  */
+import { codecName, type RequiredVideoCodec } from '../programCodec.js';
 import type { types as ms } from 'mediasoup';
 import { asText, readRemoteDescription, SdpOfferError, type MediaDescription } from '../../webrtc/sdp/remoteDescription.js';
 import {
@@ -54,11 +59,11 @@ export interface WhipOfferPlan {
   localSetup: 'passive' | 'active';
 }
 
-/** Reads `sdp` against the router's capabilities; throws SdpOfferError. */
-export function planWhipOffer(sdp: string, capabilities: ms.RtpCapabilities): WhipOfferPlan {
+/** Reads `sdp` against the router's capabilities (and the codec the program needs, if any); throws SdpOfferError. */
+export function planWhipOffer(sdp: string, capabilities: ms.RtpCapabilities, requiredVideo?: RequiredVideoCodec): WhipOfferPlan {
   const remote = readRemoteDescription(sdp, { directions: ['sendonly', 'sendrecv'], peer: 'a WHIP client sends', trackRule: 'per WHIP session (RFC 9725)' });
   return {
-    media: remote.media.map((m) => planMedia(m, capabilities)),
+    media: remote.media.map((m) => planMedia(m, capabilities, m.type === 'video' ? requiredVideo : undefined)),
     lipSync: remote.lipSync,
     remoteIce: remote.remoteIce,
     remoteDtls: remote.remoteDtls,
@@ -66,7 +71,7 @@ export function planWhipOffer(sdp: string, capabilities: ms.RtpCapabilities): Wh
   };
 }
 
-function planMedia(m: MediaDescription, capabilities: ms.RtpCapabilities): WhipMediaPlan {
+function planMedia(m: MediaDescription, capabilities: ms.RtpCapabilities, required: RequiredVideoCodec | undefined): WhipMediaPlan {
   const kind = m.type as ms.MediaKind;
   const mid = asText(m.mid);
   const offered = offeredCodecs(m);
@@ -74,14 +79,21 @@ function planMedia(m: MediaDescription, capabilities: ms.RtpCapabilities): WhipM
   for (const codec of offered) {
     if (NOT_MEDIA_CODECS.has(codec.name.toLowerCase())) continue;
     const cap = matchCapability(kind, codec, capabilities);
-    if (cap) {
+    if (cap && (!required || cap.mimeType.toLowerCase() === required.mimeType.toLowerCase())) {
       chosen = { offered: codec, cap };
       break;
     }
   }
+  const names = (): string => [...new Set(offered.map((c) => c.name))].join(', ') || 'none';
+  if (!chosen && required && offered.some((c) => !NOT_MEDIA_CODECS.has(c.name.toLowerCase()) && matchCapability(kind, c, capabilities))) {
+    const media = [...new Set(offered.filter((c) => !NOT_MEDIA_CODECS.has(c.name.toLowerCase())).map((c) => c.name))].join(', ');
+    throw new SdpOfferError(
+      422,
+      `the room's video is ${codecName(required.mimeType)}, from ${required.from}; this encoder offers ${media}: send ${codecName(required.mimeType)} so that viewers can be switched between the two`,
+    );
+  }
   if (!chosen) {
-    const names = [...new Set(offered.map((c) => c.name))].join(', ') || 'none';
-    throw new SdpOfferError(422, `no usable ${kind} codec: offered ${names}; this server takes ${describeCapabilities(kind, capabilities)}`);
+    throw new SdpOfferError(422, `no usable ${kind} codec: offered ${names()}; this server takes ${describeCapabilities(kind, capabilities)}`);
   }
   const supportsFeedback = (fb: { type: string; parameter: string }): boolean =>
     (chosen.cap.rtcpFeedback ?? []).some((c) => c.type === fb.type && (c.parameter ?? '') === fb.parameter);

@@ -21,6 +21,7 @@ import { buildIceRestartFragment, parseIceFragment } from '../../webrtc/sdp/sdpL
 import { problems, HttpProblem } from '../../webrtc/httpProblem.js';
 import { planWhipOffer, type WhipOfferPlan } from './whipOffer.js';
 import { buildWhipAnswer } from './whipAnswer.js';
+import { codecName, requiredVideoCodec, type RequiredVideoCodec } from '../programCodec.js';
 
 /** A session that has not completed ICE + DTLS by then is closed. */
 export const WHIP_CONNECT_TIMEOUT_MS = 15_000;
@@ -83,7 +84,7 @@ export class WhipSessions {
     }
     let plan: WhipOfferPlan;
     try {
-      plan = planWhipOffer(offer, this.#options.pool.routerRtpCapabilities);
+      plan = planWhipOffer(offer, this.#options.pool.routerRtpCapabilities, requiredVideoCodec(this.#options.rooms.get(roomId), slot));
     } catch (error) {
       if (error instanceof SdpOfferError) throw error.status === 400 ? problems.badRequest(error.message) : problems.unprocessable(error.message);
       throw error;
@@ -95,6 +96,7 @@ export class WhipSessions {
     try {
       room = await this.#options.rooms.open(roomId);
       this.#assertSlotFree(room, roomId, slot);
+      assertVideoCodec(plan, requiredVideoCodec(room, slot));
       const { router, workerIndex } = await room.ingestRouter();
       source = await WhipSource.create({
         router,
@@ -165,6 +167,16 @@ export class WhipSessions {
 
   #assertSlotFree(room: Room | undefined, roomId: string, slot: SourceSlot): void {
     if (room?.sources().some((s) => s.slot === slot)) throw problems.conflict(`the ${slot} slot of room "${roomId}" is already publishing`);
+  }
+}
+
+/** The other slot's encoder may have started while this offer was read: its codec still binds. */
+function assertVideoCodec(plan: WhipOfferPlan, required: RequiredVideoCodec | undefined): void {
+  const offered = plan.media.find((m) => m.kind === 'video')?.rtpParameters.codecs[0]?.mimeType;
+  if (required && offered && offered.toLowerCase() !== required.mimeType.toLowerCase()) {
+    throw problems.unprocessable(
+      `the room's video is now ${codecName(required.mimeType)}, from ${required.from}: publish again, sending ${codecName(required.mimeType)}`,
+    );
   }
 }
 

@@ -216,6 +216,7 @@ export class FloodlightServer {
           tokens: this.tokens,
           iceServers: config.ingest.whip.iceServers,
           placement: this.placement,
+          rateLimit: config.whipWhepRateLimit,
           logger: log,
         }),
         createWhepRouter({
@@ -224,6 +225,7 @@ export class FloodlightServer {
           requireViewerToken: config.requireViewerToken,
           iceServers: config.ingest.whip.iceServers,
           placement: this.placement,
+          rateLimit: config.whipWhepRateLimit,
           logger: log,
         }),
       ],

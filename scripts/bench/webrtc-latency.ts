@@ -53,6 +53,15 @@ if (extraPublish.length > 0) throw new Error('--publish takes one of sdk, whip')
 const TARGET_P95_MS = PUBLISH === 'whip' ? 200 : 150;
 /** The blank page the WHIP publisher runs in (served by page.route, nothing added to the server). */
 const WHIP_PAGE = '/bench-only/whip-publisher';
+/**
+ * A static page gets no animation frames in headless Chromium (the canvas source
+ * then falls back to its timer and draws unevenly); an element that always
+ * animates keeps the page rendering like the /broadcast page with its preview.
+ */
+const WHIP_PAGE_HTML =
+  '<!doctype html><title>WHIP publisher (benchmark)</title>' +
+  '<style>@keyframes spin { to { transform: rotate(360deg) } } #busy { width: 20px; height: 20px; background: #888; animation: spin 1s linear infinite }</style>' +
+  '<body><div id="busy"></div></body>';
 const CONTENT = args.get('content') ?? 'camera';
 if (CONTENT !== 'camera' && CONTENT !== 'busy') throw new Error(`--content must be camera or busy, got ${CONTENT}`);
 const FRAMES = Math.round(numberArg(args, 'frames', 600));
@@ -397,7 +406,7 @@ async function measureCodec(
     let whip: { url: string; key: string } | undefined;
     if (PUBLISH === 'whip') {
       await broadcast.route(`${ctx.baseUrl}${WHIP_PAGE}`, (route) =>
-        route.fulfill({ status: 200, contentType: 'text/html; charset=utf-8', body: '<!doctype html><title>WHIP publisher (benchmark)</title><body></body>' }),
+        route.fulfill({ status: 200, contentType: 'text/html; charset=utf-8', body: WHIP_PAGE_HTML }),
       );
       await broadcast.addInitScript(ctx.script);
       await broadcast.goto(`${ctx.baseUrl}${WHIP_PAGE}`);

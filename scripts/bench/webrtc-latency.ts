@@ -69,7 +69,7 @@ const WARMUP_MS = numberArg(args, 'warmup', 5) * 1000;
 const MAX_RECORD_MS = numberArg(args, 'max-record', 90) * 1000;
 const LAYER_WAIT_MS = numberArg(args, 'layer-wait', 60) * 1000;
 /** How long the second watch page (joining from the key frame cache) is followed; 0 skips it. */
-const CACHED_JOIN_MS = numberArg(args, 'cached-join-seconds', 6) * 1000;
+const CACHED_JOIN_MS = args.get('cached-join-seconds') === '0' ? 0 : numberArg(args, 'cached-join-seconds', 6) * 1000;
 const CODECS = choicesArg<Codec>(args, 'codecs', 'vp8,h264', ['vp8', 'h264']);
 
 // Page-side shapes (see scripts/bench/browser/*.js).

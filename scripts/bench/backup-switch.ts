@@ -1,7 +1,7 @@
 /**
  * Backup ingest switch benchmark (issue 11):
  *
- *   npm run bench -- backup-switch [--switches=20] [--viewers=4] [--max-gap-ms=2000]
+ *   npm run bench -- backup-switch [--switches=20] [--viewers=4] [--max-gap-ms=2000] [--hls-clients=3]
  *
  * A room with two OBS-like WHIP encoders on its primary and backup keys
  * (same 640x360@30 H.264 picture, key frame every second; the drill's rig,
@@ -17,12 +17,22 @@
  * CPU in steady state, and Node CPU per relayed packet measured alone (RTP
  * rewrite + DirectTransport send of synthetic packets on the room's router).
  *
- * Target: every viewer receives the other encoder's frames within 2 s of the
- * frozen encoder's last packet (max over all switches and viewers).
+ * HLS through the switches (--hls-clients, 0 turns HLS off): before each
+ * switch, fresh LL-HLS players (scripts/loadtest/llHlsClient.ts: loads what
+ * hls.js in low-latency mode loads and simulates playback, counting stalls)
+ * join the room at the live edge and play until the switch is over. Fresh per
+ * switch because a simulated player does not catch up after a stall: one that
+ * fell behind live would have seconds of buffer and ride through every later
+ * switch, where hls.js returns to its target latency between switches.
+ *
+ * Targets: every viewer receives the other encoder's frames within 2 s of the
+ * frozen encoder's last packet (max over all switches and viewers); an HLS
+ * player plays through a switch with at most one stall.
  */
 import type { types as ms } from 'mediasoup';
 import { RtpTimeline } from '../../server/rooms/programRelayRtp.js';
 import { BackupIngestRig, type SwitchMeasure } from '../drill/ingestDrill.js';
+import { HlsSwitchPlayers, type HlsSwitchMeasure } from './lib/hlsSwitchPlayers.js';
 import { stopAllTracked } from '../../test/helpers/processes.js';
 import { waitFor } from '../../test/helpers/wait.js';
 import { BenchRun, sleep } from './lib/lifecycle.js';
@@ -74,17 +84,19 @@ async function relayCpuPerPacket(router: ms.Router, count: number): Promise<numb
 }
 
 async function main(): Promise<number> {
-  const args = parseArgs(process.argv.slice(2), ['switches', 'viewers', 'max-gap-ms']);
+  const args = parseArgs(process.argv.slice(2), ['switches', 'viewers', 'max-gap-ms', 'hls-clients']);
   const switches = Math.max(20, Math.round(numberArg(args, 'switches', 20)));
   const viewerCount = Math.round(numberArg(args, 'viewers', 4));
   const maxGapMs = numberArg(args, 'max-gap-ms', 2000);
+  const hlsClients = Math.round(numberArg(args, 'hls-clients', 3));
   const run = new BenchRun(NAME, 900_000);
   try {
     const machine = machineInfo();
-    progress(NAME, `${describeMachine(machine)}; ${switches} switches, ${viewerCount} viewers`);
+    progress(NAME, `${describeMachine(machine)}; ${switches} switches, ${viewerCount} viewers, ${hlsClients} LL-HLS players`);
     const rig = await BackupIngestRig.start(run, {
       viewers: viewerCount,
       failbackSeconds: 600,
+      env: { HLS_ENABLED: String(hlsClients > 0) },
       encoders: { primary: { video: { keyframeIntervalSec: 1 } }, backup: { video: { keyframeIntervalSec: 1 } } },
     });
     const room = rig.server.rooms.get('ingest-drill')!;
@@ -109,16 +121,28 @@ async function main(): Promise<number> {
     );
 
     const measures: SwitchMeasure[] = [];
+    const hlsMeasures: HlsSwitchMeasure[] = [];
+    const hlsUrl = `${rig.server.url}/hls/${room.id}/index.m3u8`;
     for (let i = 0; i < switches; i++) {
       const onAir = rig.active();
       if (!onAir) throw new Error('nothing on air');
+      const players = hlsClients > 0 ? run.defer(`HLS players ${i}`, await HlsSwitchPlayers.join(hlsUrl, hlsClients, `switch${i}`), (p) => p.close()) : null;
       const measure = await rig.stall(onAir);
       measures.push(measure);
       const worst = Math.max(...measure.interruptionsMs.map((v) => v ?? Infinity));
-      progress(NAME, `switch ${i + 1}/${switches}: ${onAir} frozen → ${rig.active() ?? 'nothing'}; worst viewer ${fmt(worst, 0)} ms`);
       rig.resume(onAir);
       // The resumed encoder must be healthy again before it can take over at the next switch.
       await waitFor(() => room.programStatus().slots.every((s) => s.healthy), { description: 'both encoders healthy', timeoutMs: 15_000, progressEveryMs: 0 });
+      const hls = players ? await players.finish() : null;
+      if (hls) hlsMeasures.push(hls);
+      progress(
+        NAME,
+        `switch ${i + 1}/${switches}: ${onAir} frozen → ${rig.active() ?? 'nothing'}; worst viewer ${fmt(worst, 0)} ms` +
+          (hls
+            ? `; HLS stalls per player ${hls.players.map((p) => `${p.stalls} (${fmt(p.stallMs, 0)} ms)`).join(', ')}, ` +
+              `PART-TARGET ${fmt(hls.before.partTarget, 3)} → ${fmt(hls.after.partTarget, 3)} s`
+            : ''),
+      );
       await sleep(1500);
     }
 
@@ -134,13 +158,15 @@ async function main(): Promise<number> {
     );
     const rejoined = rig.viewersWithNewConsumers();
     const missing = all.length - values.length;
-    const pass = missing === 0 && summary.max <= maxGapMs && rejoined.length === 0;
+    const hlsReport = hlsMeasures.length ? HlsSwitchPlayers.report(hlsMeasures) : null;
+    const pass = missing === 0 && summary.max <= maxGapMs && rejoined.length === 0 && (hlsReport?.pass ?? true);
     console.log(
       `\nall viewers × switches: n=${summary.count}, p50 ${fmt(summary.p50, 0)} ms, p95 ${fmt(summary.p95, 0)} ms, max ${fmt(summary.max, 0)} ms (target ≤ ${maxGapMs}); ` +
         `never resumed: ${missing}; viewers that rejoined or got a new consumer: ${rejoined.length}\n` +
         `relay: ${fmt(relayPps, 0)} packets/s, ${fmt(perPacketUs, 1)} µs Node CPU per packet (≈ ${fmt((relayPps * perPacketUs) / 1e4, 2)} % of a core); ` +
         `steady state: Node process ${fmt(nodeCpuPercent, 1)} % (it also runs the encoders and viewers), workers ${fmt(workersCpu * 100, 1)} %`,
     );
+    if (hlsReport) console.log(`\nLL-HLS players through the switches (target: at most one stall per switch)\n\n${hlsReport.text}`);
     const file = writeResult(NAME, {
       machine,
       switches,
@@ -152,6 +178,7 @@ async function main(): Promise<number> {
       relay: { packetsPerSecond: relayPps, nodeCpuMicrosPerPacket: perPacketUs },
       steadyState: { nodeProcessCpuPercent: nodeCpuPercent, workersCpu },
       rejoined,
+      hls: hlsReport ? { clientsPerSwitch: hlsClients, ...hlsReport.figures, measures: hlsMeasures } : null,
       pass,
     });
     progress(NAME, `${pass ? 'PASS' : 'FAIL'}; results in ${file}`);

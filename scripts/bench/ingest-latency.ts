@@ -3,9 +3,9 @@
  * frame timestamp code of the other latency benches (scripts/bench/browser/
  * frameCodec.js: the wall-clock time a frame was drawn, as black/white blocks).
  *
- * Source: this process draws 640x360 gray frames at 30 fps with the code of
- * Date.now() and pipes them into an ffmpeg encoder (x264 veryfast, 1 s GOP,
- * AAC-free) that publishes to rtmp://…/live/<key> or srt://…?streamid=<key>
+ * Source (scripts/bench/lib/codeEncoder.ts): this process draws 640x360 gray
+ * frames at 30 fps with the code of Date.now() and pipes them into an ffmpeg
+ * encoder (x264 veryfast, 1 s GOP, AAC-free) that publishes to rtmp://…/live/<key> or srt://…?streamid=<key>
  * (SRT latency 120 ms) — B-frames off (copied by the server) or on
  * (`-bf 2`, re-encoded by the server).
  * Viewer: the room's video consumed on a mediasoup PlainTransport (the
@@ -18,14 +18,13 @@
  *
  * Target (issue 11): RTMP → WebRTC and SRT → WebRTC p95 ≤ 1 s.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startTestServer } from '../../test/helpers/testServer.js';
 import { freeTcpPort, freeUdpPort } from '../../test/helpers/obsLikeEncoder.js';
 import { RecorderFeed, waitForUdpPortBound } from '../../server/recorder/recorderFeed.js';
-import { cellPattern, cellRect, COLUMNS, decodeLuma, LAYOUT, ROWS } from './browser/frameCodec.js';
+import { CodeEncoder, readCodeFrame, spawnFfmpeg } from './lib/codeEncoder.js';
 import { BenchRun, sleep } from './lib/lifecycle.js';
 import { describeMachine, machineInfo } from './lib/machine.js';
 import { choicesArg, fmt, formatTable, numberArg, parseArgs, progress, summarize, writeResult, type Summary } from './lib/results.js';
@@ -41,50 +40,6 @@ const args = parseArgs(process.argv.slice(2), ['frames', 'warmup', 'paths']);
 const FRAMES = Math.round(numberArg(args, 'frames', 300));
 const WARMUP_MS = numberArg(args, 'warmup', 4) * 1000;
 const PATHS = choicesArg<IngestPath>(args, 'paths', 'rtmp,srt,rtmp-bframes', ['rtmp', 'srt', 'rtmp-bframes']);
-
-/** One gray frame with the timestamp code of `now` in its top band and a moving bar below. */
-function drawFrame(now: number, index: number): Buffer {
-  const frame = Buffer.alloc(WIDTH * HEIGHT, 40);
-  const band = Math.ceil(LAYOUT.bandHeight * HEIGHT);
-  frame.fill(128, 0, band * WIDTH);
-  const pattern = cellPattern(now);
-  for (let row = 0; row < ROWS; row++) {
-    for (let column = 0; column < COLUMNS; column++) {
-      const rect = cellRect(column, row, WIDTH, HEIGHT);
-      const value = pattern[row]?.[column] ? 255 : 0;
-      for (let y = rect.y; y < rect.y + rect.height; y++) frame.fill(value, y * WIDTH + rect.x, y * WIDTH + rect.x + rect.width);
-    }
-  }
-  const x = (index * 8) % WIDTH;
-  for (let y = band + 10; y < HEIGHT; y++) frame.fill(220, y * WIDTH + x, y * WIDTH + Math.min(WIDTH, x + 40));
-  return frame;
-}
-
-/** Reads the code from a decoded luma frame (average of each cell's central half). */
-function readFrame(frame: Buffer, referenceMs: number): number | null {
-  const lumaAt = (column: number, row: number): number => {
-    const rect = cellRect(column, row, WIDTH, HEIGHT);
-    const inset = (1 - LAYOUT.sampleFraction) / 2;
-    const x0 = Math.round(rect.x + rect.width * inset);
-    const y0 = Math.round(rect.y + rect.height * inset);
-    const x1 = Math.round(rect.x + rect.width * (1 - inset));
-    const y1 = Math.round(rect.y + rect.height * (1 - inset));
-    let sum = 0;
-    let n = 0;
-    for (let y = y0; y < y1; y++)
-      for (let x = x0; x < x1; x++) {
-        sum += frame[y * WIDTH + x]!;
-        n++;
-      }
-    return n ? sum / n : 0;
-  };
-  const result = decodeLuma(lumaAt, referenceMs);
-  return result.ok ? result.timestampMs : null;
-}
-
-function ffmpeg(argv: string[], stdin: 'pipe' | 'ignore'): ChildProcess {
-  return spawn('/usr/bin/ffmpeg', ['-hide_banner', '-nostdin', '-nostats', '-loglevel', 'error', ...argv], { stdio: [stdin, 'pipe', 'inherit'] });
-}
 
 interface PathResult {
   path: IngestPath;
@@ -110,28 +65,11 @@ async function measure(run: BenchRun, ingestPath: IngestPath): Promise<PathResul
   const room = `latency-${ingestPath}`;
   const { key } = await server.streamKeys.create(room, 'primary');
   const url = ingestPath === 'srt' ? `srt://127.0.0.1:${srtPort}?streamid=${key}&latency=120000` : `rtmp://127.0.0.1:${rtmpPort}/live/${key}`;
-  const encoder = ffmpeg(
-    [
-      ...['-f', 'rawvideo', '-pix_fmt', 'gray', '-s', `${WIDTH}x${HEIGHT}`, '-framerate', String(FPS), '-i', 'pipe:0'],
-      ...['-pix_fmt', 'yuv420p', '-c:v', 'libx264', '-preset', 'veryfast', '-profile:v', ingestPath === 'rtmp-bframes' ? 'high' : 'main'],
-      ...['-bf', ingestPath === 'rtmp-bframes' ? '2' : '0', '-g', String(FPS), '-b:v', '1500k', '-maxrate', '1500k', '-bufsize', '750k'],
-      ...(ingestPath === 'rtmp-bframes' ? [] : ['-tune', 'zerolatency']),
-      ...['-f', ingestPath === 'srt' ? 'mpegts' : 'flv', url],
-    ],
-    'pipe',
+  run.defer(
+    'encoder',
+    CodeEncoder.start({ url, bFrames: ingestPath === 'rtmp-bframes', width: WIDTH, height: HEIGHT, fps: FPS, bitrateKbps: 1500, audio: false }),
+    (e) => e.close(),
   );
-  run.defer('encoder', encoder, (p) => p.kill('SIGKILL'));
-  encoder.stdin!.on('error', () => undefined);
-  let index = 0;
-  const started = Date.now();
-  const drawer = setInterval(
-    () => {
-      // Frames due by now (a late timer catches up rather than drifting).
-      while (index < ((Date.now() - started) * FPS) / 1000) encoder.stdin!.write(drawFrame(Date.now(), index++));
-    },
-    1000 / FPS / 2,
-  );
-  run.defer('drawer', drawer, (t) => clearInterval(t));
 
   const deadline = Date.now() + 30_000;
   while (
@@ -164,7 +102,7 @@ async function measure(run: BenchRun, ingestPath: IngestPath): Promise<PathResul
     onLayersChange: () => undefined,
   });
   run.defer('feed', feed, (f) => f.close());
-  const decoder = ffmpeg(
+  const decoder = spawnFfmpeg(
     [
       ...['-protocol_whitelist', 'file,udp,rtp', '-reorder_queue_size', '0', '-flags', 'low_delay', '-probesize', '500000', '-analyzeduration', '500000'],
       ...['-i', feed.sdpPath, '-map', '0:v', '-f', 'rawvideo', '-pix_fmt', 'gray', '-s', `${WIDTH}x${HEIGHT}`, 'pipe:1'],
@@ -188,7 +126,7 @@ async function measure(run: BenchRun, ingestPath: IngestPath): Promise<PathResul
         const frame = pending.subarray(0, WIDTH * HEIGHT);
         pending = pending.subarray(WIDTH * HEIGHT);
         if (now < measureFrom) continue;
-        const drawn = readFrame(frame, now);
+        const drawn = readCodeFrame(frame, now, WIDTH, HEIGHT);
         if (drawn === null) undecodable++;
         else latencies.push(now - drawn);
         if (latencies.length >= FRAMES) {

@@ -11,15 +11,25 @@
  * pages on the same clock. Only 1280x720 frames count towards the result
  * (the top simulcast layer); anything else received is reported.
  *
+ * --publish=whip (issue 11): the same canvas and oscillator go out over WHIP
+ * instead (scripts/bench/browser/whipPublish.js: `fetch` POST with a stream
+ * key, one 720p encoding, no simulcast, resolution kept as OBS does), from a
+ * bench-only blank page; the server ingests it as a WHIP source (relayed
+ * into the room's program) and the same /watch page decodes it. A mode of
+ * this benchmark rather than a new one: only the publishing differs, and the
+ * figures must be comparable with the SDK's.
+ *
  * Then a second watch page joins right after the publisher made a key frame,
  * so that the SFU starts it from its key frame cache, and its latency is
  * reported by time since its first frame (does it stay behind live?).
  *
- *   bash scripts/bench/run webrtc-latency [--frames=600] [--codecs=vp8,h264] [--warmup=5] [--max-record=90] [--content=camera|busy] [--layer-wait=60] [--cached-join-seconds=6]
+ *   bash scripts/bench/run webrtc-latency [--frames=600] [--codecs=vp8,h264] [--warmup=5] [--max-record=90] [--content=camera|busy] [--layer-wait=60] [--cached-join-seconds=6] [--publish=sdk|whip]
  *
- * Target: p95 ≤ 150 ms at 720p30.
+ * Targets: p95 ≤ 150 ms at 720p30 (SDK publisher); WHIP → WebRTC p95 ≤ 200 ms.
  */
+import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import * as mediasoup from 'mediasoup';
 import type { Page } from 'playwright-core';
 import { startTestServer } from '../../test/helpers/testServer.js';
@@ -31,14 +41,27 @@ import { describeMachine, machineInfo } from './lib/machine.js';
 import { choicesArg, fmt, formatTable, numberArg, parseArgs, progress, summarize, writeResult, type Summary } from './lib/results.js';
 
 const NAME = 'webrtc-latency';
-const TARGET_P95_MS = 150;
 const WIDTH = 1280;
 const HEIGHT = 720;
 const FPS = 30;
 
 type Codec = 'vp8' | 'h264';
 
-const args = parseArgs(process.argv.slice(2), ['frames', 'codecs', 'warmup', 'max-record', 'content', 'layer-wait', 'cached-join-seconds']);
+const args = parseArgs(process.argv.slice(2), ['frames', 'codecs', 'warmup', 'max-record', 'content', 'layer-wait', 'cached-join-seconds', 'publish']);
+const [PUBLISH = 'sdk', ...extraPublish] = choicesArg(args, 'publish', 'sdk', ['sdk', 'whip'] as const);
+if (extraPublish.length > 0) throw new Error('--publish takes one of sdk, whip');
+const TARGET_P95_MS = PUBLISH === 'whip' ? 200 : 150;
+/** The blank page the WHIP publisher runs in (served by page.route, nothing added to the server). */
+const WHIP_PAGE = '/bench-only/whip-publisher';
+/**
+ * A static page gets no animation frames in headless Chromium (the canvas source
+ * then falls back to its timer and draws unevenly); an element that always
+ * animates keeps the page rendering like the /broadcast page with its preview.
+ */
+const WHIP_PAGE_HTML =
+  '<!doctype html><title>WHIP publisher (benchmark)</title>' +
+  '<style>@keyframes spin { to { transform: rotate(360deg) } } #busy { width: 20px; height: 20px; background: #888; animation: spin 1s linear infinite }</style>' +
+  '<body><div id="busy"></div></body>';
 const CONTENT = args.get('content') ?? 'camera';
 if (CONTENT !== 'camera' && CONTENT !== 'busy') throw new Error(`--content must be camera or busy, got ${CONTENT}`);
 const FRAMES = Math.round(numberArg(args, 'frames', 600));
@@ -46,7 +69,7 @@ const WARMUP_MS = numberArg(args, 'warmup', 5) * 1000;
 const MAX_RECORD_MS = numberArg(args, 'max-record', 90) * 1000;
 const LAYER_WAIT_MS = numberArg(args, 'layer-wait', 60) * 1000;
 /** How long the second watch page (joining from the key frame cache) is followed; 0 skips it. */
-const CACHED_JOIN_MS = numberArg(args, 'cached-join-seconds', 6) * 1000;
+const CACHED_JOIN_MS = args.get('cached-join-seconds') === '0' ? 0 : numberArg(args, 'cached-join-seconds', 6) * 1000;
 const CODECS = choicesArg<Codec>(args, 'codecs', 'vp8,h264', ['vp8', 'h264']);
 
 // Page-side shapes (see scripts/bench/browser/*.js).
@@ -347,7 +370,14 @@ async function measureCachedJoin(
 
 async function measureCodec(
   codec: Codec,
-  ctx: { baseUrl: string; issueToken: (room: string) => Promise<string>; newPage: () => Promise<Page>; script: string; tracker: KeyframeTracker },
+  ctx: {
+    baseUrl: string;
+    issueToken: (room: string) => Promise<string>;
+    createStreamKey: (room: string) => Promise<string>;
+    newPage: () => Promise<Page>;
+    script: string;
+    tracker: KeyframeTracker;
+  },
 ): Promise<CodecResult> {
   const room = `bench-latency-${codec}-${Date.now().toString(36)}`;
   const result: CodecResult = {
@@ -369,19 +399,29 @@ async function measureCodec(
   };
   const pages: Page[] = [];
   try {
-    // --- broadcaster
-    const token = await ctx.issueToken(room);
+    // --- broadcaster: the /broadcast page's SDK publisher, or WHIP from a blank page
     const broadcast = await ctx.newPage();
     pages.push(broadcast);
     watchConsole(broadcast, `${codec} broadcast`);
-    await broadcast.addInitScript('window.__benchConfig = { stubGetUserMedia: true };');
-    await broadcast.addInitScript(ctx.script);
-    await broadcast.goto(`${ctx.baseUrl}/broadcast?room=${room}&token=${token}`);
-    await broadcast.waitForFunction('Boolean(window.floodlight && window.floodlight.publisher && window.__bench)', undefined, { timeout: 15_000 });
-    progress(NAME, `[${codec}] publishing a ${WIDTH}x${HEIGHT}@${FPS} canvas (${CONTENT} content) + oscillator to room ${room}`);
+    let whip: { url: string; key: string } | undefined;
+    if (PUBLISH === 'whip') {
+      await broadcast.route(`${ctx.baseUrl}${WHIP_PAGE}`, (route) =>
+        route.fulfill({ status: 200, contentType: 'text/html; charset=utf-8', body: WHIP_PAGE_HTML }),
+      );
+      await broadcast.addInitScript(ctx.script);
+      await broadcast.goto(`${ctx.baseUrl}${WHIP_PAGE}`);
+      whip = { url: `/whip/${room}`, key: await ctx.createStreamKey(room) };
+    } else {
+      const token = await ctx.issueToken(room);
+      await broadcast.addInitScript('window.__benchConfig = { stubGetUserMedia: true };');
+      await broadcast.addInitScript(ctx.script);
+      await broadcast.goto(`${ctx.baseUrl}/broadcast?room=${room}&token=${token}`);
+      await broadcast.waitForFunction('Boolean(window.floodlight && window.floodlight.publisher && window.__bench)', undefined, { timeout: 15_000 });
+    }
+    progress(NAME, `[${codec}] publishing a ${WIDTH}x${HEIGHT}@${FPS} canvas (${CONTENT} content) + oscillator to room ${room} (${PUBLISH})`);
     const published = await evaluate<Record<string, unknown>>(
       broadcast,
-      `window.__bench.source.start(${JSON.stringify({ codec, width: WIDTH, height: HEIGHT, fps: FPS, content: CONTENT })})`,
+      `window.__bench.source.start(${JSON.stringify({ codec, width: WIDTH, height: HEIGHT, fps: FPS, content: CONTENT, whip })})`,
     );
     progress(NAME, `[${codec}] publisher ${String(published['state'])}, audio ${String(published['audioContextState'])}`);
 
@@ -503,7 +543,11 @@ async function main(): Promise<void> {
     const script = await browserScript('webrtcLatencyPage.js');
     progress(NAME, 'starting server (2 mediasoup workers) and Chromium');
     const tracker = new KeyframeTracker();
-    const server = run.defer('server', await startTestServer(), (s) => s.close());
+    // Stream keys (WHIP) live in a directory of this run's own.
+    const keysDir = run.defer('keys dir', fs.mkdtempSync(path.join(os.tmpdir(), 'webrtc-latency-keys-')), (dir) =>
+      fs.rmSync(dir, { recursive: true, force: true }),
+    );
+    const server = run.defer('server', await startTestServer({ STREAM_KEYS_DIR: keysDir }), (s) => s.close());
     const chromium = run.defer('chromium', await launchChromium(), (c) => c.close());
     const machine = machineInfo(chromium.browser.version());
     progress(NAME, `machine: ${describeMachine(machine)}`);
@@ -523,6 +567,7 @@ async function main(): Promise<void> {
         await measureCodec(codec, {
           baseUrl: server.url,
           issueToken: (room) => server.tokens.issue({ room, role: 'publisher' }, 3600),
+          createStreamKey: async (room) => (await server.streamKeys.create(room, 'primary')).key,
           newPage: () => chromium.context.newPage(),
           script,
           tracker,
@@ -603,6 +648,7 @@ async function main(): Promise<void> {
       command: `bash scripts/bench/run ${NAME} ${process.argv.slice(2).join(' ')}`.trim(),
       target: { p95Ms: TARGET_P95_MS, size: `${WIDTH}x${HEIGHT}`, fps: FPS },
       config: {
+        publish: PUBLISH,
         frames: FRAMES,
         codecs: CODECS,
         content: CONTENT,
@@ -617,7 +663,8 @@ async function main(): Promise<void> {
     };
     const file = writeResult(NAME, output);
 
-    console.log(`\nWebRTC glass-to-glass latency, ${WIDTH}x${HEIGHT}@${FPS} canvas (${CONTENT} content) → SFU → watch page (loopback)`);
+    const via = PUBLISH === 'whip' ? 'WHIP (one encoding)' : 'SDK publisher (simulcast)';
+    console.log(`\nWebRTC glass-to-glass latency, ${WIDTH}x${HEIGHT}@${FPS} canvas (${CONTENT} content) → ${via} → SFU → watch page (loopback)`);
     console.log(`${machine.date.slice(0, 10)} · ${describeMachine(machine)} · load after ${loadAfter.map((v) => v.toFixed(2)).join(' ')}\n`);
     console.log(mainTable);
     console.log('\nWhere the time goes (medians/means over the same window):\n');

@@ -7,7 +7,8 @@
  *   source.start({ codec })   broadcast page: 1280x720 canvas with the frame
  *                             timestamp code + moving content at 30 fps, an
  *                             oscillator for audio, published through the
- *                             page's own SDK Publisher (window.floodlight.publisher)
+ *                             page's own SDK Publisher (window.floodlight.publisher),
+ *                             or over WHIP with `whip: { url, key }` (any page)
  *   sink.start()              watch page: decodes the timestamp of every frame
  *                             the <video> presents (requestVideoFrameCallback)
  *   sink.setRecording(bool)   only recorded frames become samples
@@ -18,6 +19,7 @@
  */
 import * as FrameCodec from './frameCodec.js';
 import { snapshot, trackPeerConnections } from './rtcStats.js';
+import { publishWhip } from './whipPublish.js';
 
 const config = /** @type {{ stubGetUserMedia?: boolean }} */ (/** @type {any} */ (window).__benchConfig ?? {});
 
@@ -37,7 +39,11 @@ const clock = () => performance.timeOrigin + performance.now();
  * content: 'camera' (default) is a still background with moving objects over about a
  * third of the frame, like a person in front of a camera; 'busy' also shifts the hue of
  * the whole background every frame, which is much harder on the encoders.
- * @typedef {{ codec: 'vp8' | 'h264', width?: number, height?: number, fps?: number, content?: 'camera' | 'busy' }} SourceOptions
+ * whip: publish over WHIP to `url` with the stream `key` instead of through the SDK.
+ * @typedef {{
+ *   codec: 'vp8' | 'h264', width?: number, height?: number, fps?: number, content?: 'camera' | 'busy',
+ *   whip?: { url: string, key: string }
+ * }} SourceOptions
  */
 
 const source = {
@@ -48,6 +54,8 @@ const source = {
   lastDrawAt: 0,
   stream: /** @type {MediaStream | null} */ (null),
   audioContext: /** @type {AudioContext | null} */ (null),
+  /** The WHIP session's peer connection (whip mode). */
+  whipPc: /** @type {RTCPeerConnection | null} */ (null),
 
   /** @param {SourceOptions} options */
   async start(options) {
@@ -118,6 +126,19 @@ const source = {
     const stream = new MediaStream([videoTrack, ...destination.stream.getAudioTracks()]);
     source.stream = stream;
 
+    if (options.whip) {
+      const publishStartedAt = clock();
+      const { pc, location } = await publishWhip(stream, { ...options.whip, codec: options.codec });
+      source.whipPc = pc;
+      return {
+        state: pc.connectionState,
+        audioContextState: audioContext.state,
+        trackSettings: videoTrack.getSettings(),
+        publishStartedAt,
+        publishedAt: clock(),
+        location,
+      };
+    }
     const publisher = /** @type {any} */ (window).floodlight?.publisher;
     if (!publisher) throw new Error('window.floodlight.publisher is missing (is this the /broadcast page?)');
     // When publish() was called and when it resolved (the producers exist on the server):
@@ -136,7 +157,7 @@ const source = {
       mode: source.mode,
       meanIntervalMs: mean,
       maxIntervalMs: intervals.length ? Math.max(...intervals) : 0,
-      publisherState: /** @type {any} */ (window).floodlight?.publisher?.state ?? null,
+      publisherState: source.whipPc?.connectionState ?? /** @type {any} */ (window).floodlight?.publisher?.state ?? null,
     };
   },
 };

@@ -73,8 +73,11 @@ export class RenditionPlaylist {
   readonly #warn: (message: string) => void;
 
   #targetDuration: number;
-  #partTarget: number | undefined;
+  /** PART-TARGET as configured, or measured from the first segment. */
+  #basePartTarget: number | undefined;
   #partTargetFixed: boolean;
+  /** The longest part still listed, if longer than the base (an input gap: see #listedPartTarget). */
+  #longPartTarget: number | undefined;
   #init: InitSection | undefined;
   #mapUri: string | undefined;
   #writtenInits: string[] = [];
@@ -99,7 +102,7 @@ export class RenditionPlaylist {
     this.#liveWindowSegments = options.liveWindowSegments;
     this.#dvrWindowSec = options.dvrWindowSec;
     this.#targetDuration = options.targetDuration;
-    this.#partTarget = options.partTargetSec;
+    this.#basePartTarget = options.partTargetSec;
     this.#partTargetFixed = options.partTargetSec !== undefined;
     this.#partHoldBackOption = options.partHoldBackSec;
     this.#retainSegmentsOption = options.retainSegments;
@@ -112,8 +115,27 @@ export class RenditionPlaylist {
     return this.#targetDuration;
   }
 
+  /**
+   * PART-TARGET now: the base, or the longest part the playlist still lists if
+   * that is longer. A gap in the input (the publisher froze, a backup switch)
+   * ends up as one long part; every listed part must fit PART-TARGET, but
+   * keeping it raised for the rest of the stream would raise PART-HOLD-BACK
+   * (3 × PART-TARGET) and every later player's latency with it, so it comes
+   * back down once that part has left the playlist.
+   */
   get partTarget(): number | undefined {
-    return this.#partTarget;
+    if (this.#basePartTarget === undefined) return undefined;
+    return Math.max(this.#basePartTarget, this.#longPartTarget ?? 0);
+  }
+
+  /** Recomputes #longPartTarget from the parts the playlist lists. */
+  #listedPartTarget(): void {
+    const base = this.#basePartTarget;
+    if (base === undefined) return;
+    let longest = 0;
+    for (const segment of this.#segments) for (const part of segment.parts) longest = Math.max(longest, part.duration);
+    for (const part of this.#inProgress?.parts ?? []) longest = Math.max(longest, part.duration);
+    this.#longPartTarget = longest > base + 1e-9 ? ceilMs(longest) : undefined;
   }
 
   get mediaSequence(): number {
@@ -126,7 +148,7 @@ export class RenditionPlaylist {
 
   /** Something can be rendered: an init, a part target, and a segment or part (or the end of a published stream). */
   renderable(ended: boolean, published: boolean): boolean {
-    if (this.#partTarget === undefined || !this.#init) return false;
+    if (this.#basePartTarget === undefined || !this.#init) return false;
     if (this.#segments.length === 0 && !this.#inProgress) return ended && published;
     return true;
   }
@@ -169,6 +191,7 @@ export class RenditionPlaylist {
     this.#withPartFiles = [];
     this.#inProgress = undefined;
     this.#writtenInits = [];
+    this.#longPartTarget = undefined;
     return [...files];
   }
 
@@ -234,12 +257,13 @@ export class RenditionPlaylist {
     if (part.frameDurationTicks > 0) this.#frameDurationTicks = part.frameDurationTicks;
     this.#nextPartNumber = part.partNumber + 1;
 
-    if (this.#partTarget !== undefined && part.duration > this.#partTarget + 1e-9) {
+    const before = this.partTarget;
+    if (before !== undefined && part.duration > before + 1e-9) {
       const raised = ceilMs(part.duration);
       if (this.#partTargetFixed || this.publishedOnce) {
-        this.#warn(`part of ${part.duration.toFixed(3)} s exceeds PART-TARGET ${this.#partTarget}; raising it to ${raised}`);
+        this.#warn(`part of ${part.duration.toFixed(3)} s exceeds PART-TARGET ${before}; raising it to ${raised} while that part is listed`);
       }
-      this.#partTarget = raised;
+      this.#longPartTarget = raised;
     }
   }
 
@@ -278,9 +302,9 @@ export class RenditionPlaylist {
     this.#segments.push(published);
     this.#withPartFiles.push(published);
 
-    if (this.#partTarget === undefined) {
+    if (this.#basePartTarget === undefined) {
       // Auto part target: the longest part of the first complete segment.
-      this.#partTarget = ceilMs(Math.max(...segment.parts.map((p) => p.duration)));
+      this.#basePartTarget = ceilMs(Math.max(...segment.parts.map((p) => p.duration)));
     }
     const rounded = Math.round(segment.duration);
     if (rounded > this.#targetDuration) {
@@ -306,6 +330,7 @@ export class RenditionPlaylist {
       this.#retired.push(first);
       total -= first.duration;
     }
+    if (this.#longPartTarget !== undefined) this.#listedPartTarget();
   }
 
   #retainSegments(): number {
@@ -358,8 +383,8 @@ export class RenditionPlaylist {
     const open = this.#inProgress;
     return buildMediaPlaylist({
       targetDuration: this.#targetDuration,
-      partTarget: this.#partTarget,
-      partHoldBack: Math.max(this.#partHoldBackOption ?? 0, ceilMs(3 * this.#partTarget!)),
+      partTarget: this.partTarget,
+      partHoldBack: Math.max(this.#partHoldBackOption ?? 0, ceilMs(3 * this.partTarget!)),
       mediaSequence: first?.msn ?? 0,
       discontinuitySequence,
       segments,

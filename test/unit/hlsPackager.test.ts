@@ -321,6 +321,31 @@ describe('RenditionPackager', () => {
     await packager.close();
   });
 
+  test('a gap in the input raises PART-TARGET only while its long part is listed', async () => {
+    // 1.2 s without video frames after 1.5 s (a frozen encoder, a backup switch): one long part.
+    const gap = cut(await generateFmp4(16, { videoOptions: ['-vf', "setpts='if(gte(T,1.5),PTS+1.2/TB,PTS)'", '-fps_mode', 'passthrough'] }));
+    const packager = new RenditionPackager({ dir: newDir(), partTargetSec: 0.267, liveWindowSegments: 3 });
+    const warnings: string[] = [];
+    packager.on('warning', (w) => warnings.push(w));
+    const partTargets = new Set<string>();
+    for (const fragment of [gap.init, ...gap.fragments]) {
+      await feed(packager, [fragment]);
+      const target = /PART-TARGET=([\d.]+)/.exec(packager.playlist ?? '')?.[1];
+      if (target) partTargets.add(target);
+    }
+    assert.ok(
+      warnings.some((w) => /raising it to 1\.\d+ while that part is listed/.test(w)),
+      warnings.join('\n'),
+    );
+    assert.ok(
+      [...partTargets].some((t) => Number(t) > 1),
+      `raised while listed: ${[...partTargets].join(', ')}`,
+    );
+    assert.match(packager.playlist!, /PART-TARGET=0\.267\b/, 'back to the configured target once the long part left the playlist');
+    assert.match(packager.playlist!, /PART-HOLD-BACK=0\.801\b/);
+    await packager.close();
+  });
+
   test('files of an earlier packager in the directory are removed at start', async () => {
     const dir = newDir();
     await fsp.mkdir(dir, { recursive: true });

@@ -242,6 +242,7 @@ export const errorCodes = [
   'NOT_FOUND', // unknown transport / producer / consumer id
   'LIMIT_REACHED', // per-peer limit (transports, producers) reached
   'CANNOT_CONSUME', // capabilities cannot receive this producer
+  'CODEC_MISMATCH', // backup ingest: the room's other encoder sends another video codec (the message names it)
   'ROOM_FULL', // room's WebRTC viewer limit reached
   'NOT_LIVE', // the room has no broadcast yet: wait for newProducer
   'UNAVAILABLE', // no live worker, or server shutting down

@@ -23,6 +23,7 @@ import type { Room } from '../rooms/room.js';
 import type { Eviction, ParticipantLink, RoomNotice, TrackInfo } from '../rooms/roomNotices.js';
 import type { WebRtcPublisherSource } from '../sources/webrtcPublisherSource.js';
 import type { WebRtcViewer } from '../viewers/webrtcViewer.js';
+import { codecName, requiredVideoCodec } from '../ingest/programCodec.js';
 import { RateLimiter } from './rateLimiter.js';
 import { SignalingError, wireError, wireEvent } from './wireMapping.js';
 import type { SignalingContext } from './signalingServer.js';
@@ -34,6 +35,21 @@ type Handler<N extends RequestName> = (payload: RequestPayload<N>) => Promise<Re
 
 /** What this connection is in its room: a publisher's source or a viewer. */
 type Membership = { room: Room; role: 'publisher'; source: WebRtcPublisherSource } | { room: Room; role: 'viewer'; viewer: WebRtcViewer };
+
+/**
+ * Backup ingest keeps one video codec per room (programCodec.ts): a browser
+ * publisher taking a slot while an encoder of another codec holds the other
+ * one is told which codec to send, before anything is allocated.
+ */
+function assertRoomVideoCodec(room: Room, slot: WebRtcPublisherSource['slot'], mimeType: string | undefined): void {
+  const required = requiredVideoCodec(room, slot);
+  if (!required || !mimeType || required.mimeType.toLowerCase() === mimeType.toLowerCase()) return;
+  const wanted = codecName(required.mimeType);
+  throw new SignalingError(
+    'CODEC_MISMATCH',
+    `the room's video is ${wanted}, from ${required.from}; this publisher sends ${codecName(mimeType)}: send ${wanted}`,
+  );
+}
 
 const producerInfo = (track: TrackInfo): ProducerInfo => ({ producerId: track.trackId, kind: track.kind, ...(track.label ? { source: track.label } : {}) });
 
@@ -166,6 +182,7 @@ export class SignalingSession implements DrainableMember {
     },
     produce: async (p) => {
       const source = this.#publisher('viewers cannot produce');
+      if (p.kind === 'video') assertRoomVideoCodec(this.#member().room, source.slot, p.rtpParameters.codecs[0]?.mimeType);
       const producerId = await source.produce({ kind: p.kind, rtpParameters: p.rtpParameters, label: p.source });
       return { producerId };
     },

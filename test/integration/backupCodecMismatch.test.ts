@@ -20,6 +20,7 @@ import type { FloodlightServer } from '../../server/app.js';
 import type { IngestHealth, RoomIngestStats } from '../../server/contracts/ingestHealth.js';
 import { startTestServer } from '../helpers/testServer.js';
 import { HeadlessViewer } from '../helpers/headlessViewer.js';
+import { HeadlessPublisher } from '../helpers/headlessPublisher.js';
 import { GstreamerWhipClient } from '../helpers/gstreamerWhipClient.js';
 import { freeTcpPort, ingestFfmpegPids, startObsLikeEncoder } from '../helpers/obsLikeEncoder.js';
 import { assertOneConsumerEach, frameRate } from '../helpers/programChecks.js';
@@ -164,4 +165,37 @@ test('an H.264 RTMP primary: a VP8-only WHIP backup gets 422 naming H.264 and al
     await primary.stop({ signal: 'SIGKILL' });
   }
   await ingestsGone(room);
+});
+
+test('an H.264 RTMP backup: a socket.io publisher sending VP8 is refused with CODEC_MISMATCH; one sending H.264 publishes', async () => {
+  const room = 'codec-browser-room';
+  const backupKey = (await server.streamKeys.create(room, 'backup')).key;
+  const backup = startObsLikeEncoder(`rtmp://127.0.0.1:${rtmpPort}/live/${backupKey}`, { profile: 'main', bFrames: 0, size: '426x240', fps: 15 });
+  const token = await server.tokens.issue({ room, role: 'publisher' }, 600);
+  const video = { width: 320, height: 180, bitrateKbps: 300, keyframeIntervalSec: 1 };
+  const vp8 = new HeadlessPublisher({ url: server.url, room, token, name: 'vp8-publisher', video: { ...video, codec: 'VP8' } });
+  const h264 = new HeadlessPublisher({ url: server.url, room, token, name: 'h264-publisher', video: { ...video, codec: 'H264' } });
+  try {
+    await waitFor(() => slotHealthy(room, 'backup'), { description: 'the RTMP backup to deliver video', timeoutMs: 30_000, progress: () => backup.output() });
+    assert.equal(videoCodecOf(room, 'backup'), 'video/H264');
+
+    await assert.rejects(vp8.publish(), (error: Error & { code?: string }) => {
+      assert.equal(error.code, 'CODEC_MISMATCH', error.message);
+      assert.match(error.message, /the room's video is H264, from the backup encoder \(rtmp\); this publisher sends VP8: send H264/);
+      return true;
+    });
+    assert.equal(videoCodecOf(room, 'primary'), undefined, 'no VP8 video producer was made');
+
+    await h264.publish();
+    await waitFor(() => slotHealthy(room, 'primary'), { description: 'the H.264 browser primary to deliver video', timeoutMs: 30_000 });
+    assert.equal(videoCodecOf(room, 'primary'), 'video/H264');
+  } finally {
+    await vp8.close();
+    await h264.close();
+    await backup.stop({ signal: 'SIGKILL' });
+  }
+  await waitFor(() => server.encoderIngests.size === 0 && ingestFfmpegPids().length === 0 && !server.rooms.get(room)?.sources().length, {
+    description: `every source of ${room} to end`,
+    timeoutMs: 20_000,
+  });
 });

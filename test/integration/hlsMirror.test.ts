@@ -47,6 +47,20 @@ const text = async (url: string): Promise<string | undefined> => {
   return response?.status === 200 ? response.text() : undefined;
 };
 
+/** Pids of processes whose command line mentions `text` (node-b's ffmpeg writes its thumbnail under its HLS_DIR). */
+function processesUsing(text: string): number[] {
+  const pids: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(text)) pids.push(Number(entry));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return pids;
+}
+
 test('a follower serves the leader’s objects byte for byte, and continues the stream when the leader is SIGKILLed', { timeout: 240_000 }, async () => {
   redis = await RedisServer.start();
   const bDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fl-hls-b-'));
@@ -105,6 +119,7 @@ test('a follower serves the leader’s objects byte for byte, and continues the 
   const beforeKill = client.stats();
   const lastBefore = playlistEdge(parseMediaPlaylist((await text(`${c.url}${MEDIA}`))!));
 
+  assert.ok(processesUsing(bDir).length > 0, 'node-b’s ffmpeg found by its thumbnail path');
   b.process.kill('SIGKILL');
   const killedAt = Date.now();
   await waitFor(() => c.hls?.takeoversTotal === 1, { description: 'node-c taking over', timeoutMs: 10_000 });
@@ -146,6 +161,7 @@ test('a follower serves the leader’s objects byte for byte, and continues the 
     },
     { description: 'files behind the window removed', timeoutMs: 30_000 },
   );
+  await waitFor(() => processesUsing(bDir).length === 0, { description: 'no ffmpeg of node-b left', timeoutMs: 10_000 });
   await client.close();
   client = undefined;
   await c.close();

@@ -124,6 +124,9 @@ function hasLocalSource(room: Room): boolean {
   return room.program.source?.protocol !== 'cascade';
 }
 
+/** A follower whose room closed mirrors the leader's own ENDLIST if it comes within this long. */
+const LEADER_END_WAIT_MS = 3_000;
+
 /** Under the HLS root: followers' own output, not served (not a valid room name). */
 const STANDBY_DIR = '.standby';
 
@@ -573,7 +576,7 @@ export class HlsService {
     stream.chain = stream.chain.then(async () => {
       this.#stopRecorder(stream, 'room closed');
       await stream.packager.end().catch(() => undefined);
-      await stream.mirror?.end().catch(() => undefined);
+      await stream.mirror?.end({ waitForLeaderMs: LEADER_END_WAIT_MS }).catch(() => undefined);
       await fsp.rm(path.join(this.#thumbnailDir(), `${roomId}.jpg`), { force: true });
       stream.cleanup = setTimeout(() => {
         if (this.#streams.get(roomId) !== stream) return;

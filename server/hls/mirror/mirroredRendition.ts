@@ -178,9 +178,18 @@ export class MirroredRendition extends EventEmitter<{ published: [] }> implement
     await this.#syncs;
   }
 
-  /** The room closed here: no more pulling; the served playlist ends (the own packager's end ends it after a takeover). */
-  async end(): Promise<void> {
+  /**
+   * The room closed here: no more pulling (after up to `waitForLeaderMs` for
+   * the leader's ENDLIST); the served playlist ends (after a takeover the own
+   * packager's end ends it).
+   */
+  async end(options: { waitForLeaderMs?: number } = {}): Promise<void> {
     if (this.#closed || this.#ended || this.#takeover) return;
+    // The leader's room closes at the same time: its own ENDLIST (final segment closed) is the one to mirror.
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<void>((resolve) => (timer = setTimeout(resolve, options.waitForLeaderMs ?? 0)));
+    await Promise.race([this.#pulling, waited]);
+    clearTimeout(timer);
     this.#pullAbort.abort();
     await this.#pulling;
     if (this.#ended || this.#playlist === undefined || !this.#parsed) return;

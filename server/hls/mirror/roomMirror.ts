@@ -87,9 +87,9 @@ export class RoomMirror {
     );
   }
 
-  async end(): Promise<void> {
+  async end(options: { waitForLeaderMs?: number } = {}): Promise<void> {
     clearTimeout(this.#masterTimer);
-    await Promise.all(Object.values(this.renditions).map((r) => r.end()));
+    await Promise.all(Object.values(this.renditions).map((r) => r.end(options)));
   }
 
   async close(options: { removeFiles?: boolean } = {}): Promise<void> {

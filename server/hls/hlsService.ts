@@ -43,7 +43,8 @@ import { RecorderAssignments } from './recorderAssignments.js';
 import { RecorderHolds } from './recorderHolds.js';
 import { HLS_RECORDER_METHODS, parseHlsRecordersAnswer, type RecorderRank } from './hlsRecorderProtocol.js';
 import type { ServedRenditions } from './servedRendition.js';
-import { RoomMirror } from './mirror/roomMirror.js';
+import { Followers } from './mirror/followers.js';
+import type { RoomMirror } from './mirror/roomMirror.js';
 
 export interface HlsServiceOptions {
   /** Where this node's rooms' media is (the recorder consumes a local room's program). */
@@ -149,13 +150,14 @@ export class HlsService {
   /** Cluster mode, `hls` role: rooms of other origins recorded here. */
   #holds: RecorderHolds | undefined;
   #disabledReason: string | undefined;
-  #takeovers = 0;
+  readonly #followers: Followers;
   #closed = false;
 
   private constructor(options: HlsServiceOptions) {
     this.#options = options;
     this.#log = options.logger.child({ component: 'hls' });
     this.#pidFiles = new FfmpegPidFiles(path.join(options.root, '.pids'), this.#log);
+    this.#followers = new Followers({ root: options.root, nodeId: options.bus.nodeId, nodes: options.cluster?.nodes, logger: this.#log });
   }
 
   /**
@@ -208,7 +210,7 @@ export class HlsService {
 
   /** Followers that continued a room's stream with their own recorder since start (a counter for metrics). */
   get takeoversTotal(): number {
-    return this.#takeovers;
+    return this.#followers.takeoversTotal;
   }
 
   status(roomId: string): RoomHlsStatus | undefined {
@@ -293,6 +295,7 @@ export class HlsService {
     this.#closed = true;
     this.#unsubscribe?.();
     this.#unfollowSettings?.();
+    this.#followers.close();
     this.#assignments?.close();
     this.#holds?.close();
     await Promise.all(
@@ -463,7 +466,7 @@ export class HlsService {
   async #sync(roomId: string, stream: RoomStream): Promise<void> {
     const room = this.#options.rooms.get(roomId);
     if (this.#closed || !room || room.closed || this.#streams.get(roomId) !== stream) return;
-    await this.#followLeader(room, stream);
+    await this.#followers.follow(stream, this.#rankOf(room), () => !this.#closed && this.#streams.get(room.id) === stream);
     const media = this.#recordedHere(room) ? room.programMedia() : undefined;
     const key = media?.video ? `${media.video.id}/${media.audio?.id ?? '-'}` : '';
     if (key === stream.recordingKey) return;
@@ -503,51 +506,6 @@ export class HlsService {
     stream.recordingSince = Date.now();
     stream.recordingKey = key;
     this.#log.info({ room: room.id, renditions: this.#options.renditions.map((r) => r.name) }, 'HLS recording started');
-  }
-
-  /**
-   * A follower mirrors its leader, and takes over when made the leader
-   * (the origin re-ranked it: the leader left the registry). A stream that
-   * began as the leader stays one (it never turns into a mirror).
-   */
-  async #followLeader(room: Room, stream: RoomStream): Promise<void> {
-    if (!stream.standby) return;
-    const rank = this.#rankOf(room);
-    if (!rank) return;
-    if (!stream.mirror) {
-      const leaderUrl =
-        rank.rank === 'follower' ? (await this.#options.cluster?.nodes.nodes().catch(() => []))?.find((node) => node.id === rank.leader)?.publicUrl : undefined;
-      if (this.#closed || this.#streams.get(room.id) !== stream || stream.mirror) return;
-      stream.mirror = new RoomMirror({
-        root: this.#options.root,
-        room: room.id,
-        renditions: Object.keys(stream.packager.renditions),
-        leaderUrl: leaderUrl ?? 'http://127.0.0.1:9',
-        leaderNode: rank.leader,
-        nodeId: this.#options.bus.nodeId,
-        onLeaderLost: (error) => void this.#takeover(stream, error.message),
-        logger: this.#log,
-      });
-      if (leaderUrl === undefined) {
-        await this.#takeover(stream, `the leader ${rank.leader} is not announced`);
-        return;
-      }
-      stream.mirror.start();
-      this.#log.info({ room: room.id, leader: rank.leader }, 'HLS follower: serving a mirror of the leading origin');
-    }
-    if (rank.rank === 'leader') await this.#takeover(stream, 'the origin made this node the leader');
-    else if (rank.leader !== stream.mirror.leaderNode)
-      this.#log.warn({ room: room.id, leader: rank.leader }, 'the room has a new leader; this follower keeps mirroring the first');
-  }
-
-  /** The leader is gone: the mirrored stream continues with this node's own packagers (once). */
-  async #takeover(stream: RoomStream, reason: string): Promise<void> {
-    const mirror = stream.mirror;
-    if (!mirror || mirror.takenOver || this.#closed) return;
-    this.#takeovers += 1;
-    const started = Date.now();
-    await mirror.takeover(stream.packager.renditions, reason);
-    this.#log.warn({ room: stream.roomId, reason, ms: Date.now() - started, takeovers: this.#takeovers }, 'HLS takeover done');
   }
 
   /** Closes the room's output: served files go unless DVR keeps them; a standby's files always go. */

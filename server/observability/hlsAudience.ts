@@ -18,6 +18,7 @@
 import { createHash } from 'node:crypto';
 import type { Request, Response, NextFunction } from 'express';
 import { CLIENT_IP_HEADER, HOP_HEADER } from '../hls/hlsClusterProxy.js';
+import { MIRROR_HEADER } from '../hls/mirror/leaderClient.js';
 
 export interface HlsAudienceOptions {
   /** Whether this node counts the room's players: it has the room (in a cluster: it records it). */
@@ -44,7 +45,8 @@ export class HlsAudience {
 
   /** Express middleware for the /hls mount: records playlist requests, always calls next(). */
   readonly middleware = (req: Request, _res: Response, next: NextFunction): void => {
-    if (req.method === 'GET') {
+    // A redundant origin's follower pulling this node's playlists is not a player.
+    if (req.method === 'GET' && req.headers[MIRROR_HEADER] === undefined) {
       const match = PLAYLIST_PATH.exec(req.path);
       if (match) this.record(match[1]!, playerAddress(req), req.headers['user-agent'] ?? '');
     }

@@ -272,6 +272,15 @@ export class FloodlightMetrics {
         syncCounter(this, ffmpegSeen, {}, sources.hls?.ffmpegRestartsTotal ?? 0);
       },
     });
+    const takeoversSeen = new Map<string, number>();
+    new Counter({
+      name: `${PREFIX}hls_takeovers_total`,
+      help: 'Times this node, following a redundant origin, took over a room whose leading recorder was gone',
+      registers,
+      collect() {
+        syncCounter(this, takeoversSeen, {}, sources.hls?.takeoversTotal ?? 0);
+      },
+    });
     new Gauge({
       name: `${PREFIX}hls_playlist_age_seconds`,
       help: 'Seconds since the last media playlist update, the oldest among rooms being recorded (0 when none is)',

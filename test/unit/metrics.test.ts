@@ -72,6 +72,7 @@ function fake(workerCount: number): Fake {
       get ffmpegRestartsTotal() {
         return ffmpegRestarts.total;
       },
+      takeoversTotal: 2,
     } as never,
     alerts: new AlertManager({ logger }),
     webhooks: undefined,
@@ -145,6 +146,7 @@ test('values come from the sources at scrape time', async () => {
   assert.equal(s.get('floodlight_signaling_errors_total{code="BAD_REQUEST"}'), 2);
   assert.equal(s.get('floodlight_signaling_errors_total{code="INTERNAL"}'), 0, 'every code is present from the start');
   assert.equal(s.get('floodlight_recorder_ffmpeg_restarts_total'), 1);
+  assert.equal(s.get('floodlight_hls_takeovers_total'), 2);
 
   // Mirrored counters follow their source and never go down.
   f.errors['BAD_REQUEST'] = 5;

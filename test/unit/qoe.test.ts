@@ -183,12 +183,6 @@ test('origin estimate: distinct IP + User-Agent per room over 15 s, only known r
   hit('/live/480p/seg-1.m4s', '10.0.0.9');
   hit('/nope/index.m3u8', '10.0.0.3');
   hit('/../index.m3u8', '10.0.0.4');
-  // A redundant origin's follower mirroring this node is not a player.
-  audience.middleware(
-    { method: 'GET', path: '/live/720p/index.m3u8', ip: '10.0.0.8', headers: { 'user-agent': 'UA', 'x-floodlight-mirror': 'node-c' }, socket: {} } as never,
-    {} as never,
-    () => undefined,
-  );
   assert.equal(audience.clients('live'), 3);
   assert.equal(audience.clients('nope'), 0);
   hit('/live/index.m3u8', '10.0.0.5');
@@ -198,4 +192,12 @@ test('origin estimate: distinct IP + User-Agent per room over 15 s, only known r
   assert.equal(audience.clients('live'), 1);
   audience.prune();
   assert.equal(audience.total(), 1);
+  // A redundant origin's follower mirroring this node is not a player.
+  const mirrorHeaders = { 'user-agent': 'node', 'x-floodlight-mirror': 'node-c' };
+  audience.middleware(
+    { method: 'GET', path: '/live/720p/index.m3u8', ip: '10.0.0.8', headers: mirrorHeaders, socket: {} } as never,
+    {} as never,
+    () => undefined,
+  );
+  assert.equal(audience.clients('live'), 1);
 });

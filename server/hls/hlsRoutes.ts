@@ -202,7 +202,9 @@ export function createHlsRouter(options: HlsRoutesOptions): Router {
       if (await packager.waitForFile(file, timeout)) exists = await isPlainFileUnder(root, absolute);
     }
     if (!exists) {
-      sendError(res, 404, 'not found');
+      // 410: an object of this stream that fell out of the window will never come back (a CDN may stop asking).
+      if (packager?.wasRemoved(file)) sendError(res, 410, 'gone: behind the playlist window');
+      else sendError(res, 404, 'not found');
       return;
     }
     await new Promise<void>((resolve, reject) => {
@@ -211,7 +213,12 @@ export function createHlsRouter(options: HlsRoutesOptions): Router {
         {
           root: dir,
           dotfiles: 'deny',
-          headers: { 'Content-Type': MEDIA_CONTENT_TYPE, 'Cache-Control': CACHE_MEDIA },
+          // A media object's name is unique and its bytes never change, and a redundant origin
+          // serves the same bytes under the same name: the name is a strong validator that both
+          // origins share (the mtime-based default differs between them).
+          headers: { 'Content-Type': MEDIA_CONTENT_TYPE, 'Cache-Control': CACHE_MEDIA, ETag: `"${file}"` },
+          etag: false,
+          lastModified: false,
           cacheControl: false,
         },
         (error) => {

@@ -58,6 +58,10 @@ export const nodeFs: PackagerFs = {
 };
 
 const ERROR_THROTTLE_MS = 5_000;
+/** Media objects (not playlists or temp files) whose deletion is remembered, for 410 Gone. */
+const MEDIA_OBJECT = /^(?:seg|part|init)-/;
+/** How many deleted names are remembered: minutes of parts of one rendition. */
+const REMEMBERED_REMOVALS = 4096;
 
 export class PackagerFileStore {
   readonly dir: string;
@@ -69,6 +73,8 @@ export class PackagerFileStore {
   #tmpCounter = 0;
   /** The folder passed the last link check. */
   #safe = false;
+  /** Media objects deleted behind the window, oldest first (bounded). */
+  readonly #removed = new Set<string>();
   diskErrors = 0;
 
   /** `root`: the trusted top (the HLS root); nothing between it and `dir` may be a link. */
@@ -159,8 +165,19 @@ export class PackagerFileStore {
     try {
       await this.#fs.unlink(file);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException | null)?.code !== 'ENOENT') this.#diskError('delete', file, error);
+      if ((error as NodeJS.ErrnoException | null)?.code !== 'ENOENT') {
+        this.#diskError('delete', file, error);
+        return;
+      }
     }
+    if (!MEDIA_OBJECT.test(name)) return;
+    this.#removed.add(name);
+    if (this.#removed.size > REMEMBERED_REMOVALS) this.#removed.delete(this.#removed.values().next().value!);
+  }
+
+  /** `name` was a media object here and was deleted (it fell out of the window): 410 rather than 404. */
+  wasRemoved(name: string): boolean {
+    return this.#removed.has(name);
   }
 
   async removeDir(): Promise<void> {

@@ -348,6 +348,10 @@ export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
    * when the file should now exist, false if it is not an upcoming part of
    * this stream, on timeout or on close.
    */
+  wasRemoved(fileName: string): boolean {
+    return this.#files.wasRemoved(fileName);
+  }
+
   waitForFile(fileName: string, timeoutMs: number): Promise<boolean> {
     return this.#waits.waitForHintedPart(
       fileName,

@@ -33,6 +33,8 @@ export interface ServedRendition {
   waitFor(msn: number, part: number | undefined, timeoutMs: number): Promise<boolean>;
   /** For a file not there yet: true once it should exist (it is the hinted next part and was published), false otherwise. */
   waitForFile(fileName: string, timeoutMs: number): Promise<boolean>;
+  /** The file was served and has been deleted behind the window (answered 410 Gone, not 404). */
+  wasRemoved(fileName: string): boolean;
   on(event: 'published', listener: () => void): unknown;
   off(event: 'published', listener: () => void): unknown;
 }

@@ -175,6 +175,32 @@ test('blocking reload for the next part returns once it exists, not before', { t
   assert.equal((await get(`/hls/${ROOM}/480p/index.m3u8?_HLS_msn=${msn + 10}`)).status, 400);
 });
 
+test(
+  'media objects: a strong ETag from the name (304 on revalidation), 410 once behind the window, 404 for names never served',
+  { timeout: 60_000 },
+  async () => {
+    const first = (await mediaPlaylist('240p')).segments.at(-1)!;
+    const response = await get(`/hls/${ROOM}/240p/${first}`);
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.get('etag'), `"${first}"`, 'the same validator on every origin that serves this object');
+    assert.equal(response.headers.get('last-modified'), null, 'no per-origin mtime');
+    const revalidated = await fetch(`${server.url}/hls/${ROOM}/240p/${first}`, { headers: { 'If-None-Match': `"${first}"` } });
+    assert.equal(revalidated.status, 304);
+    await revalidated.arrayBuffer();
+
+    const gone = await waitFor(
+      async () => {
+        const r = await get(`/hls/${ROOM}/240p/${first}`);
+        return r.status === 200 ? undefined : r;
+      },
+      { description: `${first} to leave the window and be deleted`, timeoutMs: 40_000, intervalMs: 500 },
+    );
+    assert.equal(gone.status, 410, gone.text);
+    assert.equal(gone.headers.get('cache-control'), 'no-store');
+    assert.equal((await get(`/hls/${ROOM}/240p/${first.replace(/-(\d+)\.m4s$/, '-999999.m4s')}`)).status, 404, 'never served');
+  },
+);
+
 test('a poster frame is served for the room and listed in /api/rooms', { timeout: 30_000 }, async () => {
   const response = await waitFor(
     async () => {

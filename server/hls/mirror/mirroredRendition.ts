@@ -150,6 +150,10 @@ export class MirroredRendition extends EventEmitter<{ published: [] }> implement
     return this.#waits.waitForEdge(this.#edge, { ended: this.#ended, closed: this.#closed }, msn, part, timeoutMs);
   }
 
+  wasRemoved(fileName: string): boolean {
+    return this.#files.wasRemoved(fileName);
+  }
+
   /** As RenditionPackager.waitForFile: the hinted part (or the one after) is held until published. */
   waitForFile(fileName: string, timeoutMs: number): Promise<boolean> {
     return this.#waits.waitForHintedPart(fileName, this.#closed || this.#ended ? undefined : this.#hint, timeoutMs);

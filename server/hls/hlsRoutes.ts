@@ -75,6 +75,8 @@ export interface HlsRoutesOptions {
   partWaitTimeoutMs?: number;
   /** How long a master request for a live room whose renditions are starting is held. Default MASTER_WAIT_TIMEOUT_MS. */
   masterWaitTimeoutMs?: number;
+  /** Rewrites a master before it is sent (content steering: contentSteeringRouter.ts). */
+  steerMaster?: (room: string, master: string) => Promise<string>;
 }
 
 /** Below hls.js's time-to-first-byte limit for manifests (client HLS_CONFIG: 8 s), so a 503 still arrives. */
@@ -177,6 +179,7 @@ export function createHlsRouter(options: HlsRoutesOptions): Router {
         return;
       }
     }
+    if (options.steerMaster) text = await options.steerMaster(room, text);
     sendPlaylist(res, text, CACHE_MASTER);
   });
 

@@ -240,17 +240,25 @@ export class LlHlsClient {
     await Promise.all([this.#playlistLoop(), this.#mediaLoop()]);
   }
 
-  /** The media playlist: a plain load first, then blocking reloads for the part after the last listed one. */
+  /**
+   * The media playlist: a plain load first, then blocking reloads for the part
+   * after the last listed one. After a failed reload, a plain load: the
+   * directives may name a part of another origin's numbering (an edge that
+   * moved to the other recorder answers 400 or holds it until 503), so only a
+   * fresh playlist tells where this origin is.
+   */
   async #playlistLoop(): Promise<void> {
+    let plain = true;
     while (!this.#closed) {
       const current = this.#playlist;
       let url = this.#mediaUrl;
-      if (current?.canBlockReload && current.last) {
+      if (!plain && current?.canBlockReload && current.last) {
         const { msn, part } = current.last;
         url += part >= 0 && current.partTarget ? `?_HLS_msn=${msn}&_HLS_part=${part + 1}` : `?_HLS_msn=${msn + 1}`;
       }
       try {
         const text = await (await this.#get(url)).text();
+        plain = false;
         if (current) this.#stats.playlistReloads++;
         const next = parseMediaPlaylist(text);
         const advanced =
@@ -266,6 +274,7 @@ export class LlHlsClient {
         // from disk): poll like a classic player would, at half a part/target duration.
         if (!next.canBlockReload || !advanced) await sleep(((next.partTarget ?? next.targetDuration) * 1000) / 2, this.#abort.signal);
       } catch (error) {
+        plain = true;
         await sleep(this.#failed('playlist', error), this.#abort.signal);
       }
     }

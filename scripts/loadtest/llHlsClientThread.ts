@@ -54,8 +54,11 @@ export class LlHlsClientThread {
     if (this.#failure) return Promise.reject(this.#failure);
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
-      this.#pending.set(id, resolve);
       this.#worker.once('error', reject);
+      this.#pending.set(id, (stats) => {
+        this.#worker.off('error', reject);
+        resolve(stats);
+      });
       this.#worker.postMessage({ id, kind } satisfies Request);
     });
   }

@@ -51,8 +51,8 @@ import { isPlainFileUnder } from './hlsDirSafety.js';
 import { waitForMaster } from './publishWaits.js';
 import { advancePartLimit } from './llHlsPlaylist.js';
 import { PACKAGER_FILE_PATTERN, PLAYLIST_FILE } from './packagerFiles.js';
-import type { RenditionPackager } from './renditionPackager.js';
-import { MASTER_PLAYLIST_FILE, RENDITION_NAME_PATTERN, ROOM_NAME_PATTERN, masterPlaylistFor, type RenditionPackagers } from './roomPackager.js';
+import { MASTER_PLAYLIST_FILE, RENDITION_NAME_PATTERN, ROOM_NAME_PATTERN, masterPlaylistFor } from './roomPackager.js';
+import type { ServedRendition, ServedRenditions } from './servedRendition.js';
 
 export const PLAYLIST_CONTENT_TYPE = 'application/vnd.apple.mpegurl';
 export const MEDIA_CONTENT_TYPE = 'video/mp4';
@@ -67,8 +67,8 @@ export const CACHE_ERROR = 'no-store';
 export interface HlsRoutesOptions {
   /** The HLS root: files live in `<root>/<room>/<rendition>/`. */
   root: string;
-  /** The live packagers of a room by rendition name, if the room is live. */
-  lookup: (room: string) => RenditionPackagers | undefined;
+  /** The live renditions of a room by name, if the room is live: its packagers, or the mirror of another origin's (servedRendition.ts). */
+  lookup: (room: string) => ServedRenditions | undefined;
   /** Longest blocking wait. Default: 3 target durations of the rendition. */
   blockTimeoutMs?: number;
   /** How long a request for the hinted next part may wait. Default: 3 target durations. */
@@ -234,7 +234,7 @@ export function createHlsRouter(options: HlsRoutesOptions): Router {
     });
   });
 
-  async function servePlaylist(req: Request, res: Response, absolute: string, packager: RenditionPackager | undefined): Promise<void> {
+  async function servePlaylist(req: Request, res: Response, absolute: string, packager: ServedRendition | undefined): Promise<void> {
     const msn = queryInt(req, '_HLS_msn');
     const part = queryInt(req, '_HLS_part');
     if (part !== undefined && msn === undefined) throw new HttpError(400, '_HLS_part needs _HLS_msn');
@@ -305,7 +305,7 @@ export function createHlsRouter(options: HlsRoutesOptions): Router {
  * backoff (0.5 s, then 1 s…), which cost about 1.5 s at go-live; waiting here
  * for the rest of the first segment costs less than one segment.
  */
-function startableMaster(packagers: RenditionPackagers | undefined): string | undefined {
+function startableMaster(packagers: ServedRenditions | undefined): string | undefined {
   if (!packagers) return undefined;
   const text = masterPlaylistFor(packagers);
   if (text === undefined) return undefined;
@@ -318,7 +318,7 @@ function sendPlaylist(res: Response, text: string, cacheControl: string): void {
   res.status(200).set({ 'Content-Type': PLAYLIST_CONTENT_TYPE, 'Cache-Control': cacheControl }).send(Buffer.from(text, 'utf8'));
 }
 
-function livePackager(packagers: RenditionPackagers | undefined, rendition: string): RenditionPackager | undefined {
+function livePackager(packagers: ServedRenditions | undefined, rendition: string): ServedRendition | undefined {
   if (!packagers || !Object.hasOwn(packagers, rendition)) return undefined;
   const packager = packagers[rendition];
   return packager && !packager.closed ? packager : undefined;

@@ -11,6 +11,11 @@
  *   node if there is one, else itself; two nodes when redundant: see
  *   recorderAssignments.ts / recorderHolds.ts), and the operator's per-room
  *   switch (runtime setting `hlsLadder`) is applied on every node.
+ * - Redundant origins (issue 12): the room's first recorder leads and serves
+ *   its own packager's output; a follower serves a byte-for-byte mirror of the
+ *   leader's (mirror/roomMirror.ts) while its own recorder runs as a hot
+ *   standby into `<HLS_DIR>/.standby/<room>/` (never served), and continues
+ *   the same served stream with it when the leader is gone (a takeover).
  * - An HLS directory that can't be written disables HLS with a clear error;
  *   WebRTC is unaffected. One that is not the server's own (another owner,
  *   writable by others) stops the server from starting (hlsDirSafety.ts).
@@ -28,7 +33,7 @@ import type { RoomEvent } from '../cluster/roomEvents.js';
 import { Recorder } from '../recorder/recorder.js';
 import type { RenditionSpec } from '../recorder/recorderLadder.js';
 import { FRAGMENT_MICROSECONDS, OUTPUT_FPS } from '../recorder/recorderFfmpegArgs.js';
-import { HlsRoomPackager, type RenditionPackagers } from './roomPackager.js';
+import { HlsRoomPackager, masterPlaylistFor } from './roomPackager.js';
 import { FfmpegPidFiles } from '../ffmpeg/ffmpegPidFiles.js';
 import { HlsDirUnsafeError, prepareHlsRoot } from './hlsDirSafety.js';
 import { FfmpegStats } from '../ffmpeg/ffmpegStats.js';
@@ -36,7 +41,9 @@ import type { NodeRegistry, NodeRole } from '../cluster/nodeRegistry.js';
 import type { RuntimeSettings, SettingChange } from '../cluster/runtimeSettings.js';
 import { RecorderAssignments } from './recorderAssignments.js';
 import { RecorderHolds } from './recorderHolds.js';
-import { HLS_RECORDER_METHODS, parseHlsRecordersAnswer } from './hlsRecorderProtocol.js';
+import { HLS_RECORDER_METHODS, parseHlsRecordersAnswer, type RecorderRank } from './hlsRecorderProtocol.js';
+import type { ServedRenditions } from './servedRendition.js';
+import { RoomMirror } from './mirror/roomMirror.js';
 
 export interface HlsServiceOptions {
   /** Where this node's rooms' media is (the recorder consumes a local room's program). */
@@ -93,7 +100,11 @@ export interface RoomHlsStatus {
 /** One room's HLS output and the recorder currently feeding it. */
 interface RoomStream {
   roomId: string;
+  /** This node's own output: served, or (a follower's hot standby) under STANDBY_DIR. */
   packager: HlsRoomPackager;
+  /** A follower: its packager is the standby, and this serves the leader's output (until a takeover). */
+  standby: boolean;
+  mirror: RoomMirror | undefined;
   recorder: Recorder | undefined;
   /** Producer ids the recorder records, to notice a new publisher. */
   recordingKey: string;
@@ -112,6 +123,9 @@ interface RoomStream {
 function hasLocalSource(room: Room): boolean {
   return room.program.source?.protocol !== 'cascade';
 }
+
+/** Under the HLS root: followers' own output, not served (not a valid room name). */
+const STANDBY_DIR = '.standby';
 
 /** How long a node asking a room's origin where it is recorded waits for the answer. */
 const RECORDERS_QUERY_TIMEOUT_MS = 1_000;
@@ -132,6 +146,7 @@ export class HlsService {
   /** Cluster mode, `hls` role: rooms of other origins recorded here. */
   #holds: RecorderHolds | undefined;
   #disabledReason: string | undefined;
+  #takeovers = 0;
   #closed = false;
 
   private constructor(options: HlsServiceOptions) {
@@ -182,16 +197,24 @@ export class HlsService {
     return this.#options.root;
   }
 
-  /** For the /hls routes: the live packagers of a room. */
-  lookup(roomId: string): RenditionPackagers | undefined {
-    return this.#streams.get(roomId)?.packager.renditions;
+  /** For the /hls routes: the room's live renditions (a follower's: the mirror of its leader's). */
+  lookup(roomId: string): ServedRenditions | undefined {
+    const stream = this.#streams.get(roomId);
+    return stream?.standby ? stream.mirror?.renditions : stream?.packager.renditions;
+  }
+
+  /** Followers that continued a room's stream with their own recorder since start (a counter for metrics). */
+  get takeoversTotal(): number {
+    return this.#takeovers;
   }
 
   status(roomId: string): RoomHlsStatus | undefined {
     const stream = this.#streams.get(roomId);
     if (!stream) return undefined;
     return {
-      available: stream.packager.masterPlaylist() !== undefined,
+      available: stream.standby
+        ? stream.mirror !== undefined && masterPlaylistFor(stream.mirror.renditions) !== undefined
+        : stream.packager.masterPlaylist() !== undefined,
       recording: stream.recorder !== undefined,
       ffmpegRestarts: stream.ffmpegRestarts + (stream.recorder?.restarts ?? 0),
       url: `/hls/${roomId}/index.m3u8`,
@@ -276,7 +299,8 @@ export class HlsService {
         await stream.chain;
         this.#stopRecorder(stream, 'server shutting down');
         await stream.packager.end().catch(() => undefined);
-        await stream.packager.close({ removeFiles: this.#options.dvrSeconds === 0 }).catch(() => undefined);
+        await stream.mirror?.end().catch(() => undefined);
+        await this.#closeOutput(stream);
         await fsp.rm(path.join(this.#thumbnailDir(), `${stream.roomId}.jpg`), { force: true });
       }),
     );
@@ -322,6 +346,14 @@ export class HlsService {
     return this.#options.settings?.snapshot().hlsLadder[roomId] !== false;
   }
 
+  /** This node's rank among the room's recorders (undefined when it does not record it). */
+  #rankOf(room: Room): { rank: RecorderRank; leader: string } | undefined {
+    if (!hasLocalSource(room)) return this.#holds?.rankOf(room.id);
+    const leader = this.#assignments?.leaderOf(room.id);
+    if (!leader || !this.#assignments?.recordsHere(room.id)) return undefined;
+    return { rank: leader === this.#options.bus.nodeId ? 'leader' : 'follower', leader };
+  }
+
   /** One recorder per room unless placed elsewhere: see RecorderAssignments (origin) and RecorderHolds (`hls` node). */
   #recordedHere(room: Room): boolean {
     if (!this.#ladderOn(room.id)) return false;
@@ -364,13 +396,15 @@ export class HlsService {
     if (stream && stream.cleanup) {
       // The room came back while the old stream's files were retained: start over.
       clearTimeout(stream.cleanup);
-      void stream.packager.close().catch(() => undefined);
+      void this.#closeOutput(stream, false);
       this.#streams.delete(roomId);
       stream = undefined;
     }
     if (!stream) {
+      const room = this.#options.rooms.get(roomId);
+      const standby = room !== undefined && this.#rankOf(room)?.rank === 'follower';
       const packager = new HlsRoomPackager({
-        root: this.#options.root,
+        root: standby ? path.join(this.#options.root, STANDBY_DIR) : this.#options.root,
         room: roomId,
         renditions: this.#options.renditions,
         dvrWindowSec: this.#options.dvrSeconds,
@@ -380,6 +414,8 @@ export class HlsService {
       stream = {
         roomId,
         packager,
+        standby,
+        mirror: undefined,
         recorder: undefined,
         recordingKey: '',
         ffmpegRestarts: 0,
@@ -424,6 +460,7 @@ export class HlsService {
   async #sync(roomId: string, stream: RoomStream): Promise<void> {
     const room = this.#options.rooms.get(roomId);
     if (this.#closed || !room || room.closed || this.#streams.get(roomId) !== stream) return;
+    await this.#followLeader(room, stream);
     const media = this.#recordedHere(room) ? room.programMedia() : undefined;
     const key = media?.video ? `${media.video.id}/${media.audio?.id ?? '-'}` : '';
     if (key === stream.recordingKey) return;
@@ -465,6 +502,57 @@ export class HlsService {
     this.#log.info({ room: room.id, renditions: this.#options.renditions.map((r) => r.name) }, 'HLS recording started');
   }
 
+  /**
+   * A follower mirrors its leader, and takes over when made the leader
+   * (the origin re-ranked it: the leader left the registry). A stream that
+   * began as the leader stays one (it never turns into a mirror).
+   */
+  async #followLeader(room: Room, stream: RoomStream): Promise<void> {
+    if (!stream.standby) return;
+    const rank = this.#rankOf(room);
+    if (!rank) return;
+    if (!stream.mirror) {
+      const leaderUrl =
+        rank.rank === 'follower' ? (await this.#options.cluster?.nodes.nodes().catch(() => []))?.find((node) => node.id === rank.leader)?.publicUrl : undefined;
+      if (this.#closed || this.#streams.get(room.id) !== stream || stream.mirror) return;
+      stream.mirror = new RoomMirror({
+        root: this.#options.root,
+        room: room.id,
+        renditions: Object.keys(stream.packager.renditions),
+        leaderUrl: leaderUrl ?? 'http://127.0.0.1:9',
+        leaderNode: rank.leader,
+        nodeId: this.#options.bus.nodeId,
+        onLeaderLost: (error) => void this.#takeover(stream, error.message),
+        logger: this.#log,
+      });
+      if (leaderUrl === undefined) {
+        await this.#takeover(stream, `the leader ${rank.leader} is not announced`);
+        return;
+      }
+      stream.mirror.start();
+      this.#log.info({ room: room.id, leader: rank.leader }, 'HLS follower: serving a mirror of the leading origin');
+    }
+    if (rank.rank === 'leader') await this.#takeover(stream, 'the origin made this node the leader');
+    else if (rank.leader !== stream.mirror.leaderNode)
+      this.#log.warn({ room: room.id, leader: rank.leader }, 'the room has a new leader; this follower keeps mirroring the first');
+  }
+
+  /** The leader is gone: the mirrored stream continues with this node's own packagers (once). */
+  async #takeover(stream: RoomStream, reason: string): Promise<void> {
+    const mirror = stream.mirror;
+    if (!mirror || mirror.takenOver || this.#closed) return;
+    this.#takeovers += 1;
+    const started = Date.now();
+    await mirror.takeover(stream.packager.renditions, reason);
+    this.#log.warn({ room: stream.roomId, reason, ms: Date.now() - started, takeovers: this.#takeovers }, 'HLS takeover done');
+  }
+
+  /** Closes the room's output: served files go unless DVR keeps them; a standby's files always go. */
+  async #closeOutput(stream: RoomStream, removeServed = this.#options.dvrSeconds === 0): Promise<void> {
+    await stream.mirror?.close({ removeFiles: removeServed }).catch(() => undefined);
+    await stream.packager.close({ removeFiles: stream.standby || removeServed }).catch(() => undefined);
+  }
+
   #stopRecorder(stream: RoomStream, reason: string): void {
     const recorder = stream.recorder;
     if (!recorder) return;
@@ -485,11 +573,12 @@ export class HlsService {
     stream.chain = stream.chain.then(async () => {
       this.#stopRecorder(stream, 'room closed');
       await stream.packager.end().catch(() => undefined);
+      await stream.mirror?.end().catch(() => undefined);
       await fsp.rm(path.join(this.#thumbnailDir(), `${roomId}.jpg`), { force: true });
       stream.cleanup = setTimeout(() => {
         if (this.#streams.get(roomId) !== stream) return;
         this.#streams.delete(roomId);
-        void stream.packager.close({ removeFiles: this.#options.dvrSeconds === 0 }).catch(() => undefined);
+        void this.#closeOutput(stream);
       }, this.#options.retainMs);
       stream.cleanup.unref();
     });

@@ -134,6 +134,25 @@ export class PackagerFileStore {
     }
   }
 
+  /**
+   * A hard link `name` to `source` (a file another store wrote): atomic like
+   * a rename, and the data stays while either name does. False (reported)
+   * on failure; true if `name` exists already. `source` gone is false, quietly.
+   */
+  async link(source: string, name: string): Promise<boolean> {
+    if (!this.#safe) return false;
+    const file = path.join(this.dir, name);
+    try {
+      await fsp.link(source, file);
+      return true;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException | null)?.code;
+      if (code === 'EEXIST') return true;
+      if (code !== 'ENOENT') this.#diskError('link', file, error);
+      return false;
+    }
+  }
+
   async unlink(name: string): Promise<void> {
     if (!this.#safe) return;
     const file = path.join(this.dir, name);

@@ -3,6 +3,25 @@
  * playlist reloads (`_HLS_msn` / `_HLS_part`) and requests for the hinted
  * next part file. Each resolves true when satisfied, false on timeout or close.
  */
+import { PART_FILE } from './packagerFiles.js';
+
+/** Where a published playlist ends: last part (msn, index in its segment), last complete segment (-1 where none). */
+export interface PublishedEdge {
+  lastMsn: number;
+  lastPart: number;
+  lastCompleteMsn: number;
+}
+
+/**
+ * The blocking-reload rule (RFC 8216bis §6.2.5.2): the playlist has part
+ * `part` of segment `msn` or a later one (a part index past the end of that
+ * segment means part 0 of the next one), or without `part`, the complete
+ * segment `msn` or later.
+ */
+export function edgeSatisfies(edge: PublishedEdge, msn: number, part: number | undefined): boolean {
+  if (part === undefined) return edge.lastCompleteMsn >= msn;
+  return edge.lastMsn > msn || (edge.lastMsn === msn && edge.lastPart >= part);
+}
 
 interface PlaylistWaiter {
   msn: number;
@@ -51,6 +70,29 @@ export class PublishWaits {
     });
   }
 
+  /** A blocking reload against `edge` (edgeSatisfies): true at once when satisfied or `ended`, false when `closed`, else held. */
+  waitForEdge(edge: PublishedEdge, state: { ended: boolean; closed: boolean }, msn: number, part: number | undefined, timeoutMs: number): Promise<boolean> {
+    if (state.ended || edgeSatisfies(edge, msn, part)) return Promise.resolve(true);
+    if (state.closed) return Promise.resolve(false);
+    return this.waitForPlaylist(msn, part, timeoutMs);
+  }
+
+  /**
+   * For a request of a part file that does not exist yet: if it is the
+   * hinted next part of this stream (or the one after), waits until it is
+   * published. True when the file should now exist, false if it is not an
+   * upcoming part of the stream (`hint` undefined: none is), on timeout or close.
+   */
+  waitForHintedPart(fileName: string, hint: { sessionId: string; nextPartNumber: number } | undefined, timeoutMs: number): Promise<boolean> {
+    const match = PART_FILE.exec(fileName);
+    if (!match || !hint || match[1] !== hint.sessionId) return Promise.resolve(false);
+    // (A publisher that ended or closed passes no hint.)
+    const partNumber = Number(match[2]);
+    if (partNumber < hint.nextPartNumber) return Promise.resolve(true);
+    if (partNumber > hint.nextPartNumber + 1) return Promise.resolve(false);
+    return this.waitForPart(partNumber, timeoutMs);
+  }
+
   /** After a publish: releases the waits now satisfied. */
   wake(satisfies: (msn: number, part: number | undefined) => boolean, nextPartNumber: number): void {
     for (const waiter of this.#playlist) {
@@ -67,6 +109,15 @@ export class PublishWaits {
         waiter.resolve(true);
       }
     }
+  }
+
+  /** The hinted parts changed stream (a mirror took over): held part requests resolve false (the player reloads the playlist). */
+  dropParts(): void {
+    for (const waiter of this.#parts) {
+      clearTimeout(waiter.timer);
+      waiter.resolve(false);
+    }
+    this.#parts.clear();
   }
 
   /** Ended (playlist waits resolve `playlistResult`) or closed (false); part waits always resolve false. */

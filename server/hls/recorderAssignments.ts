@@ -13,7 +13,7 @@ import type { Logger } from '../observability/logger.js';
 import type { MessageBus } from '../cluster/messageBus.js';
 import type { NodeRegistry } from '../cluster/nodeRegistry.js';
 import { chooseHlsRecorders } from '../cluster/placement/hlsRecorderSelector.js';
-import { HLS_RECORDER_METHODS, RECORD_RENEW_MS, RECORD_REQUEST_TIMEOUT_MS, parseHlsRoomRequest } from './hlsRecorderProtocol.js';
+import { HLS_RECORDER_METHODS, RECORD_RENEW_MS, RECORD_REQUEST_TIMEOUT_MS, parseHlsRoomRequest, type HlsRecordRequest } from './hlsRecorderProtocol.js';
 
 export interface RecorderAssignmentsOptions {
   bus: MessageBus;
@@ -69,6 +69,11 @@ export class RecorderAssignments {
     return this.recorders(room).includes(this.#options.bus.nodeId);
   }
 
+  /** The room's leading recorder (the first; see hlsRecorderProtocol.ts), if it has one. */
+  leaderOf(room: string): string | undefined {
+    return this.#rooms.get(room)?.recorders[0];
+  }
+
   /** The room is live here with a local source: its recorders are placed now, and checked every round (forget() once it is not). */
   place(room: string): void {
     if (this.#closed) return;
@@ -110,12 +115,15 @@ export class RecorderAssignments {
     const chosen =
       wanted === 0 ? [] : chooseHlsRecorders(nodes, { origin: self, count: wanted, current: assignment.recorders, drainFlags: this.#options.drainFlags() });
     if (this.#rooms.get(room) !== assignment) return;
+    // The first recorder leads (chooseHlsRecorders keeps current ones first, so a survivor leads once the other is gone).
+    const leader = chosen[0];
     // Remote recorders confirm (or renew) before they count; one that fails is skipped for a while.
     const confirmed = await Promise.all(
       chosen.map(async (node) => {
-        if (node === self) return node;
+        if (node === self || leader === undefined) return node;
+        const request: HlsRecordRequest = { room, rank: node === leader ? 'leader' : 'follower', leader };
         try {
-          await this.#options.bus.request(node, HLS_RECORDER_METHODS.record, { room }, RECORD_REQUEST_TIMEOUT_MS);
+          await this.#options.bus.request(node, HLS_RECORDER_METHODS.record, request, RECORD_REQUEST_TIMEOUT_MS);
           return node;
         } catch (error) {
           this.#failedAt.set(node, Date.now());
@@ -147,7 +155,7 @@ export class RecorderAssignments {
       if (after.includes(node) || node === self) continue;
       this.#options.bus.request(node, HLS_RECORDER_METHODS.release, { room }, RECORD_REQUEST_TIMEOUT_MS).catch(() => undefined);
     }
-    if (before.includes(self) !== after.includes(self)) this.#options.onLocalChange(room);
+    if (before.includes(self) !== after.includes(self) || (before[0] === self) !== (after[0] === self)) this.#options.onLocalChange(room);
     if (before.join() !== after.join()) this.#log.info({ room, recorders: after }, 'HLS recorders of the room');
   }
 }

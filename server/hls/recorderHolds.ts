@@ -11,12 +11,12 @@ import type { Logger } from '../observability/logger.js';
 import type { MessageBus } from '../cluster/messageBus.js';
 import type { Room } from '../rooms/room.js';
 import type { RoomRegistry } from '../rooms/roomRegistry.js';
-import { HLS_RECORDER_METHODS, RECORD_EXPIRE_MS, parseHlsRoomRequest } from './hlsRecorderProtocol.js';
+import { HLS_RECORDER_METHODS, RECORD_EXPIRE_MS, parseHlsRecordRequest, parseHlsRoomRequest, type RecorderRank } from './hlsRecorderProtocol.js';
 
 export interface RecorderHoldsOptions {
   bus: MessageBus;
   rooms: Pick<RoomRegistry, 'open' | 'hold'>;
-  /** A room's assignment here began or ended. */
+  /** A room's assignment here began or ended, or its rank (leader, follower) changed. */
   onChange: (room: string) => void;
   logger: Logger;
   expireMs?: number;
@@ -27,6 +27,8 @@ interface Hold {
   origin: string;
   release: () => void;
   renewedAt: number;
+  rank: RecorderRank;
+  leader: string;
 }
 
 export class RecorderHolds {
@@ -43,7 +45,10 @@ export class RecorderHolds {
     this.#options = options;
     this.#log = options.logger.child({ component: 'hls-holds' });
     this.#unhandle = [
-      options.bus.handle(HLS_RECORDER_METHODS.record, (payload, from) => this.#record(parseHlsRoomRequest(payload).room, from)),
+      options.bus.handle(HLS_RECORDER_METHODS.record, (payload, from) => {
+        const { room, rank, leader } = parseHlsRecordRequest(payload);
+        return this.#record(room, from, rank, leader);
+      }),
       options.bus.handle(HLS_RECORDER_METHODS.release, async (payload, from) => {
         const { room } = parseHlsRoomRequest(payload);
         if (this.#holds.get(room)?.origin === from) this.#drop(room, 'released by the origin');
@@ -67,6 +72,12 @@ export class RecorderHolds {
     return hold !== undefined && !hold.room.closed;
   }
 
+  /** This node's rank for the room and the leader's node id, while it holds the room. */
+  rankOf(room: string): { rank: RecorderRank; leader: string } | undefined {
+    const hold = this.#holds.get(room);
+    return hold && !hold.room.closed ? { rank: hold.rank, leader: hold.leader } : undefined;
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -75,27 +86,32 @@ export class RecorderHolds {
     for (const room of [...this.#holds.keys()]) this.#drop(room, 'server shutting down', false);
   }
 
-  async #record(room: string, origin: string): Promise<{ ok: true }> {
+  async #record(room: string, origin: string, rank: RecorderRank, leader: string): Promise<{ ok: true }> {
     if (this.#closed) throw new Error('this node is shutting down');
     await this.#opening.get(room);
     const hold = this.#holds.get(room);
     if (hold && !hold.room.closed && hold.origin === origin) {
       hold.renewedAt = Date.now();
+      if (hold.rank !== rank || hold.leader !== leader) {
+        Object.assign(hold, { rank, leader });
+        this.#log.info({ room, rank, leader }, 'the HLS recorder rank of the room changed');
+        this.#options.onChange(room);
+      }
       return { ok: true };
     }
     if (hold) this.#drop(room, hold.room.closed ? 'room closed' : `origin moved to ${origin}`);
-    const opening = this.#open(room, origin).finally(() => this.#opening.delete(room));
+    const opening = this.#open(room, origin, rank, leader).finally(() => this.#opening.delete(room));
     this.#opening.set(room, opening);
     await opening;
     return { ok: true };
   }
 
-  async #open(id: string, origin: string): Promise<void> {
+  async #open(id: string, origin: string, rank: RecorderRank, leader: string): Promise<void> {
     // An edge of the origin: the join path's open, piped before it resolves (throws when the origin can't be reached).
     const room = await this.#options.rooms.open(id);
     if (this.#closed) return;
-    this.#holds.set(id, { room, origin, release: this.#options.rooms.hold(room), renewedAt: Date.now() });
-    this.#log.info({ room: id, origin }, 'recording a room of another node here');
+    this.#holds.set(id, { room, origin, release: this.#options.rooms.hold(room), renewedAt: Date.now(), rank, leader });
+    this.#log.info({ room: id, origin, rank, leader }, 'recording a room of another node here');
     this.#options.onChange(id);
   }
 

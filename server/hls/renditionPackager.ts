@@ -45,9 +45,10 @@ import type { Logger } from 'pino';
 import { BoxReader, Mp4ParseError } from './mp4Boxes.js';
 import { CmafSegmenter, type MsnAligner, type SegmenterEvent } from './cmafSegmenter.js';
 import type { RenditionReport } from './llHlsPlaylist.js';
-import { nodeFs, PackagerFileStore, PART_FILE, PLAYLIST_FILE, type PackagerFs } from './packagerFiles.js';
-import { PublishWaits } from './publishWaits.js';
+import { nodeFs, PackagerFileStore, PLAYLIST_FILE, type PackagerFs } from './packagerFiles.js';
+import { edgeSatisfies, PublishWaits } from './publishWaits.js';
 import { RenditionPlaylist, type RenditionInfo } from './renditionPlaylist.js';
+import type { ServedRenditionStatus } from './servedRendition.js';
 
 export type { RenditionInfo } from './renditionPlaylist.js';
 
@@ -105,21 +106,13 @@ export interface PublishInfo {
   parts: number;
 }
 
-export interface RenditionStatus {
+export interface RenditionStatus extends ServedRenditionStatus {
   name: string;
   sessionId: string;
   /** A playlist has been written. */
   ready: boolean;
   ended: boolean;
   closed: boolean;
-  /** Last published part: msn and index within its segment (-1 / -1 before any). */
-  lastMsn: number;
-  lastPart: number;
-  /** msn of the last complete segment (-1 before any). */
-  lastCompleteMsn: number;
-  targetDuration: number;
-  partTarget: number | undefined;
-  mediaSequence: number;
   /** Number of the part the preload hint points to. */
   nextPartNumber: number;
 }
@@ -346,9 +339,7 @@ export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
    * the playlist has ended. False on timeout or close.
    */
   waitFor(msn: number, part: number | undefined, timeoutMs: number): Promise<boolean> {
-    if (this.#ended || this.#satisfies(msn, part)) return Promise.resolve(true);
-    if (this.#closed) return Promise.resolve(false);
-    return this.#waits.waitForPlaylist(msn, part, timeoutMs);
+    return this.#waits.waitForEdge(this.#published, { ended: this.#ended, closed: this.#closed }, msn, part, timeoutMs);
   }
 
   /**
@@ -358,13 +349,11 @@ export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
    * this stream, on timeout or on close.
    */
   waitForFile(fileName: string, timeoutMs: number): Promise<boolean> {
-    const match = PART_FILE.exec(fileName);
-    if (!match || match[1] !== this.sessionId || this.#closed || this.#ended) return Promise.resolve(false);
-    const partNumber = Number(match[2]);
-    const next = this.#published.nextPartNumber;
-    if (partNumber < next) return Promise.resolve(true);
-    if (partNumber > next + 1) return Promise.resolve(false);
-    return this.#waits.waitForPart(partNumber, timeoutMs);
+    return this.#waits.waitForHintedPart(
+      fileName,
+      this.#closed || this.#ended ? undefined : { sessionId: this.sessionId, nextPartNumber: this.#published.nextPartNumber },
+      timeoutMs,
+    );
   }
 
   /** Stops; pending waits resolve false. `removeFiles` deletes everything this packager wrote. */
@@ -521,9 +510,7 @@ export class RenditionPackager extends EventEmitter<RenditionPackagerEvents> {
   }
 
   #satisfies(msn: number, part: number | undefined): boolean {
-    const p = this.#published;
-    if (part === undefined) return p.lastCompleteMsn >= msn;
-    return p.lastMsn > msn || (p.lastMsn === msn && p.lastPart >= part);
+    return edgeSatisfies(this.#published, msn, part);
   }
 
   #wake(): void {

@@ -16,6 +16,7 @@ import { MsnAligner } from './cmafSegmenter.js';
 import { linkOnPath } from './hlsDirSafety.js';
 import { RenditionPackager, type RenditionPackagerOptions } from './renditionPackager.js';
 import { ROOM_ID_PATTERN as ROOM_NAME_PATTERN } from '../contracts/roomId.js';
+import type { ServedRenditions } from './servedRendition.js';
 
 export { ROOM_NAME_PATTERN };
 export const RENDITION_NAME_PATTERN = /^[a-z0-9]{1,16}$/;
@@ -62,7 +63,7 @@ export type RenditionPackagers = Readonly<Record<string, RenditionPackager>>;
  * Sizes are the renditions' latest init sections, so the master follows a
  * source whose resolution changes.
  */
-export function masterPlaylistFor(packagers: RenditionPackagers, options: { graceMs?: number; now?: number } = {}): string | undefined {
+export function masterPlaylistFor(packagers: ServedRenditions, options: { graceMs?: number; now?: number } = {}): string | undefined {
   const entries = Object.entries(packagers).filter(([, p]) => !p.closed);
   const variants: VariantStream[] = [];
   let firstReady = Infinity;

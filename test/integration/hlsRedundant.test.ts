@@ -1,14 +1,13 @@
 /**
- * Redundant HLS recorders (issue 12), as far as they are built: node A (webrtc
+ * Redundant HLS recorders (issue 12), their placement: node A (webrtc
  * only) is the room's origin; H1 and H2 are `hls` nodes. By default the room
  * has one recorder; the per-room runtime setting `hlsRedundant` gives it two,
  * on two nodes, each fed by its own cascade pipe from A. When the recorder A
  * forwards /hls to goes away, A serves the room from the other one; the
  * setting switched off leaves one recorder again.
  *
- * Not covered (not built yet): the two recorders' segment/part numbering and
- * program date times are not aligned with each other, so a player cannot mix
- * objects from both (see docs/cdn.md, "Redundant origins").
+ * The two recorders serving the same objects (the second mirrors the first)
+ * and the takeover when the leader dies: hlsMirror.test.ts.
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';

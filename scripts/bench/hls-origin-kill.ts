@@ -21,7 +21,7 @@
 import os from 'node:os';
 import { OriginKillDrill, WATCH_PAGE_HOLD_BACK_S, killCost, killFigures, type KillFigures } from '../edge/originKillDrill.js';
 import type { LlHlsClientStats } from '../loadtest/llHlsClient.js';
-import { LlHlsClientThread } from '../loadtest/llHlsClientThread.js';
+import { LlHlsClientThreads } from '../loadtest/llHlsClientThread.js';
 import { waitFor } from '../../test/helpers/wait.js';
 import { exitAfter } from './lib/benchMain.js';
 import { BenchRun } from './lib/lifecycle.js';
@@ -54,7 +54,8 @@ interface RoundResult {
 }
 
 async function round(drill: OriginKillDrill, index: number): Promise<RoundResult> {
-  const clients = await LlHlsClientThread.start({
+  const clients = await LlHlsClientThreads.start({
+    threads: os.availableParallelism(),
     masterUrl: `${drill.edgeUrl}${drill.masterPath}`,
     count: CLIENTS,
     holdBackSeconds: WATCH_PAGE_HOLD_BACK_S,

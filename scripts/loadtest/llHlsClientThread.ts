@@ -94,3 +94,36 @@ function runClients(options: LlHlsClientThreadOptions): void {
 
 if (!isMainThread && parentPort && (workerData as { idPrefix?: unknown } | undefined)?.idPrefix !== undefined)
   runClients(workerData as LlHlsClientThreadOptions);
+
+/** Clients spread over several threads (one per core: one thread's event loop tops out around 100–200 clients). */
+export class LlHlsClientThreads {
+  readonly #threads: LlHlsClientThread[];
+
+  private constructor(threads: LlHlsClientThread[]) {
+    this.#threads = threads;
+  }
+
+  static async start(options: LlHlsClientThreadOptions & { threads: number }): Promise<LlHlsClientThreads> {
+    const { threads: wanted, count, idPrefix, ...rest } = options;
+    const n = Math.max(1, Math.min(wanted, count));
+    const threads: LlHlsClientThread[] = [];
+    try {
+      for (let t = 0; t < n; t++) {
+        const share = Math.floor(count / n) + (t < count % n ? 1 : 0);
+        threads.push(await LlHlsClientThread.start({ ...rest, count: share, idPrefix: `${idPrefix}-t${t}` }));
+      }
+    } catch (error) {
+      await Promise.all(threads.map((thread) => thread.close()));
+      throw error;
+    }
+    return new LlHlsClientThreads(threads);
+  }
+
+  async stats(): Promise<LlHlsClientStats[]> {
+    return (await Promise.all(this.#threads.map((t) => t.stats()))).flat();
+  }
+
+  async close(): Promise<LlHlsClientStats[]> {
+    return (await Promise.all(this.#threads.map((t) => t.close()))).flat();
+  }
+}

@@ -5,7 +5,7 @@
  *
  * Node A (origin, H.264 publisher), nodes B and C (`hls` role, both recording
  * the room: hlsRedundant), the nginx edge with B and C as its origins, 200
- * LL-HLS clients (the load tool's, on a thread of their own) through the edge
+ * LL-HLS clients (the load tool's, on threads of their own) through the edge
  * (scripts/edge/originKillDrill.ts). The recorder that records first is
  * SIGKILLed once every client plays; then every client must load 15 s more
  * of media, and each is judged on the stalls that began after the kill.
@@ -16,9 +16,10 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import os from 'node:os';
 import { OriginKillDrill, WATCH_PAGE_HOLD_BACK_S, killCost, killFigures } from '../../scripts/edge/originKillDrill.js';
 import type { LlHlsClientStats } from '../../scripts/loadtest/llHlsClient.js';
-import { LlHlsClientThread } from '../../scripts/loadtest/llHlsClientThread.js';
+import { LlHlsClientThreads } from '../../scripts/loadtest/llHlsClientThread.js';
 import { WaitTimeoutError, waitFor } from '../helpers/wait.js';
 
 const CLIENTS = 200;
@@ -28,7 +29,7 @@ const STOPPED_AFTER_MS = 3_000;
 const MEDIA_AFTER_KILL_S = 15;
 
 let drill: OriginKillDrill | undefined;
-let clients: LlHlsClientThread | undefined;
+let clients: LlHlsClientThreads | undefined;
 let latest: LlHlsClientStats[] = [];
 
 after(async () => {
@@ -51,7 +52,8 @@ function progress(): string {
 test(`SIGKILL of the first recorder under ${CLIENTS} LL-HLS clients through the edge: ≤ 1 stall of ≤ 2 s each, none stops`, { timeout: 300_000 }, async () => {
   const edgeMode = process.env['ORIGIN_KILL_EDGE'] === 'primary-backup' ? 'primary-backup' : 'balanced';
   drill = await OriginKillDrill.start({ room: 'origin-kill', edgeMode });
-  clients = await LlHlsClientThread.start({
+  clients = await LlHlsClientThreads.start({
+    threads: os.availableParallelism(),
     masterUrl: `${drill.edgeUrl}${drill.masterPath}`,
     count: CLIENTS,
     holdBackSeconds: WATCH_PAGE_HOLD_BACK_S,

@@ -48,6 +48,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { isPlainFileUnder } from './hlsDirSafety.js';
+import { MIRROR_HEADER } from './mirror/leaderClient.js';
 import { waitForMaster } from './publishWaits.js';
 import { advancePartLimit } from './llHlsPlaylist.js';
 import { PACKAGER_FILE_PATTERN, PLAYLIST_FILE } from './packagerFiles.js';
@@ -179,7 +180,8 @@ export function createHlsRouter(options: HlsRoutesOptions): Router {
         return;
       }
     }
-    if (options.steerMaster) text = await options.steerMaster(room, text);
+    // A follower mirrors the plain master (its variants by rendition URI); players get the steered one.
+    if (options.steerMaster && req.get(MIRROR_HEADER) === undefined) text = await options.steerMaster(room, text);
     sendPlaylist(res, text, CACHE_MASTER);
   });
 

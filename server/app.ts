@@ -27,6 +27,7 @@ import { TokenService } from './auth/tokens.js';
 import { createHttpApp } from './http/httpApp.js';
 import { HlsService } from './hls/hlsService.js';
 import { HlsClusterProxy } from './hls/hlsClusterProxy.js';
+import { ContentSteering } from './hls/contentSteeringRouter.js';
 import { Observability } from './observability/observability.js';
 import { createObservabilityRouter } from './http/observabilityRoutes.js';
 import type { AlertsView } from './alerts/alertManager.js';
@@ -187,6 +188,11 @@ export class FloodlightServer {
             }),
           }
         : {}),
+      steering: new ContentSteering({
+        setting: config.hls.pathways,
+        ...(parts.cluster.mode === 'redis' ? { cluster: { bus: parts.cluster.bus, directory: parts.cluster.directory, nodes: parts.cluster.nodes } } : {}),
+        logger: log,
+      }),
       directory: parts.cluster.directory,
       rooms,
       nodeId: config.nodeId,

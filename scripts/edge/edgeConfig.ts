@@ -12,6 +12,11 @@ export const EDGE_TEMPLATE_PATH = path.resolve(path.dirname(fileURLToPath(import
 export interface EdgeConfigOptions {
   /** Origins as http://host:port (no path), tried in this order of preference. */
   origins: readonly string[];
+  /**
+   * Origins asked only while every one of `origins` is down (nginx `backup`):
+   * for recorders whose streams are not interchangeable object by object.
+   */
+  backupOrigins?: readonly string[];
   /** Where nginx writes its pid, logs, cache and temp files. */
   runtimeDir: string;
   /** Default 127.0.0.1. */
@@ -48,11 +53,16 @@ export function renderEdgeConfig(options: EdgeConfigOptions): string {
   if (!/^\d+[kmg]?$/.test(cacheMaxSize)) throw new Error(`cache size ${cacheMaxSize} is not an nginx size (e.g. 512m)`);
   if (/[\s;{}'"]/.test(options.runtimeDir)) throw new Error(`runtime directory ${options.runtimeDir} must not contain spaces, quotes or ; { }`);
   const addresses = [...new Set(options.origins.map(originAddress))];
-  const servers = addresses.map((address) => `        server ${address} max_fails=1 fail_timeout=5s;`).join('\n');
+  const backups = [...new Set((options.backupOrigins ?? []).map(originAddress))].filter((address) => !addresses.includes(address));
+  const line = (address: string, extra = ''): string => `        server ${address} max_fails=1 fail_timeout=5s${extra};`;
+  const servers = [...addresses.map((a) => line(a)), ...backups.map((a) => line(a, ' backup'))].join('\n');
+  // ip_hash (pages, socket.io) cannot have backup servers: every node is a peer there.
+  const appServers = [...addresses, ...backups].map((a) => line(a)).join('\n');
   const fields: Record<string, string> = {
     RUNTIME_DIR: options.runtimeDir,
     LISTEN: `${options.host ?? '127.0.0.1'}:${options.port}`,
     ORIGIN_SERVERS: servers,
+    APP_SERVERS: appServers,
     WORKER_PROCESSES: String(workers),
     CACHE_MAX_SIZE: cacheMaxSize,
   };

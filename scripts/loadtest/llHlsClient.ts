@@ -12,7 +12,14 @@
  * Playback is simulated from what arrived: it starts with the first part, the
  * playhead advances in real time, and it stalls when it reaches the end of
  * what was loaded (until one more part-target of media arrives). Latency to
- * live is now − the playhead's EXT-X-PROGRAM-DATE-TIME.
+ * live is now − the playhead's EXT-X-PROGRAM-DATE-TIME. Each stall's duration
+ * is kept (an origin-kill drill judges stalls one by one, not their sum).
+ *
+ * Across origins (a redundant origin taking over, or an edge switching
+ * origins): an EXT-X-DISCONTINUITY with a new EXT-X-MAP loads the new init
+ * section; when the last loaded object is no longer listed, the client goes
+ * on from the entry whose program-date-time follows it, as hls.js re-aligns
+ * by PDT (media sequence numbers only when the playlist has no PDT).
  *
  * Every request carries `User-Agent: floodlight-loadtest/<id>` so an origin
  * can count distinct clients (floodlight_hls_origin_clients).
@@ -28,6 +35,12 @@ export interface LlHlsClientOptions {
   id: string;
   /** Give up on one request after this long. Default 20 s (longer than any blocking hold). */
   requestTimeoutMs?: number;
+  /**
+   * How far behind the live edge to start, s. Default the playlist's
+   * PART-HOLD-BACK (hls.js's default); the watch page's hls.js targets 1.2 s
+   * (client/src/player/hlsPlayback.ts, liveSyncDuration).
+   */
+  holdBackSeconds?: number;
 }
 
 export type ClientState = 'starting' | 'playing' | 'stalled' | 'closed';
@@ -44,6 +57,12 @@ export interface LlHlsClientStats {
   playlistReloads: number;
   stalls: number;
   stallMs: number;
+  /** Each finished stall's duration (ms), in order; a stall still going at close() is included. */
+  stallDurationsMs: number[];
+  /** When media last arrived (performance.now()); null before the first. */
+  lastMediaAt: number | null;
+  /** EXT-X-DISCONTINUITY crossed while playing. */
+  discontinuities: number;
   /** Media seconds loaded. */
   mediaSeconds: number;
   /** Latency to live samples (ms), one per loaded entry once playing. */
@@ -86,7 +105,7 @@ export class LlHlsClient {
   #playlist: MediaPlaylist | undefined;
   #mediaUrl = '';
   /** The last entry handed to the buffer. */
-  #cursor: { uri: string; msn: number; part: number } | undefined;
+  #cursor: { uri: string; msn: number; part: number; endProgramDateMs: number | undefined } | undefined;
   /** Parts fetched ahead of their listing (the preload hint), by URI. */
   readonly #prefetched = new Map<string, Promise<number>>();
   #playlistChanged: (() => void) | undefined;
@@ -115,6 +134,9 @@ export class LlHlsClient {
       playlistReloads: 0,
       stalls: 0,
       stallMs: 0,
+      stallDurationsMs: [],
+      lastMediaAt: null,
+      discontinuities: 0,
       mediaSeconds: 0,
       latencyMs: [],
       arrivalLagMs: [],
@@ -133,14 +155,14 @@ export class LlHlsClient {
 
   stats(): LlHlsClientStats {
     this.#tick(performance.now());
-    return { ...this.#stats, errors: { ...this.#stats.errors } };
+    return { ...this.#stats, stallDurationsMs: [...this.#stats.stallDurationsMs], errors: { ...this.#stats.errors } };
   }
 
   /** Stops every request. Idempotent. */
   async close(): Promise<void> {
     if (this.#stats.state !== 'closed') {
       this.#tick(performance.now());
-      if (this.#stalledSince !== undefined) this.#stats.stallMs += performance.now() - this.#stalledSince;
+      if (this.#stalledSince !== undefined) this.#stallEnded(performance.now());
       this.#stats.state = 'closed';
       this.#abort.abort();
       this.#playlistChanged?.();
@@ -218,17 +240,25 @@ export class LlHlsClient {
     await Promise.all([this.#playlistLoop(), this.#mediaLoop()]);
   }
 
-  /** The media playlist: a plain load first, then blocking reloads for the part after the last listed one. */
+  /**
+   * The media playlist: a plain load first, then blocking reloads for the part
+   * after the last listed one. After a failed reload, a plain load: the
+   * directives may name a part of another origin's numbering (an edge that
+   * moved to the other recorder answers 400 or holds it until 503), so only a
+   * fresh playlist tells where this origin is.
+   */
   async #playlistLoop(): Promise<void> {
+    let plain = true;
     while (!this.#closed) {
       const current = this.#playlist;
       let url = this.#mediaUrl;
-      if (current?.canBlockReload && current.last) {
+      if (!plain && current?.canBlockReload && current.last) {
         const { msn, part } = current.last;
         url += part >= 0 && current.partTarget ? `?_HLS_msn=${msn}&_HLS_part=${part + 1}` : `?_HLS_msn=${msn + 1}`;
       }
       try {
         const text = await (await this.#get(url)).text();
+        plain = false;
         if (current) this.#stats.playlistReloads++;
         const next = parseMediaPlaylist(text);
         const advanced =
@@ -244,6 +274,7 @@ export class LlHlsClient {
         // from disk): poll like a classic player would, at half a part/target duration.
         if (!next.canBlockReload || !advanced) await sleep(((next.partTarget ?? next.targetDuration) * 1000) / 2, this.#abort.signal);
       } catch (error) {
+        plain = true;
         await sleep(this.#failed('playlist', error), this.#abort.signal);
       }
     }
@@ -264,7 +295,7 @@ export class LlHlsClient {
   #next(playlist: MediaPlaylist): { entry: MediaEntry | undefined; hint: string | undefined } {
     const entries = playlist.entries;
     if (this.#cursor === undefined) {
-      const hold = playlist.partHoldBack ?? 3 * (playlist.partTarget ?? playlist.targetDuration);
+      const hold = this.#options.holdBackSeconds ?? playlist.partHoldBack ?? 3 * (playlist.partTarget ?? playlist.targetDuration);
       const start = liveStartIndex(playlist, hold);
       return { entry: entries[start], hint: undefined };
     }
@@ -273,6 +304,19 @@ export class LlHlsClient {
     if (at === -1) {
       const first = entries[0];
       if (!first) return { entry: undefined, hint: undefined };
+      const end = cursor.endProgramDateMs;
+      if (end !== undefined && entries.every((e) => e.programDateMs !== undefined)) {
+        // Another timeline (an origin took over with its own names) or the part now
+        // listed as its segment: the entry that starts where the loaded media ended
+        // (within half a part: PDTs of two origins differ by milliseconds).
+        const slack = ((playlist.partTarget ?? playlist.targetDuration) * 1000) / 2;
+        if (end < first.programDateMs! - slack) {
+          this.#error('fell behind the window');
+          this.#cursor = undefined;
+          return this.#next(playlist);
+        }
+        return { entry: entries.find((e) => e.programDateMs! >= end - slack), hint: undefined };
+      }
       if (cursor.msn < first.msn) {
         // Behind the window (this client fell behind): jump back to live.
         this.#error('fell behind the window');
@@ -330,7 +374,9 @@ export class LlHlsClient {
     const bytes = await (this.#prefetched.get(entry.uri) ?? this.#fetchMedia(entry.uri, what));
     this.#prefetched.delete(entry.uri);
     if (this.#closed) return;
-    this.#cursor = { uri: entry.uri, msn: entry.msn, part: entry.part };
+    const endProgramDateMs = entry.programDateMs === undefined ? undefined : entry.programDateMs + entry.duration * 1000;
+    this.#cursor = { uri: entry.uri, msn: entry.msn, part: entry.part, endProgramDateMs };
+    if (entry.discontinuity && this.#playStartWall !== undefined) this.#stats.discontinuities++;
     if (bytes < 0) {
       this.#error(`${what} skipped`);
       return;
@@ -348,6 +394,7 @@ export class LlHlsClient {
     if (this.#timeline.length > 200) this.#timeline.splice(0, 100);
     this.#bufferedMedia += entry.duration;
     this.#stats.mediaSeconds = this.#bufferedMedia;
+    this.#stats.lastMediaAt = now;
     if (entry.programDateMs !== undefined) this.#stats.arrivalLagMs.push(Date.now() - (entry.programDateMs + entry.duration * 1000));
     if (this.#playStartWall === undefined) {
       this.#playStartWall = now;
@@ -357,14 +404,21 @@ export class LlHlsClient {
     } else if (this.#stalledSince !== undefined) {
       const resumeAt = this.#mediaAtResume + (this.#playlist?.partTarget ?? entry.duration);
       if (this.#bufferedMedia >= resumeAt - 1e-6) {
-        this.#stats.stallMs += now - this.#stalledSince;
-        this.#stalledSince = undefined;
+        this.#stallEnded(now);
         this.#resumeWall = now;
         this.#stats.state = 'playing';
       }
     }
     const latency = this.#latencyAt(now);
     if (latency !== undefined) this.#stats.latencyMs.push(latency);
+  }
+
+  #stallEnded(now: number): void {
+    if (this.#stalledSince === undefined) return;
+    const duration = now - this.#stalledSince;
+    this.#stats.stallMs += duration;
+    this.#stats.stallDurationsMs.push(duration);
+    this.#stalledSince = undefined;
   }
 
   /** Advances the simulated playhead to `now`, noticing a stall. */

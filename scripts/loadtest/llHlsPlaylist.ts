@@ -42,6 +42,8 @@ export interface MediaEntry {
   programDateMs: number | undefined;
   /** The init section it needs (EXT-X-MAP). */
   map: string | undefined;
+  /** The first entry after an EXT-X-DISCONTINUITY (a new timeline: another origin took over). */
+  discontinuity: boolean;
 }
 
 export interface MediaPlaylist {
@@ -81,6 +83,7 @@ export function parseMediaPlaylist(text: string): MediaPlaylist {
   let msn = 0;
   let map: string | undefined;
   let pdt: number | undefined;
+  let discontinuity = false;
   // Parts of the segment being read; they become entries when the segment has parts.
   let parts: MediaEntry[] = [];
   let partOffset = 0;
@@ -96,6 +99,7 @@ export function parseMediaPlaylist(text: string): MediaPlaylist {
       playlist.mediaSequence = Number(line.slice(22));
       msn = playlist.mediaSequence;
     } else if (line.startsWith('#EXT-X-MAP:')) map = attr(line, 'URI');
+    else if (line === '#EXT-X-DISCONTINUITY') discontinuity = true;
     else if (line.startsWith('#EXT-X-PROGRAM-DATE-TIME:')) {
       const at = Date.parse(line.slice(25));
       pdt = Number.isFinite(at) ? at : undefined;
@@ -111,6 +115,7 @@ export function parseMediaPlaylist(text: string): MediaPlaylist {
         independent: attr(line, 'INDEPENDENT') === 'YES',
         programDateMs: pdt === undefined ? undefined : pdt + partOffset * 1000,
         map,
+        discontinuity: discontinuity && parts.length === 0,
       });
       partOffset += duration;
     } else if (line.startsWith('#EXTINF:')) segmentDuration = Number(line.slice(8).split(',')[0]);
@@ -120,9 +125,10 @@ export function parseMediaPlaylist(text: string): MediaPlaylist {
     else if (line && !line.startsWith('#')) {
       // A complete segment: its parts if listed, else the segment itself.
       if (parts.length > 0) playlist.entries.push(...parts);
-      else playlist.entries.push({ uri: line, msn, part: -1, duration: segmentDuration, independent: true, programDateMs: pdt, map });
+      else playlist.entries.push({ uri: line, msn, part: -1, duration: segmentDuration, independent: true, programDateMs: pdt, map, discontinuity });
       if (pdt !== undefined) pdt += segmentDuration * 1000;
       msn++;
+      discontinuity = false;
       parts = [];
       partOffset = 0;
     }

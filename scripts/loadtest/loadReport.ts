@@ -35,6 +35,8 @@ export interface LoadReport {
     stalls: number;
     clientsWithStalls: number;
     stallSeconds: number;
+    /** Each stall's duration, ms, every client. */
+    stallMs: Summary;
     bitrateKbps: Summary;
     /** now − program-date-time of the (simulated) playhead, every sample of every client. */
     latencyToLiveMs: Summary;
@@ -104,6 +106,7 @@ export function buildReport(input: ReportInput): LoadReport {
       stalls: sum(hls, (c) => c.stalls),
       clientsWithStalls: hls.filter((c) => c.stalls > 0).length,
       stallSeconds: sum(hls, (c) => c.stallMs) / 1000,
+      stallMs: summarize(hls.flatMap((c) => c.stallDurationsMs)),
       bitrateKbps: summarize(input.hls.map((c) => kbps(c.stats.bytes, c.activeSeconds))),
       latencyToLiveMs: summarize(hls.flatMap((c) => c.latencyMs)),
       arrivalLagMs: summarize(hls.flatMap((c) => c.arrivalLagMs)),
@@ -138,7 +141,7 @@ export function reportTable(report: LoadReport): string {
       'LL-HLS',
       `${h.playing}/${h.clients}`,
       pair(h.joinToFirstPartMs.p50, h.joinToFirstPartMs.p95, 0),
-      `${h.stalls} (${h.clientsWithStalls} clients)`,
+      h.stalls > 0 ? `${h.stalls} (${h.clientsWithStalls} clients; p95 ${fmt(h.stallMs.p95, 0)} ms, max ${fmt(h.stallMs.max, 0)} ms)` : '0',
       fmt(h.bitrateKbps.mean, 0),
       pair(h.latencyToLiveMs.p50, h.latencyToLiveMs.p95, 2, 1000),
       String(total(h.errors)),

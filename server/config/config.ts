@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { parseLadder, type RenditionSpec } from '../recorder/recorderLadder.js';
+import { parsePathwaysSetting, type PathwaysSetting } from '../hls/contentSteering.js';
 import { parseIceServers, type IceServer } from '../ingest/whip/iceServerLinks.js';
 import { DEFAULT_REQUEST_RATE_LIMIT, type RequestRateLimit } from '../webrtc/addressRateLimit.js';
 
@@ -118,6 +119,17 @@ const envSchema = z
     HLS_H264_PASSTHROUGH: bool.default(true),
     /** Cluster mode: rooms with more WebRTC viewers than this are recorded on two nodes (0 = only when the hlsRedundant setting says so). */
     HLS_REDUNDANT_AUDIENCE: z.coerce.number().int().min(0).max(100_000_000).default(1000),
+    /** Content steering: '' (off), 'recorders' (one pathway per recorder node), or id=url,id=url (CDN/edge bases). */
+    HLS_PATHWAYS: z
+      .string()
+      .default('')
+      .superRefine((value, ctx) => {
+        try {
+          parsePathwaysSetting(value);
+        } catch (error) {
+          ctx.addIssue({ code: 'custom', message: (error as Error).message });
+        }
+      }),
     /** Log level of the mediasoup workers themselves. */
     MEDIASOUP_LOG_LEVEL: z.enum(['debug', 'warn', 'error', 'none']).default('warn'),
     /** How often per-room media stats are sampled (producer/consumer getStats). */
@@ -295,6 +307,8 @@ export interface Config {
     h264Passthrough: boolean;
     /** Cluster mode: more WebRTC viewers than this → two recorders (HLS_REDUNDANT_AUDIENCE; 0 = by setting only). */
     redundantAudience: number;
+    /** HLS_PATHWAYS (server/hls/contentSteering.ts). */
+    pathways: PathwaysSetting;
   };
   observability: {
     statsIntervalMs: number;
@@ -396,6 +410,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ffmpegPath: c.FFMPEG_PATH,
       h264Passthrough: c.HLS_H264_PASSTHROUGH,
       redundantAudience: c.HLS_REDUNDANT_AUDIENCE,
+      pathways: parsePathwaysSetting(c.HLS_PATHWAYS),
     },
     observability: {
       statsIntervalMs: Math.round(c.STATS_INTERVAL_SECONDS * 1000),

@@ -48,6 +48,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { isPlainFileUnder } from './hlsDirSafety.js';
+import { MIRROR_HEADER } from './mirror/leaderClient.js';
 import { waitForMaster } from './publishWaits.js';
 import { advancePartLimit } from './llHlsPlaylist.js';
 import { PACKAGER_FILE_PATTERN, PLAYLIST_FILE } from './packagerFiles.js';
@@ -75,6 +76,8 @@ export interface HlsRoutesOptions {
   partWaitTimeoutMs?: number;
   /** How long a master request for a live room whose renditions are starting is held. Default MASTER_WAIT_TIMEOUT_MS. */
   masterWaitTimeoutMs?: number;
+  /** Rewrites a master before it is sent (content steering: contentSteeringRouter.ts). */
+  steerMaster?: (room: string, master: string) => Promise<string>;
 }
 
 /** Below hls.js's time-to-first-byte limit for manifests (client HLS_CONFIG: 8 s), so a 503 still arrives. */
@@ -177,6 +180,8 @@ export function createHlsRouter(options: HlsRoutesOptions): Router {
         return;
       }
     }
+    // A follower mirrors the plain master (its variants by rendition URI); players get the steered one.
+    if (options.steerMaster && req.get(MIRROR_HEADER) === undefined) text = await options.steerMaster(room, text);
     sendPlaylist(res, text, CACHE_MASTER);
   });
 

@@ -13,6 +13,7 @@ import type { WorkerPool } from '../media/workerPool.js';
 import type { HlsService } from '../hls/hlsService.js';
 import { createHlsRouter } from '../hls/hlsRoutes.js';
 import type { HlsClusterProxy } from '../hls/hlsClusterProxy.js';
+import type { ContentSteering } from '../hls/contentSteeringRouter.js';
 import { roomIdSchema } from '../contracts/signaling.js';
 import type { RoomListItem, RoomsResponse } from '../contracts/adminApi.js';
 
@@ -32,6 +33,8 @@ export interface HttpAppDeps {
   cluster?: { mode: 'memory' | 'redis'; routes: express.Router[] };
   /** Cluster mode: rooms recorded by another node are served from there (HLS, thumbnails, their /api/rooms fields). */
   hlsCluster?: HlsClusterProxy;
+  /** HLS_PATHWAYS: steering manifests (answered here, never forwarded) and steered masters. */
+  steering?: ContentSteering;
   /** Operator routes (/metrics, admin and stats APIs) and a hook that sees /hls requests. */
   observability?: { routes: express.Router; hlsRequestHook: express.RequestHandler };
   /** Ingest and egress routes: WHIP and WHEP endpoints and the stream key admin API. */
@@ -62,7 +65,9 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
           imgSrc: ["'self'", 'data:', 'blob:'],
           mediaSrc: ["'self'", 'blob:'],
           // In a cluster the SDK asks other nodes where to rejoin (their join endpoint) when its node is gone.
-          connectSrc: deps.cluster?.mode === 'redis' ? ["'self'", 'ws:', 'wss:', 'http:', 'https:'] : ["'self'", 'ws:', 'wss:'],
+          // hls.js on the watch page loads a steered stream from its pathways (HLS_PATHWAYS).
+          connectSrc:
+            deps.cluster?.mode === 'redis' ? ["'self'", 'ws:', 'wss:', 'http:', 'https:'] : ["'self'", 'ws:', 'wss:', ...(deps.steering?.connectSources ?? [])],
           workerSrc: ["'self'", 'blob:'],
           objectSrc: ["'none'"],
           frameAncestors: ["'none'"],
@@ -150,9 +155,14 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
   for (const routes of deps.ingestRoutes ?? []) app.use(routes);
 
   const hlsHooks = deps.observability ? [deps.observability.hlsRequestHook] : [];
+  const steering = deps.steering?.enabled ? deps.steering : undefined;
+  if (steering) app.use('/hls', steering.router);
   // Before the local routes: what another node records is answered from there.
   if (deps.hlsCluster) app.use('/hls', ...hlsHooks, deps.hlsCluster.hlsHandler);
-  if (hls) app.use('/hls', ...(deps.hlsCluster ? [] : hlsHooks), createHlsRouter({ root: hls.root, lookup: (room) => hls.lookup(room) }));
+  if (hls) {
+    const routes = createHlsRouter({ root: hls.root, lookup: (room) => hls.lookup(room), ...(steering ? { steerMaster: steering.master } : {}) });
+    app.use('/hls', ...(deps.hlsCluster ? [] : hlsHooks), routes);
+  }
 
   app.use('/api', (_req, res) => {
     res.status(404).json({ error: { code: 'NOT_FOUND', message: 'no such API endpoint' } });

@@ -5,6 +5,7 @@
  *     edge's access log shows about one origin request per object, and every
  *     client gets parts;
  *   - hls.js in Chromium plays the watch page through the edge;
+ *   - `npm run edge -- --cluster` finds the origins in /api/cluster;
  *   - two origins (the second serves the first's files from a shared HLS
  *     directory), one stopped: clients keep getting parts (next upstream);
  *     with every origin down, cached segments and a stale playlist are served.
@@ -16,6 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { FloodlightServer } from '../../server/app.js';
 import { collapseFigures, objectKind } from '../../scripts/edge/accessLog.js';
+import { clusterOrigins } from '../../scripts/edge/clusterOrigins.js';
 import { NginxEdge } from '../../scripts/edge/nginxEdge.js';
 import { LlHlsClient } from '../../scripts/loadtest/llHlsClient.js';
 import { launchChromium } from '../helpers/chromium.js';
@@ -116,6 +118,13 @@ test(`${CLIENTS} LL-HLS clients through the edge: about one origin request per o
   assert.equal(edgeMade.length, 0, `5xx made by the edge: ${JSON.stringify(edgeMade.slice(0, 3))}`);
   const failedMedia = log.filter((e) => e.status !== 200 && ['part', 'segment', 'init'].includes(objectKind(e.key)));
   assert.ok(failedMedia.length <= 2, `media requests that failed: ${JSON.stringify(failedMedia.slice(0, 3))}`);
+});
+
+test('npm run edge -- --cluster: the origins come from /api/cluster', async () => {
+  const token = await origin!.tokens.issue({ room: '*', role: 'admin' }, 60);
+  // A single node answers as the only node of its cluster, with the hls role.
+  assert.deepEqual(await clusterOrigins(origin!.url, token), [origin!.url]);
+  await assert.rejects(clusterOrigins(origin!.url, 'not-a-token'), /refused the admin token/);
 });
 
 test('hls.js in Chromium plays the watch page through the edge', { timeout: 120_000 }, async () => {

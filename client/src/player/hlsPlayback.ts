@@ -15,6 +15,12 @@
  * server without HLS or a browser that cannot play it.
  *
  * Loaded on demand (dynamic import) so WebRTC viewers never download hls.js.
+ * The light build (no content steering, subtitles, alternate audio, EME) is
+ * what plays; a master playlist with EXT-X-CONTENT-STEERING (HLS_PATHWAYS,
+ * server/hls/contentSteering.ts) loads the full build instead (+70 kB gzip),
+ * only for the viewers of a steered stream: its pathways are the point of
+ * steering (failover across origins or CDNs), and the light build would play
+ * the duplicated variants as if they were one ladder.
  */
 import Hls, { ErrorDetails, ErrorTypes, Events, type ErrorData, type HlsConfig } from 'hls.js/light';
 import { fetchRooms, hlsMasterUrl } from '../api/rooms';
@@ -110,6 +116,25 @@ export const HLS_STALL_MIN_MS = 700;
 
 type Engine = { kind: 'hls.js'; hls: Hls } | { kind: 'native'; detach: () => void };
 
+/** How long the master check may take before playing with the light build anyway (hls.js then loads the master itself). */
+const STEERING_CHECK_TIMEOUT_MS = 8_000;
+
+/**
+ * The hls.js build for a master: the full one when it carries
+ * EXT-X-CONTENT-STEERING, else the light one. The check loads the master
+ * once; hls.js's own load of it then comes from the HTTP cache (max-age=2).
+ */
+async function hlsBuildFor(masterUrl: string): Promise<typeof Hls> {
+  let steered = false;
+  try {
+    const response = await fetch(masterUrl, { signal: AbortSignal.timeout(STEERING_CHECK_TIMEOUT_MS) });
+    steered = response.ok && (await response.text()).includes('#EXT-X-CONTENT-STEERING:');
+  } catch {
+    // Unreachable or slow: hls.js reports and retries its own load.
+  }
+  return steered ? (await import('hls.js')).default : Hls;
+}
+
 function canPlayNatively(video: HTMLVideoElement): boolean {
   return video.canPlayType('application/vnd.apple.mpegurl') !== '';
 }
@@ -119,6 +144,8 @@ export class HlsPlayback extends TypedEmitter<PlaybackEvents> implements Playbac
   readonly url: string;
   private statusValue: PlaybackStatus = 'connecting';
   private engine: Engine | null = null;
+  /** Between attach() and the engine: the master is being checked for content steering. */
+  private attaching = false;
   private closed = false;
   private startPromise: Promise<void> | null = null;
   private pollTimer: ReturnType<typeof setTimeout> | null = null;
@@ -317,16 +344,23 @@ export class HlsPlayback extends TypedEmitter<PlaybackEvents> implements Playbac
   // ---------------------------------------------------------------- engine
 
   private attach(): void {
-    if (this.closed || this.engine) return;
+    if (this.closed || this.engine || this.attaching) return;
     // Still 'reconnecting' when starting over after an error; a fresh start is 'connecting'.
     if (this.statusValue !== 'reconnecting') this.setStatus('connecting');
     this.emit('sourceChanged', { hasVideo: true });
-    if (Hls.isSupported()) this.attachHlsJs();
-    else this.attachNative();
+    if (!Hls.isSupported()) {
+      this.attachNative();
+      return;
+    }
+    this.attaching = true;
+    void hlsBuildFor(this.url).then((HlsBuild) => {
+      this.attaching = false;
+      if (!this.closed && !this.engine) this.attachHlsJs(HlsBuild);
+    });
   }
 
-  private attachHlsJs(): void {
-    const hls = new Hls(HLS_CONFIG);
+  private attachHlsJs(HlsBuild: typeof Hls): void {
+    const hls = new HlsBuild(HLS_CONFIG);
     const engine: Engine = { kind: 'hls.js', hls };
     this.engine = engine;
     const current = () => this.engine === engine;

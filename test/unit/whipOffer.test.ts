@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { MID_EXTENSION, planWhipOffer } from '../../server/ingest/whip/whipOffer.js';
-import { buildWhipAnswer } from '../../server/ingest/whip/whipAnswer.js';
+import { buildWhipAnswer, WHIP_VIDEO_START_BITRATE_KBPS } from '../../server/ingest/whip/whipAnswer.js';
 import { SdpOfferError } from '../../server/webrtc/sdp/remoteDescription.js';
 import { buildIceRestartFragment, parseIceFragment } from '../../server/webrtc/sdp/sdpLines.js';
 import { h264Profile } from '../../server/webrtc/sdp/h264Profile.js';
@@ -59,6 +59,7 @@ test('OBS (libdatachannel): Opus mid 0 and H.264 mid 1 demuxed by SSRC, no MID e
     'a=setup:passive',
     'a=recvonly',
     'a=rtpmap:96 H264/90000',
+    `a=fmtp:96 profile-level-id=42e01f;packetization-mode=1;level-asymmetry-allowed=1;x-google-start-bitrate=${WHIP_VIDEO_START_BITRATE_KBPS}`,
     'a=rtpmap:111 opus/48000/2',
     'a=fingerprint:sha-256 AB:CD:EF:01',
     'a=ice-ufrag:srvufrag',
@@ -88,6 +89,12 @@ test('Chromium: first usable codec (VP8) with its RTX, SSRC + FID, MID extension
   const midId = video.extensions.find((e) => e.uri === MID_EXTENSION)!.id;
   assert.ok(answer.includes(`a=extmap:${midId} ${MID_EXTENSION}`));
   assert.ok(answer.includes(`m=video 9 UDP/TLS/RTP/SAVPF ${video.codecs.map((c) => c.payloadType).join(' ')}`));
+  // A browser encoder starts at the suggested bitrate, not Chromium's 300 kbit/s (webrtc-latency --publish=whip).
+  const vp8 = video.codecs[0]!.payloadType;
+  assert.ok(answer.includes(`a=fmtp:${vp8} x-google-start-bitrate=${WHIP_VIDEO_START_BITRATE_KBPS}`), answer.join('\n'));
+  const rtx = video.codecs[1]!;
+  assert.ok(answer.includes(`a=fmtp:${rtx.payloadType} ${rtx.fmtp!}`), 'RTX keeps its fmtp as offered');
+  assert.ok(!answer.some((l) => /^a=fmtp:111 .*x-google/.test(l)), 'not on audio');
 });
 
 test('Chromium simulcast: one encoding per RID in a=simulcast order, answered recv', () => {

@@ -19,7 +19,7 @@
  * Bounded: at most 20 kills and 1000 clients.
  */
 import os from 'node:os';
-import { OriginKillDrill, WATCH_PAGE_HOLD_BACK_S, killCost, killFigures, type KillFigures } from '../edge/originKillDrill.js';
+import { MAX_STALL_MS, OriginKillDrill, STOPPED_AFTER_MS, WATCH_PAGE_HOLD_BACK_S, killCost, killFigures, type KillFigures } from '../edge/originKillDrill.js';
 import type { LlHlsClientStats } from '../loadtest/llHlsClient.js';
 import { LlHlsClientThreads } from '../loadtest/llHlsClientThread.js';
 import { waitFor } from '../../test/helpers/wait.js';
@@ -37,8 +37,6 @@ const EDGE = choicesArg(args, 'edge', 'balanced', ['balanced', 'primary-backup']
 if (!Number.isInteger(KILLS) || KILLS < 1 || KILLS > 20) throw new Error(`--kills=${KILLS}: 1 to 20`);
 if (!Number.isInteger(CLIENTS) || CLIENTS < 1 || CLIENTS > 1000) throw new Error(`--clients=${CLIENTS}: 1 to 1000`);
 if (!(AFTER_S >= 5 && AFTER_S <= 120)) throw new Error(`--after=${AFTER_S}: 5 to 120 s`);
-const MAX_STALL_MS = 2_000;
-const STOPPED_AFTER_MS = 3_000;
 const ROOM = 'bench-origin-kill';
 
 interface RoundResult {

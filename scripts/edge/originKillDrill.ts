@@ -26,6 +26,11 @@ import { waitFor } from '../../test/helpers/wait.js';
 import type { LlHlsClientStats } from '../loadtest/llHlsClient.js';
 import { NginxEdge, freePort } from './nginxEdge.js';
 
+/** Issue 12's target: after the kill, each player at most one stall of at most this long… */
+export const MAX_STALL_MS = 2_000;
+/** …and none stops: a client that got no media for this long at the end has stopped. */
+export const STOPPED_AFTER_MS = 3_000;
+
 /** Where the drill's clients play behind live: the watch page's hls.js target (HLS_CONFIG.liveSyncDuration). */
 export const WATCH_PAGE_HOLD_BACK_S = 1.2;
 

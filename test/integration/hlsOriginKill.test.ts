@@ -17,7 +17,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import os from 'node:os';
-import { OriginKillDrill, WATCH_PAGE_HOLD_BACK_S, killCost, killFigures } from '../../scripts/edge/originKillDrill.js';
+import { MAX_STALL_MS, OriginKillDrill, STOPPED_AFTER_MS, WATCH_PAGE_HOLD_BACK_S, killCost, killFigures } from '../../scripts/edge/originKillDrill.js';
 import type { LlHlsClientStats } from '../../scripts/loadtest/llHlsClient.js';
 import { LlHlsClientThreads } from '../../scripts/loadtest/llHlsClientThread.js';
 import { WaitTimeoutError, waitFor } from '../helpers/wait.js';
@@ -29,9 +29,6 @@ import { WaitTimeoutError, waitFor } from '../helpers/wait.js';
  * docs/performance.md). ORIGIN_KILL_CLIENTS=200 runs the issue's count.
  */
 const CLIENTS = Number(process.env['ORIGIN_KILL_CLIENTS'] ?? 50);
-const MAX_STALL_MS = 2_000;
-/** A client that got no media for this long at the end has stopped. */
-const STOPPED_AFTER_MS = 3_000;
 const MEDIA_AFTER_KILL_S = 15;
 
 let drill: OriginKillDrill | undefined;

@@ -6,6 +6,7 @@
  * playlist.
  */
 import assert from 'node:assert/strict';
+import type { ProgramSlot, ProgramStatus } from '../../server/contracts/programApi.js';
 import type { HeadlessViewer } from './headlessViewer.js';
 import { waitFor } from './wait.js';
 
@@ -15,6 +16,29 @@ export async function frameRate(viewer: HeadlessViewer, ms = 2000): Promise<numb
   const t0 = Date.now();
   await waitFor(() => Date.now() - t0 >= ms, { description: 'the measurement window', timeoutMs: ms + 1000, intervalMs: 50 });
   return ((viewer.stats().video.frames - start) * 1000) / (Date.now() - t0);
+}
+
+/**
+ * The frame rate a viewer gets while `slot` stays on air for the whole window. On a loaded machine
+ * an encoder can stall past INGEST_STALL_MS and the program switches away for a while: the rate of
+ * such a window says nothing about the slot, so it is measured again once the slot is back on air.
+ */
+export async function frameRateOnAir(
+  viewer: HeadlessViewer,
+  program: () => ProgramStatus,
+  slot: ProgramSlot,
+  { ms = 2000, timeoutMs = 30_000 } = {},
+): Promise<number> {
+  return waitFor(
+    async () => {
+      const before = program();
+      if (before.active !== slot) return undefined;
+      const rate = await frameRate(viewer, ms);
+      const after = program();
+      return after.active === slot && after.switches === before.switches ? rate : undefined;
+    },
+    { description: `a ${ms} ms window with the ${slot} on air throughout`, timeoutMs, progress: () => JSON.stringify(program().slots) },
+  );
 }
 
 /** Every viewer still has exactly its first audio and video consumer, open, from its first join, with no RTP lost. */

@@ -26,7 +26,7 @@ import { HeadlessViewer } from '../helpers/headlessViewer.js';
 import { WhipEncoder } from '../helpers/whipEncoder.js';
 import { MediaGapMonitor } from '../helpers/mediaGapMonitor.js';
 import { waitFor } from '../helpers/wait.js';
-import { assertOneConsumerEach, frameRate, mediaPlaylistUrl } from '../helpers/programChecks.js';
+import { assertOneConsumerEach, frameRate, frameRateOnAir, mediaPlaylistUrl } from '../helpers/programChecks.js';
 import { WebhookReceiver } from '../../scripts/drill/webhookReceiver.js';
 
 const ROOM = 'backup-live';
@@ -125,7 +125,7 @@ test('a stalled primary: viewers get the backup within 2 s on their one consumer
   for (const name of ['viewer-a', 'viewer-b']) viewers.push(new HeadlessViewer({ url: server.url, room: ROOM, name }));
   await Promise.all(viewers.map((v) => v.join()));
   await Promise.all(viewers.map((v) => v.waitForNewFrames(30, 20_000)));
-  const primaryRate = await frameRate(viewers[0]!);
+  const primaryRate = await frameRateOnAir(viewers[0]!, () => room.programStatus(), 'primary');
   assert.ok(primaryRate > 24, `the primary's 30 fps reach the viewer (${primaryRate.toFixed(1)} fps)`);
 
   const monitors = viewers.map((v) => new MediaGapMonitor(() => v.stats().video.packets));
@@ -177,7 +177,7 @@ test('a stalled primary: viewers get the backup within 2 s on their one consumer
   assert.ok(failbackMs >= FAILBACK_S * 1000 - 300, `not before INGEST_FAILBACK_S (${failbackMs} ms)`);
   assert.equal(room.programStatus().lastSwitch?.reason, 'failback');
   await Promise.all(viewers.map((v) => v.waitForNewFrames(30, 10_000)));
-  const backAgain = await frameRate(viewers[0]!);
+  const backAgain = await frameRateOnAir(viewers[0]!, () => room.programStatus(), 'primary');
   assert.ok(backAgain > 24, `the primary's 30 fps again (${backAgain.toFixed(1)} fps)`);
   assertOneConsumerEach(viewers);
   for (const m of monitors) m.stop();

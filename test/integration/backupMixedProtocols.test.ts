@@ -21,7 +21,7 @@ import { freeTcpPort, freeUdpPort, ingestFfmpegPids, startObsLikeEncoder } from 
 import { MediaGapMonitor } from '../helpers/mediaGapMonitor.js';
 import type { TrackedProcess } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
-import { assertOneConsumerEach, frameRate, mediaPlaylistUrl } from '../helpers/programChecks.js';
+import { assertOneConsumerEach, frameRate, frameRateOnAir, mediaPlaylistUrl } from '../helpers/programChecks.js';
 
 const ROOM = 'backup-mixed';
 const FAILBACK_S = 3;
@@ -114,7 +114,7 @@ test('RTMP primary, SRT backup: SIGSTOP switches every viewer to the SRT picture
   for (const name of ['viewer-a', 'viewer-b']) viewers.push(new HeadlessViewer({ url: server.url, room: ROOM, name }));
   await Promise.all(viewers.map((v) => v.join()));
   await Promise.all(viewers.map((v) => v.waitForNewFrames(30, 20_000)));
-  const primaryRate = await frameRate(viewers[0]!);
+  const primaryRate = await frameRateOnAir(viewers[0]!, () => room.programStatus(), 'primary');
   assert.ok(primaryRate > 24, `the RTMP primary's 30 fps reach the viewer (${primaryRate.toFixed(1)} fps)`);
 
   const monitors = viewers.map((v) => new MediaGapMonitor(() => v.stats().video.packets));
@@ -156,7 +156,7 @@ test('RTMP primary, SRT backup: SIGSTOP switches every viewer to the SRT picture
   });
   assert.equal(room.programStatus().lastSwitch?.reason, 'failback');
   await Promise.all(viewers.map((v) => v.waitForNewFrames(30, 10_000)));
-  const backAgain = await frameRate(viewers[0]!);
+  const backAgain = await frameRateOnAir(viewers[0]!, () => room.programStatus(), 'primary');
   assert.ok(backAgain > 24, `the RTMP primary's 30 fps again (${backAgain.toFixed(1)} fps)`);
   for (const m of monitors) m.stop();
 

@@ -9,8 +9,8 @@
  *   HLS_RETAIN_SECONDS (DVR keeps them), then go.
  * - In a cluster the room's origin decides where it is recorded (an `hls`
  *   node if there is one, else itself; two nodes when redundant: see
- *   recorderAssignments.ts / recorderHolds.ts), and the operator's per-room
- *   switch (runtime setting `hlsLadder`) is applied on every node.
+ *   recorderPlacement.ts), and the operator's per-room switch (runtime
+ *   setting `hlsLadder`) is applied on every node.
  * - Redundant origins (issue 12): the room's first recorder leads and serves
  *   its own packager's output; a follower serves a byte-for-byte mirror of the
  *   leader's (mirror/roomMirror.ts) while its own recorder runs as a hot
@@ -26,9 +26,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from '../observability/logger.js';
 import type { RoomRegistry } from '../rooms/roomRegistry.js';
-import type { Room } from '../rooms/room.js';
 import type { MessageBus } from '../cluster/messageBus.js';
-import type { RoomDirectory } from '../cluster/roomDirectory.js';
 import type { RoomEvent } from '../cluster/roomEvents.js';
 import { Recorder } from '../recorder/recorder.js';
 import type { RenditionSpec } from '../recorder/recorderLadder.js';
@@ -37,11 +35,8 @@ import { HlsRoomPackager, masterPlaylistFor } from './roomPackager.js';
 import { FfmpegPidFiles } from '../ffmpeg/ffmpegPidFiles.js';
 import { HlsDirUnsafeError, prepareHlsRoot } from './hlsDirSafety.js';
 import { FfmpegStats } from '../ffmpeg/ffmpegStats.js';
-import type { NodeRegistry, NodeRole } from '../cluster/nodeRegistry.js';
 import type { RuntimeSettings, SettingChange } from '../cluster/runtimeSettings.js';
-import { RecorderAssignments } from './recorderAssignments.js';
-import { RecorderHolds } from './recorderHolds.js';
-import { HLS_RECORDER_METHODS, parseHlsRecordersAnswer, type RecorderRank } from './hlsRecorderProtocol.js';
+import { RecorderPlacement, type RecorderPlacementCluster } from './recorderPlacement.js';
 import type { ServedRenditions } from './servedRendition.js';
 import { Followers } from './mirror/followers.js';
 import type { RoomMirror } from './mirror/roomMirror.js';
@@ -66,14 +61,7 @@ export interface HlsServiceOptions {
    * (issue 10), chosen by the room's origin; this node's roles say whether it
    * may record at all.
    */
-  cluster?: {
-    nodes: Pick<NodeRegistry, 'nodes'>;
-    /** The rooms' audience (WebRTC viewers on every node), for the redundancy default. */
-    directory: Pick<RoomDirectory, 'get'>;
-    roles: readonly NodeRole[];
-    /** Rooms with more viewers than this get a second recorder unless the `hlsRedundant` setting says otherwise (0 = never by default). */
-    redundantAudience: number;
-  };
+  cluster?: RecorderPlacementCluster;
   logger: Logger;
 }
 
@@ -120,19 +108,11 @@ interface RoomStream {
   cleanup: NodeJS.Timeout | undefined;
 }
 
-/** The room's program comes from a source on this node (not from another node over a cascade pipe). */
-function hasLocalSource(room: Room): boolean {
-  return room.program.source?.protocol !== 'cascade';
-}
-
 /** A follower whose room closed mirrors the leader's own ENDLIST if it comes within this long. */
 const LEADER_END_WAIT_MS = 3_000;
 
 /** Under the HLS root: followers' own output, not served (not a valid room name). */
 const STANDBY_DIR = '.standby';
-
-/** How long a node asking a room's origin where it is recorded waits for the answer. */
-const RECORDERS_QUERY_TIMEOUT_MS = 1_000;
 
 /** Parts are whole frames: 0.25 s at 30 fps is 8 frames = 0.267 s. */
 const PART_TARGET_SEC = Math.ceil((Math.ceil((FRAGMENT_MICROSECONDS / 1e6) * OUTPUT_FPS) / OUTPUT_FPS) * 1000) / 1000;
@@ -145,10 +125,8 @@ export class HlsService {
   readonly #ffmpegStats = new FfmpegStats();
   #unsubscribe: (() => void) | undefined;
   #unfollowSettings: (() => void) | undefined;
-  /** Cluster mode: where the rooms this node is the origin of are recorded. */
-  #assignments: RecorderAssignments | undefined;
-  /** Cluster mode, `hls` role: rooms of other origins recorded here. */
-  #holds: RecorderHolds | undefined;
+  /** Whether, and as what, this node records a room; made once HLS is known to work. */
+  #placement: RecorderPlacement | undefined;
   #disabledReason: string | undefined;
   readonly #followers: Followers;
   #closed = false;
@@ -184,7 +162,14 @@ export class HlsService {
     }
     service.#unsubscribe = options.bus.subscribe((event) => service.#onRoomEvent(event));
     service.#unfollowSettings = options.settings?.onChange((change) => service.#onSettingChange(change));
-    service.#startPlacement();
+    service.#placement = new RecorderPlacement({
+      rooms: options.rooms,
+      bus: options.bus,
+      settings: options.settings,
+      cluster: options.cluster,
+      onChange: (room) => service.#scheduleSync(room),
+      logger: service.#log,
+    });
     for (const room of options.rooms.rooms()) if (room.live) service.#scheduleSync(room.id);
     return service;
   }
@@ -266,28 +251,9 @@ export class HlsService {
     return this.#streams.get(roomId)?.recorder?.ffmpegPid;
   }
 
-  /**
-   * The node recording a room whose origin is `origin` (the origin itself, an
-   * `hls` node, or undefined when unknown: then the origin is asked as before).
-   * For the /hls proxy (hlsClusterProxy.ts).
-   */
+  /** The node recording a room whose origin is `origin`, for the /hls proxy: see RecorderPlacement.recorderOf. */
   async recorderOf(room: string, origin: string): Promise<string | undefined> {
-    const cluster = this.#options.cluster;
-    if (!this.#assignments || !cluster) return undefined;
-    let recorders: string[];
-    if (origin === this.#options.bus.nodeId) recorders = this.#assignments.recorders(room);
-    else {
-      try {
-        const answer = await this.#options.bus.request(origin, HLS_RECORDER_METHODS.recorders, { room }, RECORDERS_QUERY_TIMEOUT_MS);
-        recorders = parseHlsRecordersAnswer(answer).nodes;
-      } catch {
-        return undefined;
-      }
-    }
-    if (recorders.length < 2) return recorders[0];
-    // Redundant: the first one still announced (a dead recorder leaves the registry before its origin replaces it).
-    const announced = new Set((await cluster.nodes.nodes().catch(() => [])).map((node) => node.id));
-    return recorders.find((node) => announced.has(node)) ?? recorders[0];
+    return this.#placement?.recorderOf(room, origin);
   }
 
   async close(): Promise<void> {
@@ -296,8 +262,7 @@ export class HlsService {
     this.#unsubscribe?.();
     this.#unfollowSettings?.();
     this.#followers.close();
-    this.#assignments?.close();
-    this.#holds?.close();
+    this.#placement?.close();
     await Promise.all(
       [...this.#streams.values()].map(async (stream) => {
         clearTimeout(stream.debounce);
@@ -313,66 +278,9 @@ export class HlsService {
     this.#streams.clear();
   }
 
-  /** Cluster mode: this node places its rooms' recorders, and records others' rooms if it has the `hls` role. */
-  #startPlacement(): void {
-    const { cluster, bus, rooms, settings } = this.#options;
-    if (!cluster) return;
-    const canRecord = cluster.roles.includes('hls');
-    this.#assignments = new RecorderAssignments({
-      bus,
-      nodes: cluster.nodes,
-      selfCanRecord: canRecord,
-      wanted: (room) => this.#recordersWanted(room),
-      drainFlags: () => settings?.snapshot().drain ?? {},
-      onLocalChange: (room) => this.#scheduleSync(room),
-      logger: this.#log,
-    });
-    if (canRecord) this.#holds = new RecorderHolds({ bus, rooms, onChange: (room) => this.#scheduleSync(room), logger: this.#log });
-  }
-
   /** An operator switched a room's HLS: every node re-checks it (the origin re-places, recorders start or stop). */
   #onSettingChange(change: SettingChange): void {
     if (change.setting === 'hlsLadder' || change.setting === 'hlsRedundant') this.#scheduleSync(change.room);
-  }
-
-  /** Recorders a room of this origin wants: none when switched off, two when redundant (by setting, or by audience). */
-  async #recordersWanted(roomId: string): Promise<number> {
-    const cluster = this.#options.cluster;
-    if (!this.#ladderOn(roomId) || !cluster) return this.#ladderOn(roomId) ? 1 : 0;
-    const redundant = this.#options.settings?.snapshot().hlsRedundant?.[roomId];
-    if (redundant !== undefined) return redundant ? 2 : 1;
-    if (cluster.redundantAudience <= 0) return 1;
-    const listing = await cluster.directory.get(roomId).catch(() => undefined);
-    const audience = Object.values(listing?.viewersByNode ?? {}).reduce((sum, n) => sum + n, 0);
-    return audience > cluster.redundantAudience ? 2 : 1;
-  }
-
-  /** The operator's switch for the room (unset = on: this service runs because HLS is enabled). */
-  #ladderOn(roomId: string): boolean {
-    return this.#options.settings?.snapshot().hlsLadder[roomId] !== false;
-  }
-
-  /** This node's rank among the room's recorders (undefined when it does not record it). */
-  #rankOf(room: Room): { rank: RecorderRank; leader: string } | undefined {
-    if (!hasLocalSource(room)) return this.#holds?.rankOf(room.id);
-    const leader = this.#assignments?.leaderOf(room.id);
-    if (!leader || !this.#assignments?.recordsHere(room.id)) return undefined;
-    return { rank: leader === this.#options.bus.nodeId ? 'leader' : 'follower', leader };
-  }
-
-  /** One recorder per room unless placed elsewhere: see RecorderAssignments (origin) and RecorderHolds (`hls` node). */
-  #recordedHere(room: Room): boolean {
-    if (!this.#ladderOn(room.id)) return false;
-    if (hasLocalSource(room)) return this.#assignments ? this.#assignments.recordsHere(room.id) : true;
-    return this.#holds?.holds(room.id) ?? false;
-  }
-
-  /** The origin tells its placement what the room wants: recorders while live and switched on. */
-  #placeRecorders(roomId: string): void {
-    const room = this.#options.rooms.get(roomId);
-    if (!this.#assignments) return;
-    if (!room || room.closed || !room.live || !hasLocalSource(room)) this.#assignments.forget(roomId);
-    else this.#assignments.place(roomId);
   }
 
   #thumbnailDir(): string {
@@ -408,7 +316,7 @@ export class HlsService {
     }
     if (!stream) {
       const room = this.#options.rooms.get(roomId);
-      const standby = room !== undefined && this.#rankOf(room)?.rank === 'follower';
+      const standby = room !== undefined && this.#placement?.rankOf(room)?.rank === 'follower';
       const packager = new HlsRoomPackager({
         root: standby ? path.join(this.#options.root, STANDBY_DIR) : this.#options.root,
         room: roomId,
@@ -447,10 +355,10 @@ export class HlsService {
   /** Tracks arrive as a burst (audio, then video): act once it settles. */
   #scheduleSync(roomId: string): void {
     if (this.#closed) return;
-    this.#placeRecorders(roomId);
+    this.#placement?.update(roomId);
     const room = this.#options.rooms.get(roomId);
     // Nothing to record yet: don't make a stream (and its directory) for an idle room.
-    if (!room || room.closed || (!this.#streams.has(roomId) && (!room.live || !this.#recordedHere(room)))) return;
+    if (!room || room.closed || (!this.#streams.has(roomId) && (!room.live || this.#placement?.recordedHere(room) !== true))) return;
     const stream = this.#streamFor(roomId);
     clearTimeout(stream.debounce);
     stream.debounce = setTimeout(() => {
@@ -466,8 +374,8 @@ export class HlsService {
   async #sync(roomId: string, stream: RoomStream): Promise<void> {
     const room = this.#options.rooms.get(roomId);
     if (this.#closed || !room || room.closed || this.#streams.get(roomId) !== stream) return;
-    await this.#followers.follow(stream, this.#rankOf(room), () => !this.#closed && this.#streams.get(room.id) === stream);
-    const media = this.#recordedHere(room) ? room.programMedia() : undefined;
+    await this.#followers.follow(stream, this.#placement?.rankOf(room), () => !this.#closed && this.#streams.get(room.id) === stream);
+    const media = this.#placement?.recordedHere(room) === true ? room.programMedia() : undefined;
     const key = media?.video ? `${media.video.id}/${media.audio?.id ?? '-'}` : '';
     if (key === stream.recordingKey) return;
     if (stream.recorder) {
@@ -527,7 +435,7 @@ export class HlsService {
   }
 
   #onRoomClosed(roomId: string): void {
-    this.#assignments?.forget(roomId);
+    this.#placement?.forget(roomId);
     const stream = this.#streams.get(roomId);
     if (!stream || this.#closed) return;
     clearTimeout(stream.debounce);

@@ -214,7 +214,7 @@ test(
         const dead = overview.webhooks.endpoints[1];
         return dead && !dead.ok && dead.failed >= 1 ? overview : undefined;
       },
-      { description: 'the dead webhook endpoint reported in the overview', timeoutMs: 10_000 },
+      { description: 'the dead webhook endpoint reported in the overview', timeoutMs: 30_000 },
     );
     const [good, dead] = failing.webhooks.endpoints;
     assert.equal(good!.ok, true);

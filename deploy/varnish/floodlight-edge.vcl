@@ -10,33 +10,38 @@ vcl 4.1;
 # A template: `npm run edge -- --proxy varnish` (scripts/edge/varnishConfig.ts)
 # fills in its fields (the names between double at-signs) and runs a private
 # varnishd with it. To deploy by hand, replace them:
-#   ORIGIN_BACKENDS  one `backend origin_N { .host = "h"; .port = "p"; … }` per origin
-#                    (the block below, repeated)
+#   ORIGIN_BACKENDS  per origin, `backend origin_N { … }` and the same without
+#                    the probe, `backend origin_N_unprobed { … }` (see below)
 #   APP_BACKENDS     one `floodlight_app.add_backend(origin_N, 1.0);` per origin
-#   CHOOSE_ORIGIN    the `floodlight_choose_origin` body: first untried healthy
-#                    origin in preference order (see that subroutine)
+#   CHOOSE_ORIGIN    the `floodlight_choose_origin` body: the first untried origin
+#                    in preference order, healthy ones first (see that subroutine)
 #   MAX_TRIES        origins one request may try: min(origins, 3), like nginx's
 #                    proxy_next_upstream_tries 3
 # and start varnishd with `-s malloc,<size>` (parts and segments of the last
-# minutes of every room) and `-p max_retries=<MAX_TRIES − 1 or more>`.
+# minutes of every room), `-p max_retries=<MAX_TRIES − 1 or more>` and
+# `-p timeout_idle=65` (keep players' idle connections open like nginx's
+# keepalive_timeout 65s: with Varnish's 5 s default, a player reusing a
+# connection the edge has just closed sees a network error).
 
 import std;
 import directors;
 
 # A dead node is marked sick after two failed probes (~2 s); until then, and
 # for any other failure, a fetch error moves the request to the next origin.
-# /healthz answers as long as the node's HTTP server runs.
+# /healthz answers as long as the node's HTTP server runs. Probes only order
+# the origins: a sick one is still tried when no healthy one is left (its
+# unprobed twin), so a busy origin that answers a probe late loses nothing.
 probe floodlight_origin_health {
     .url = "/healthz";
     .interval = 1s;
-    .timeout = 1s;
+    .timeout = 2s;
     .window = 3;
     .threshold = 2;
     # Start healthy: no 503s in the first seconds after start-up.
     .initial = 2;
 }
 
-# Per origin (rendered):
+# Per origin (rendered; origin_0_unprobed is the same without .probe):
 #   backend origin_0 {
 #       .host = "127.0.0.1"; .port = "3000"; .probe = floodlight_origin_health;
 #       # A dead origin costs at most 1 s before the next one is tried.
@@ -56,9 +61,9 @@ sub vcl_init {
 @@APP_BACKENDS@@
 }
 
-# The first untried origin, healthy ones first, in preference order (backup
-# origins only after every primary); records it in X-Floodlight-Tried so that
-# a retry takes the next one.
+# The first untried origin in preference order (backup origins after every
+# primary), healthy ones first, then the sick ones unprobed; records it in
+# X-Floodlight-Tried so that a retry takes the next one.
 sub floodlight_choose_origin {
 @@CHOOSE_ORIGIN@@
 }

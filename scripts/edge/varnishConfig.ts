@@ -26,7 +26,7 @@ export interface VarnishConfig {
   vcl: string;
   /** For `-p max_retries` (Varnish's own cap on return (retry)). */
   maxRetries: number;
-  /** host:port of every backend, in the order the VCL names them origin_0, origin_1, … */
+  /** host:port of every origin, in the order the VCL names them origin_0, origin_1, … (and origin_N_unprobed) */
   addresses: string[];
 }
 
@@ -42,26 +42,30 @@ export function renderVarnishConfig(options: VarnishConfigOptions): VarnishConfi
   const backups = [...new Set((options.backupOrigins ?? []).map(originAddress))].filter((address) => !primaries.includes(address));
   const addresses = [...primaries, ...backups];
   const name = (index: number): string => `origin_${index}`;
+  const unprobed = (index: number): string => `origin_${index}_unprobed`;
 
-  const backends = addresses
-    .map((address, index) => {
-      const { host, port } = splitAddress(address);
-      return [
-        `backend ${name(index)} {`,
-        `    .host = "${host}";`,
-        `    .port = "${port}";`,
-        '    .probe = floodlight_origin_health;',
-        '    .connect_timeout = 1s;',
-        '    .first_byte_timeout = 20s;',
-        '    .between_bytes_timeout = 20s;',
-        '}',
-      ].join('\n');
-    })
-    .join('\n');
+  // Each origin twice: probed (chosen while healthy) and unprobed (tried when no
+  // healthy untried origin is left: Varnish never connects to a backend its
+  // probe calls sick, and a probe that times out on a busy origin must not
+  // turn into 503s; nginx, likewise, never refuses to try its last server).
+  const backend = (address: string, index: number, probed: boolean): string => {
+    const { host, port } = splitAddress(address);
+    return [
+      `backend ${probed ? name(index) : unprobed(index)} {`,
+      `    .host = "${host}";`,
+      `    .port = "${port}";`,
+      ...(probed ? ['    .probe = floodlight_origin_health;'] : []),
+      '    .connect_timeout = 1s;',
+      '    .first_byte_timeout = 20s;',
+      '    .between_bytes_timeout = 20s;',
+      '}',
+    ].join('\n');
+  };
+  const backends = addresses.flatMap((address, index) => [backend(address, index, true), backend(address, index, false)]).join('\n');
   const appBackends = addresses.map((_, index) => `    floodlight_app.add_backend(${name(index)}, 1.0);`).join('\n');
 
-  // Preference: healthy primaries, healthy backups, then (probes lag behind a
-  // failure) the others in the same order; never one this request tried.
+  // Preference: healthy primaries, healthy backups, then the others in the
+  // same order (unprobed); never one this request tried.
   const order = [...primaries.map((a) => ({ address: a, healthy: true })), ...backups.map((a) => ({ address: a, healthy: true }))];
   const candidates = [...order, ...order.map((o) => ({ ...o, healthy: false }))];
   const choose = candidates
@@ -72,7 +76,7 @@ export function renderVarnishConfig(options: VarnishConfigOptions): VarnishConfi
       const condition = healthy ? `${untried} && std.healthy(${name(index)})` : untried;
       return [
         `    ${i === 0 ? 'if' : '} elsif'} (${condition}) {`,
-        `        set bereq.backend = ${name(index)};`,
+        `        set bereq.backend = ${healthy ? name(index) : unprobed(index)};`,
         `        set bereq.http.X-Floodlight-Tried = bereq.http.X-Floodlight-Tried + " ${address}";`,
       ].join('\n');
     })

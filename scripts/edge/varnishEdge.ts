@@ -115,6 +115,9 @@ export class VarnishEdge {
           'none',
           '-p',
           `max_retries=${config.maxRetries}`,
+          // Players' idle keep-alive connections stay open as long as nginx keeps them (65 s).
+          '-p',
+          'timeout_idle=65',
         ],
         { name: 'varnishd-edge' },
       );

@@ -65,7 +65,7 @@ function parseLine(text: string, originNames: readonly string[]): Line | undefin
   if (!Number.isFinite(startSeconds) || !Number.isFinite(durationUs) || !Number.isInteger(status)) return undefined;
   // Pages and API fetches name their backend (origin_N); /hls fetches log addresses.
   const upstreams = words(f[12]).map((name) => {
-    const index = /^origin_(\d+)$/.exec(name)?.[1];
+    const index = /^origin_(\d+)(?:_unprobed)?$/.exec(name)?.[1];
     return index === undefined ? name : (originNames[Number(index)] ?? name);
   });
   return {

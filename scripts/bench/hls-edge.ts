@@ -7,13 +7,10 @@
  * One test server (real mediasoup, ffmpeg, packager; HLS_RENDITIONS 720,240)
  * with a live room (ffmpeg H.264 test pattern publisher). Per audience size N:
  * a fresh edge per --proxy (empty cache, empty log), N LL-HLS clients through
- * each (scripts/loadtest/llHlsClient.ts, the 240p rendition) and --direct
- * clients on the origin, all at the same time, for --seconds s: the proxies
- * are compared against the same direct clients, at the same moments of the
- * same stream. Each group of clients runs on worker threads of its own (one
- * per core, scripts/loadtest/llHlsClientThread.ts), so that they do not hold
- * up the origin's event loop (the test server runs in this process). Then,
- * per proxy:
+ * each (scripts/loadtest/llHlsClient.ts, the 240p rendition, started over
+ * --ramp s) and --direct clients on the origin, all at the same time, for
+ * --seconds s: the proxies are compared against the same direct clients, at
+ * the same moments of the same stream. Then, per proxy:
  *   - origin requests per object from the edge's access log
  *     (scripts/edge/accessLog.ts), overall and for parts and blocking
  *     playlist reloads (target ≤ 1.1);
@@ -23,34 +20,43 @@
  *     (target ≤ 0.3 s). Latency to live (now − the simulated playhead's
  *     program-date-time) is shown too; it also holds each client's start
  *     position (the tool does not seek or speed up to catch up as hls.js does).
- * The origin's event loop delay (this process's main thread) is reported: a
- * loop that cannot keep up delays direct and edge clients alike.
+ * All clients share this process's event loop, so a loop that cannot keep
+ * up delays direct and edge clients alike (its delay is reported).
  *
- *   bash scripts/bench/run hls-edge [--clients=10,100,1000] [--proxy=nginx,varnish] [--seconds=20] [--direct=10]
+ *   bash scripts/bench/run hls-edge [--clients=10,100,1000] [--proxy=nginx,varnish] [--seconds=20] [--ramp=2] [--direct=10]
  */
 import os from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { collapseFigures, type CollapseFigures } from '../edge/accessLog.js';
 import { NginxEdge } from '../edge/nginxEdge.js';
 import { VarnishEdge } from '../edge/varnishEdge.js';
-import type { LlHlsClientStats } from '../loadtest/llHlsClient.js';
-import { LlHlsClientThreads } from '../loadtest/llHlsClientThread.js';
+import { LlHlsClient } from '../loadtest/llHlsClient.js';
 import { startLiveHlsRoom } from '../../test/helpers/liveHlsRoom.js';
 import { startTestServer } from '../../test/helpers/testServer.js';
 import { BenchRun, sleep } from './lib/lifecycle.js';
 import { describeMachine, machineInfo } from './lib/machine.js';
-import { choicesArg, fmt, formatTable, numberArg, parseArgs, progress, summarize, writeResult, type Summary } from './lib/results.js';
+import { fmt, formatTable, numberArg, parseArgs, progress, summarize, writeResult, type Summary } from './lib/results.js';
 
 const NAME = 'hls-edge';
-const args = parseArgs(process.argv.slice(2), ['clients', 'proxy', 'seconds', 'direct']);
+const args = parseArgs(process.argv.slice(2), ['clients', 'proxy', 'seconds', 'ramp', 'direct']);
 const AUDIENCES = (args.get('clients') ?? '10,100,1000').split(',').map((s) => {
   const n = Number(s);
   if (!Number.isInteger(n) || n < 1 || n > 5000) throw new Error(`--clients: ${s} is not a count between 1 and 5000`);
   return n;
 });
-const PROXIES = [...new Set(choicesArg(args, 'proxy', 'nginx,varnish', ['nginx', 'varnish'] as const))];
-type Proxy = (typeof PROXIES)[number];
+const PROXY_NAMES = ['nginx', 'varnish'] as const;
+type Proxy = (typeof PROXY_NAMES)[number];
+const PROXIES = [
+  ...new Set(
+    (args.get('proxy') ?? PROXY_NAMES.join(',')).split(',').map((s): Proxy => {
+      const name = PROXY_NAMES.find((p) => p === s.trim());
+      if (!name) throw new Error(`--proxy: ${s} is not one of ${PROXY_NAMES.join(', ')}`);
+      return name;
+    }),
+  ),
+];
 const SECONDS = numberArg(args, 'seconds', 20);
+const RAMP_SECONDS = numberArg(args, 'ramp', 2);
 const DIRECT = numberArg(args, 'direct', 10);
 const TARGET_PER_OBJECT = 1.1;
 const TARGET_ADDED_S = 0.3;
@@ -85,7 +91,8 @@ interface AudienceResult {
   loadAverage: number;
 }
 
-function side(stats: readonly LlHlsClientStats[]): Side {
+function side(clients: LlHlsClient[]): Side {
+  const stats = clients.map((c) => c.stats());
   return {
     clients: stats.length,
     playing: stats.filter((s) => s.joinToFirstPartMs !== null).length,
@@ -101,38 +108,37 @@ function startEdge(proxy: Proxy, originUrl: string): Promise<NginxEdge | Varnish
   return proxy === 'varnish' ? VarnishEdge.start({ origins: [originUrl] }) : NginxEdge.start({ origins: [originUrl] });
 }
 
-/** One thread per core for each group of clients: one thread's event loop tops out around 100–200 clients. */
-function startClients(masterUrl: string, count: number, idPrefix: string): Promise<LlHlsClientThreads> {
-  return LlHlsClientThreads.start({ threads: os.availableParallelism(), masterUrl, count, idPrefix, variant: 'lowest' });
-}
-
 async function measure(originUrl: string, masterPath: string, clients: number): Promise<AudienceResult> {
-  const edges: Array<{ proxy: Proxy; edge: NginxEdge | VarnishEdge; clients?: LlHlsClientThreads }> = [];
-  let direct: LlHlsClientThreads | undefined;
+  const edges: Array<{ proxy: Proxy; edge: NginxEdge | VarnishEdge; clients: LlHlsClient[] }> = [];
+  const direct: LlHlsClient[] = [];
   const loop = monitorEventLoopDelay({ resolution: 10 });
-  const closeClients = (): Promise<LlHlsClientStats[][]> => Promise.all([...edges.map((e) => e.clients), direct].map(async (c) => (c ? c.close() : [])));
   try {
-    for (const proxy of PROXIES) edges.push({ proxy, edge: await startEdge(proxy, originUrl) });
-    direct = await startClients(`${originUrl}${masterPath}`, DIRECT, `direct-${clients}`);
-    for (const e of edges) e.clients = await startClients(`${e.edge.url}${masterPath}`, clients, `${e.proxy}-${clients}`);
+    for (const proxy of PROXIES) edges.push({ proxy, edge: await startEdge(proxy, originUrl), clients: [] });
+    for (let i = 0; i < DIRECT; i++) direct.push(new LlHlsClient({ masterUrl: `${originUrl}${masterPath}`, id: `direct-${clients}-${i}`, variant: 'lowest' }));
+    for (const c of direct) c.start();
+    for (const { proxy, edge, clients: viaEdge } of edges) {
+      for (let i = 0; i < clients; i++) {
+        const client = new LlHlsClient({ masterUrl: `${edge.url}${masterPath}`, id: `${proxy}-${clients}-${i}`, variant: 'lowest' });
+        viaEdge.push(client);
+        setTimeout(() => client.start(), (RAMP_SECONDS * 1000 * i) / Math.max(1, clients - 1));
+      }
+    }
     loop.enable();
     const started = Date.now();
     while (Date.now() - started < SECONDS * 1000) {
       await sleep(5_000);
-      const through = await Promise.all(
-        edges.map(async ({ proxy, clients: threads }) => {
-          const s = side((await threads?.stats()) ?? []);
-          return `${proxy} ${s.playing}/${clients} playing, ${s.errors} errors`;
-        }),
-      );
+      const through = edges.map(({ proxy, clients: viaEdge }) => {
+        const s = side(viaEdge);
+        return `${proxy} ${s.playing}/${clients} playing, ${s.errors} errors`;
+      });
       progress(NAME, `[${clients}] ${through.join('; ')}; loop p99 ${fmt(loop.percentile(99) / 1e6, 0)} ms`);
     }
     loop.disable();
-    const [directStats = [], ...edgeStats] = await closeClients().then((all) => [all.at(-1), ...all.slice(0, -1)]);
-    const directSide = side(directStats);
+    await Promise.all([...edges.flatMap((e) => e.clients), ...direct].map((c) => c.close()));
+    const directSide = side(direct);
     const proxies: ProxyResult[] = [];
-    for (const [i, { proxy, edge }] of edges.entries()) {
-      const edgeSide = side(edgeStats[i] ?? []);
+    for (const { proxy, edge, clients: viaEdge } of edges) {
+      const edgeSide = side(viaEdge);
       proxies.push({
         proxy,
         edge: edgeSide,
@@ -144,7 +150,7 @@ async function measure(originUrl: string, masterPath: string, clients: number): 
     }
     return { clients, direct: directSide, proxies, loopDelayP99Ms: loop.percentile(99) / 1e6, loadAverage: os.loadavg()[0]! };
   } finally {
-    await closeClients();
+    await Promise.all([...edges.flatMap((e) => e.clients), ...direct].map((c) => c.close()));
     for (const { edge } of edges) await edge.close();
   }
 }
@@ -173,7 +179,7 @@ async function main(): Promise<void> {
         'added by the edge p50 / p95 (s)',
         'latency to live p50 edge / direct (s)',
         'stalls edge / direct',
-        'origin loop p99 ms / load',
+        'loop p99 ms / load',
       ],
       rows.map((r) => [
         String(r.audience.clients),
@@ -196,6 +202,7 @@ async function main(): Promise<void> {
         audiences: AUDIENCES,
         proxies: PROXIES,
         seconds: SECONDS,
+        rampSeconds: RAMP_SECONDS,
         direct: DIRECT,
         renditions: '720,240',
         variant: 'lowest',

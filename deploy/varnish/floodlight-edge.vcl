@@ -232,7 +232,8 @@ sub vcl_backend_error {
         set bereq.http.X-Floodlight-Statuses = bereq.http.X-Floodlight-Statuses + " -";
         return (retry);
     }
-    set bereq.http.X-Floodlight-Statuses = bereq.http.X-Floodlight-Statuses + " 503";
+    # "-": this origin gave no answer either; the 503 below is the edge's own.
+    set bereq.http.X-Floodlight-Statuses = bereq.http.X-Floodlight-Statuses + " -";
     call floodlight_log_origins;
     # A failed background refresh keeps the stale copy (stale-if-error).
     if (bereq.is_bgfetch) {

@@ -1,6 +1,7 @@
 /**
  * npm run edge -- --origin http://127.0.0.1:3000 [--origin http://127.0.0.1:3001 …]
  *                 [--backup-origin http://…] [--port 8080] [--host 127.0.0.1] [--workers 1|auto]
+ *                 [--proxy nginx|varnish]
  * npm run edge -- --cluster http://A:3000 [--token ADMIN_JWT] …
  *
  * --cluster asks any node's /api/cluster (admin: --token, or AUTH_SECRET in
@@ -10,25 +11,38 @@
  *
  * Starts a private nginx HLS edge (deploy/nginx/floodlight-edge.conf.template)
  * in front of running Floodlight node(s): temp directory, generated config,
- * `nginx -t`, then nginx in the foreground. Prints the edge URL and, for
- * each live room the first origin lists, its master playlist and watch page
- * through the edge. Ctrl-C stops nginx and removes the temp directory.
+ * `nginx -t`, then nginx in the foreground. `--proxy varnish`: the same with
+ * Varnish (deploy/varnish/floodlight-edge.vcl, `varnishd -C`, varnishd and
+ * varnishncsa in the foreground; --workers does not apply). Prints the edge
+ * URL and, for each live room the first origin lists, its master playlist and
+ * watch page through the edge. Ctrl-C stops the proxy and removes the temp
+ * directory.
  */
 import { parseArgs } from 'node:util';
 import type { RoomsResponse } from '../../server/contracts/adminApi.js';
 import { TokenService } from '../../server/auth/tokens.js';
 import { clusterOrigins } from './clusterOrigins.js';
 import { NginxEdge } from './nginxEdge.js';
+import { VarnishEdge } from './varnishEdge.js';
 
 function usage(message: string): never {
   process.stderr.write(
     `edge: ${message}\nusage: npm run edge -- (--origin http://127.0.0.1:3000 [--origin …] [--backup-origin …] | --cluster http://node:3000 [--token ADMIN_JWT])\n` +
-      `                        [--port 8080] [--host 127.0.0.1] [--workers 1|auto]\n`,
+      `                        [--port 8080] [--host 127.0.0.1] [--workers 1|auto] [--proxy nginx|varnish]\n`,
   );
   process.exit(2);
 }
 
-let values: { origin?: string[]; 'backup-origin'?: string[]; cluster?: string; token?: string; port?: string; host?: string; workers?: string };
+let values: {
+  origin?: string[];
+  'backup-origin'?: string[];
+  cluster?: string;
+  token?: string;
+  port?: string;
+  host?: string;
+  workers?: string;
+  proxy?: string;
+};
 try {
   ({ values } = parseArgs({
     options: {
@@ -39,6 +53,7 @@ try {
       port: { type: 'string' },
       host: { type: 'string' },
       workers: { type: 'string' },
+      proxy: { type: 'string' },
     },
   }));
 } catch (error) {
@@ -65,24 +80,32 @@ const port = values.port === undefined ? 8080 : Number(values.port);
 if (!Number.isInteger(port) || port < 1 || port > 65535) usage(`--port ${values.port} is not a TCP port`);
 const workers = values.workers === undefined ? 1 : values.workers === 'auto' ? 'auto' : Number(values.workers);
 if (workers !== 'auto' && (!Number.isInteger(workers) || workers < 1)) usage('--workers must be a positive integer or auto');
+const proxy = values.proxy ?? 'nginx';
+if (proxy !== 'nginx' && proxy !== 'varnish') usage(`--proxy ${proxy}: nginx or varnish`);
+if (proxy === 'varnish' && values.workers !== undefined) usage('--workers is an nginx setting (Varnish sizes its thread pools itself)');
 
-let edge: NginxEdge;
+let edge: NginxEdge | VarnishEdge;
 try {
-  edge = await NginxEdge.start({ origins, backupOrigins, port, host: values.host ?? '127.0.0.1', workerProcesses: workers });
+  const host = values.host ?? '127.0.0.1';
+  edge =
+    proxy === 'varnish'
+      ? await VarnishEdge.start({ origins, backupOrigins, port, host })
+      : await NginxEdge.start({ origins, backupOrigins, port, host, workerProcesses: workers });
 } catch (error) {
   process.stderr.write(`edge: ${(error as Error).message}\n`);
   process.exit(1);
 }
 
 const stop = (signal: string): void => {
-  process.stderr.write(`\nedge: ${signal}: stopping nginx\n`);
+  process.stderr.write(`\nedge: ${signal}: stopping ${proxy}\n`);
   void edge.close().finally(() => process.exit(0));
 };
 process.once('SIGINT', () => stop('interrupted'));
 process.once('SIGTERM', () => stop('terminated'));
 
-process.stdout.write(`HLS edge at ${edge.url} → ${origins.join(', ')}${backupOrigins.length ? ` (backup ${backupOrigins.join(', ')})` : ''}\n`);
-process.stdout.write(`  config ${edge.configPath}\n  access log ${edge.accessLogPath} (cache=HIT/MISS, upstream=origin tried)\n`);
+process.stdout.write(`HLS edge at ${edge.url} → ${origins.join(', ')}${backupOrigins.length ? ` (backup ${backupOrigins.join(', ')})` : ''} (${proxy})\n`);
+const logFields = proxy === 'varnish' ? 'varnishncsa: client and origin requests' : 'cache=HIT/MISS, upstream=origin tried';
+process.stdout.write(`  config ${edge.configPath}\n  access log ${edge.accessLogPath} (${logFields})\n`);
 try {
   const response = await fetch(new URL('/api/rooms', origins[0]), { signal: AbortSignal.timeout(3000) });
   const { rooms } = (await response.json()) as RoomsResponse;

@@ -16,11 +16,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { FloodlightServer } from '../../server/app.js';
-import { collapseFigures, objectKind } from '../../scripts/edge/accessLog.js';
+import { objectKind } from '../../scripts/edge/accessLog.js';
 import { clusterOrigins } from '../../scripts/edge/clusterOrigins.js';
 import { NginxEdge } from '../../scripts/edge/nginxEdge.js';
 import { LlHlsClient } from '../../scripts/loadtest/llHlsClient.js';
 import { launchChromium } from '../helpers/chromium.js';
+import { assertCollapsing, clientsSummary, playThroughEdge } from '../helpers/edgeAudience.js';
 import { startLiveHlsRoom, type LiveHlsRoom } from '../helpers/liveHlsRoom.js';
 import { startTestServer } from '../helpers/testServer.js';
 import { waitFor } from '../helpers/wait.js';
@@ -60,64 +61,10 @@ async function startEdge(origins: string[]): Promise<NginxEdge> {
   return edge;
 }
 
-function summary(clients: LlHlsClient[]): string {
-  const stats = clients.map((c) => c.stats());
-  const playing = stats.filter((s) => s.joinToFirstPartMs !== null).length;
-  const parts = stats.map((s) => s.parts).sort((a, b) => a - b);
-  const errors: Record<string, number> = {};
-  for (const s of stats) for (const [k, n] of Object.entries(s.errors)) errors[k] = (errors[k] ?? 0) + n;
-  return `${playing}/${stats.length} playing, parts min ${parts[0]} median ${parts[Math.floor(parts.length / 2)]}, errors ${JSON.stringify(errors)}`;
-}
-
 test(`${CLIENTS} LL-HLS clients through the edge: about one origin request per object`, { timeout: 120_000 }, async () => {
   const edge = await startEdge([origin!.url]);
-  const clients = Array.from(
-    { length: CLIENTS },
-    (_, i) => new LlHlsClient({ masterUrl: `${edge.url}${room!.masterPath}`, id: `edge-${i}`, variant: 'lowest' }),
-  );
-  try {
-    for (const client of clients) client.start();
-    await waitFor(() => clients.every((c) => c.stats().joinToFirstPartMs !== null), {
-      description: `all ${CLIENTS} clients to load a first part through the edge`,
-      timeoutMs: 30_000,
-      progress: () => summary(clients),
-    });
-    // Then ~10 s of live parts each (0.2 s part target: ≥ 40 parts).
-    const base = clients.map((c) => c.stats().parts);
-    await waitFor(() => clients.every((c, i) => c.stats().parts >= base[i]! + 40), {
-      description: 'every client to load 40 more live parts',
-      timeoutMs: 30_000,
-      progress: () => summary(clients),
-    });
-  } finally {
-    await Promise.all(clients.map((c) => c.close()));
-  }
-  console.log(`# clients: ${summary(clients)}`);
-
-  const log = edge.accessLog();
-  const figures = collapseFigures(log);
-  console.log(
-    `# edge: ${figures.clientRequests} client requests, ${figures.originRequests} origin requests for ${figures.objects} objects → ` +
-      `${figures.originRequestsPerObject.toFixed(3)} per object; by kind ${JSON.stringify(figures.byKind)}`,
-  );
-  if (figures.worst.length) console.log(`# fetched more than once: ${JSON.stringify(figures.worst.slice(0, 5))}`);
-  assert.ok(figures.objects > 50, `the clients asked for many objects (${figures.objects})`);
-  assert.ok(figures.originRequestsPerObject <= 1.1, `origin requests per object ${figures.originRequestsPerObject.toFixed(3)} > 1.1`);
-  for (const kind of ['part', 'blocking-playlist'] as const) {
-    const k = figures.byKind[kind];
-    // Enough distinct objects to judge collapsing by: a client asks for about one blocking
-    // reload per two parts here (parts ~50, reloads ~20 in 10 s), hence a low floor.
-    assert.ok(k && k.objects >= 10, `${kind}s went through the edge (${k?.objects ?? 0} objects)`);
-    assert.ok(k.perObject <= 1.1, `${kind}: ${k.originRequests} origin requests for ${k.objects} objects`);
-    // Collapsing, not just caching: most clients' requests never reached the origin.
-    assert.ok(k.clientRequests >= 50 * k.originRequests, `${kind}: ${k.clientRequests} client requests for ${k.originRequests} origin requests`);
-  }
-  // The edge passes the origin's answers on (a blocking reload the origin could
-  // not satisfy in time is its own 503) but makes no error of its own.
-  const edgeMade = log.filter((e) => e.status >= 500 && !e.upstreamStatuses.includes(String(e.status)));
-  assert.equal(edgeMade.length, 0, `5xx made by the edge: ${JSON.stringify(edgeMade.slice(0, 3))}`);
-  const failedMedia = log.filter((e) => e.status !== 200 && ['part', 'segment', 'init'].includes(objectKind(e.key)));
-  assert.ok(failedMedia.length <= 2, `media requests that failed: ${JSON.stringify(failedMedia.slice(0, 3))}`);
+  await playThroughEdge(`${edge.url}${room!.masterPath}`, CLIENTS, 'edge');
+  assertCollapsing(edge.accessLog());
 });
 
 test('npm run edge -- --cluster: the origins come from /api/cluster', async () => {
@@ -166,7 +113,7 @@ test('two origins, one stopped: parts keep coming through the edge; with none, t
     await waitFor(() => clients.every((c) => c.stats().parts >= 10), {
       description: 'clients playing through two origins',
       timeoutMs: 30_000,
-      progress: () => summary(clients),
+      progress: () => clientsSummary(clients),
     });
     assert.ok(
       edge.accessLog().some((e) => e.upstreams.includes(secondAddress)),
@@ -179,7 +126,7 @@ test('two origins, one stopped: parts keep coming through the edge; with none, t
     await waitFor(() => clients.every((c, i) => c.stats().parts >= base[i]! + 15), {
       description: 'every client to load 15 more parts after an origin stopped',
       timeoutMs: 30_000,
-      progress: () => summary(clients),
+      progress: () => clientsSummary(clients),
     });
     const afterStop = edge.accessLog().filter((e) => e.at > stoppedAt + 0.05);
     const failedMedia = afterStop.filter((e) => e.status >= 500 && ['part', 'segment', 'init'].includes(objectKind(e.key)));

@@ -18,6 +18,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { spawnTracked, type TrackedProcess } from '../../test/helpers/processes.js';
 import { parseEdgeLog, type EdgeLogEntry } from './accessLog.js';
+import { logText, startedUp } from './edgeProcess.js';
 import { renderEdgeConfig, type EdgeConfigOptions } from './edgeConfig.js';
 
 const run = promisify(execFile);
@@ -96,18 +97,13 @@ export class NginxEdge {
       const child = spawnTracked(NGINX_PATH, [...base, '-g', 'daemon off;'], { name: 'nginx-edge' });
       const edge = new NginxEdge(`http://${host}:${port}`, dir, configPath, child);
       const deadline = Date.now() + (options.startTimeoutMs ?? 10_000);
-      while (!(await connects(host, port))) {
-        if (!child.running) {
-          const log = fs.existsSync(path.join(dir, 'error.log')) ? fs.readFileSync(path.join(dir, 'error.log'), 'utf8') : '';
-          await edge.close();
-          throw new Error(`nginx exited at start-up: ${child.output()} ${log}`.trim());
-        }
-        if (Date.now() > deadline) {
-          await edge.close();
-          throw new Error(`nginx did not listen on ${host}:${port} in time`);
-        }
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
+      await startedUp(child, deadline, `listen on ${host}:${port}`, () => connects(host, port), {
+        intervalMs: 50,
+        detail: () => edge.errorLogText(),
+      }).catch(async (error: unknown) => {
+        await edge.close();
+        throw error;
+      });
       return edge;
     } catch (error) {
       fs.rmSync(dir, { recursive: true, force: true });
@@ -121,11 +117,7 @@ export class NginxEdge {
 
   /** Raw access log text so far (nginx writes each line as the response ends). */
   accessLogText(): string {
-    try {
-      return fs.readFileSync(this.accessLogPath, 'utf8');
-    } catch {
-      return '';
-    }
+    return logText(this.accessLogPath);
   }
 
   accessLog(): EdgeLogEntry[] {
@@ -133,11 +125,7 @@ export class NginxEdge {
   }
 
   errorLogText(): string {
-    try {
-      return fs.readFileSync(path.join(this.dir, 'error.log'), 'utf8');
-    } catch {
-      return '';
-    }
+    return logText(path.join(this.dir, 'error.log'));
   }
 
   /** Stops nginx (SIGQUIT lets it finish responses; SIGKILL after 5 s) and removes its directory. Idempotent. */

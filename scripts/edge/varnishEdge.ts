@@ -26,6 +26,7 @@ import { promisify } from 'node:util';
 import { spawnTracked, type TrackedProcess } from '../../test/helpers/processes.js';
 import { waitFor } from '../../test/helpers/wait.js';
 import type { EdgeLogEntry } from './accessLog.js';
+import { startedUp, logText } from './edgeProcess.js';
 import { freePort } from './nginxEdge.js';
 import { renderVarnishConfig, type VarnishConfigOptions } from './varnishConfig.js';
 import { LOG_MARK_PATH, VARNISH_LOG_FORMAT, parseVarnishLog } from './varnishLog.js';
@@ -44,16 +45,6 @@ export interface VarnishEdgeOptions extends VarnishConfigOptions {
   cacheSize?: string;
   /** How long to wait for the edge and its log to answer. Default 15 s. */
   startTimeoutMs?: number;
-}
-
-/** Polls `ready` until it holds; a clear error at once if `child` exits, or at the deadline. */
-async function startedUp(child: TrackedProcess, deadline: number, what: string, ready: () => Promise<boolean>): Promise<void> {
-  for (;;) {
-    if (!child.running) throw new Error(`${child.name} exited at start-up: ${child.output()}`.trim());
-    if (await ready()) return;
-    if (Date.now() > deadline) throw new Error(`${child.name} did not ${what} in time: ${child.output()}`.trim());
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 export class VarnishEdge {
@@ -160,11 +151,7 @@ export class VarnishEdge {
 
   /** Raw access log text so far (varnishncsa writes a transaction's line once it ended). */
   accessLogText(): string {
-    try {
-      return fs.readFileSync(this.accessLogPath, 'utf8');
-    } catch {
-      return '';
-    }
+    return logText(this.accessLogPath);
   }
 
   /**

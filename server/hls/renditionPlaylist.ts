@@ -85,6 +85,8 @@ export class RenditionPlaylist {
   #anchor: { wallMs: number; ticks: number; timescale: number } | undefined;
   #segments: PublishedSegment[] = [];
   #retired: PublishedSegment[] = [];
+  /** Files of segments left out before they were ever listed: deleted at once. */
+  #unlisted: string[] = [];
   /** Segments (in order) whose part files still exist. */
   #withPartFiles: PublishedSegment[] = [];
   #inProgress: InProgress | undefined;
@@ -185,7 +187,7 @@ export class RenditionPlaylist {
       files.add(s.uri);
       for (const f of s.partFiles) files.add(f);
     }
-    for (const f of this.#inProgress?.partFiles ?? []) files.add(f);
+    for (const f of [...(this.#inProgress?.partFiles ?? []), ...this.#unlisted.splice(0)]) files.add(f);
     this.#retired = [];
     this.#segments = [];
     this.#withPartFiles = [];
@@ -299,6 +301,13 @@ export class RenditionPlaylist {
       bytes: segment.bytes,
       videoSamples: open.videoSamples,
     };
+    if (this.#isStartupHiccup(published)) {
+      this.#warn(
+        `first segment ${segment.msn} lasts ${segment.duration.toFixed(3)} s although key frames came sooner; left out so that EXT-X-TARGETDURATION stays ${this.#targetDuration}`,
+      );
+      this.#unlisted.push(published.uri, ...published.partFiles);
+      return true;
+    }
     this.#segments.push(published);
     this.#withPartFiles.push(published);
 
@@ -314,6 +323,23 @@ export class RenditionPlaylist {
       this.#targetDuration = rounded;
     }
     return true;
+  }
+
+  /**
+   * A browser sends key frames only when asked, and right after it goes live
+   * it may swallow a request (Chromium ignores requests < 300 ms after the
+   * previous one; mediasoup then waits 1 s before asking again): the first
+   * copied segment can run 2 s with its key frames bunched at its start.
+   * Listing it would raise EXT-X-TARGETDURATION (and HOLD-BACK) for the whole
+   * stream, so a first segment that is too long (over the target duration and
+   * 1.5 segment targets) and holds more than one key frame is left out. An encoder whose GOP really is
+   * longer has one key frame per segment and raises the target as before.
+   */
+  #isStartupHiccup(segment: PublishedSegment): boolean {
+    // No player has seen it: playlist requests are held until the first complete segment (hlsRoutes.ts).
+    if (this.#segments.length > 0 || this.#retired.length > 0) return false;
+    if (Math.round(segment.duration) <= this.#targetDuration || segment.duration < 1.5 * this.#segmentTargetSec) return false;
+    return segment.parts.slice(1).some((part) => part.independent);
   }
 
   /** Moves segments that left the playlist window to the retired list. */
@@ -339,7 +365,8 @@ export class RenditionPlaylist {
 
   /** Files no playlist names any more, past their grace period: forgotten here, for the caller to delete. */
   takeExpired(): string[] {
-    const doomed: string[] = [];
+    // Files of a segment that was never listed (see #isStartupHiccup).
+    const doomed: string[] = this.#unlisted.splice(0);
     // Segment files: `retain` segments after they left the playlist.
     const retain = this.#retainSegments();
     while (this.#retired.length > retain) {

@@ -9,7 +9,7 @@ const running = new Set<ChildProcess>();
 export interface Fmp4Options {
   /** x264 preset. Default 'ultrafast'. */
   preset?: string;
-  /** Extra video options, e.g. ['-profile:v', 'high', '-level:v', '3.1']. */
+  /** Extra video options, e.g. ['-profile:v', 'high', '-level:v', '3.1']; they win over the defaults. */
   videoOptions?: string[];
 }
 
@@ -18,8 +18,10 @@ export function generateFmp4(seconds: number, options: Fmp4Options = {}): Promis
     ...['-hide_banner', '-loglevel', 'error', '-nostdin'],
     ...['-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=30', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000'],
     ...['-t', String(seconds), '-map', '0:v', '-map', '1:a'],
-    ...['-c:v', 'libx264', '-preset', options.preset ?? 'ultrafast', ...(options.videoOptions ?? []), '-pix_fmt', 'yuv420p'],
+    ...['-c:v', 'libx264', '-preset', options.preset ?? 'ultrafast', '-pix_fmt', 'yuv420p'],
     ...['-g', '30', '-keyint_min', '30', '-sc_threshold', '0', '-c:a', 'aac', '-b:a', '64k'],
+    // After the defaults, so that a test can override them (the GOP, say).
+    ...(options.videoOptions ?? []),
     ...['-f', 'mp4', '-movflags', '+empty_moov+default_base_moof+frag_keyframe', '-frag_duration', '250000', 'pipe:1'],
   ];
   return new Promise((resolve, reject) => {

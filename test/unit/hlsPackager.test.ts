@@ -321,6 +321,41 @@ describe('RenditionPackager', () => {
     await packager.close();
   });
 
+  test('a first segment made long by bunched start-up key frames is left out; the target duration stays', async () => {
+    // Key frames at 0, 0.2 and 0.6 s, then none until 1.6 s (a browser that swallowed a
+    // request right after going live), then every second.
+    const bunched = cut(await generateFmp4(5, { videoOptions: ['-force_key_frames', '0,0.2,0.6', '-g', '30', '-keyint_min', '1'] }));
+    const dir = newDir();
+    const packager = new RenditionPackager({ dir, sessionId: 'st' });
+    const warnings: string[] = [];
+    packager.on('warning', (w) => warnings.push(w));
+    await feed(packager, [bunched.init, ...bunched.fragments]);
+    const text = packager.playlist!;
+    assert.match(text, /^#EXT-X-TARGETDURATION:1$/m, text);
+    assert.match(text, /^#EXT-X-MEDIA-SEQUENCE:1$/m, 'the long first segment is not listed');
+    assert.ok(
+      warnings.some((w) => /first segment 0 lasts 1\.\d+ s although key frames came sooner/.test(w)),
+      warnings.join('\n'),
+    );
+    const durations = [...text.matchAll(/#EXTINF:([\d.]+)/g)].map((m) => Number(m[1]));
+    assert.ok(durations.length >= 2 && durations.every((d) => d < 1.5), `listed: ${durations.join(' ')}`);
+    assert.ok(!files(dir).includes('seg-st-0.m4s'), 'its files are gone');
+    assert.ok(!files(dir).some((f) => f === 'part-st-0.m4s'), 'its parts too');
+    await packager.end();
+    assert.match(packager.playlist!, /#EXT-X-ENDLIST/);
+    assert.match(packager.playlist!, /^#EXT-X-TARGETDURATION:1$/m);
+    await packager.close();
+  });
+
+  test('an encoder whose GOP is longer than the target still raises it from the first segment', async () => {
+    const longGop = cut(await generateFmp4(5, { videoOptions: ['-g', '60', '-keyint_min', '60'] }));
+    const packager = new RenditionPackager({ dir: newDir(), sessionId: 'lg' });
+    await feed(packager, [longGop.init, ...longGop.fragments]);
+    assert.match(packager.playlist!, /^#EXT-X-TARGETDURATION:2$/m);
+    assert.match(packager.playlist!, /^#EXT-X-MEDIA-SEQUENCE:0$/m, 'its first segment is listed');
+    await packager.close();
+  });
+
   test('a gap in the input raises PART-TARGET only while its long part is listed', async () => {
     // 1.2 s without video frames after 1.5 s (a frozen encoder, a backup switch): one long part.
     const gap = cut(await generateFmp4(16, { videoOptions: ['-vf', "setpts='if(gte(T,1.5),PTS+1.2/TB,PTS)'", '-fps_mode', 'passthrough'] }));

@@ -32,18 +32,38 @@ export interface NginxEdgeOptions extends Omit<EdgeConfigOptions, 'runtimeDir' |
   startTimeoutMs?: number;
 }
 
-/** A TCP port nobody listens on right now (bind to 0, read it, release it). */
-export async function freePort(host = '127.0.0.1'): Promise<number> {
+/**
+ * Binds host:port (0: any free port) for a moment and releases it; resolves
+ * with the port, rejects (EADDRINUSE) when something listens there.
+ */
+function bindBriefly(host: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.once('error', reject);
-    server.listen(0, host, () => {
+    server.listen(port, host, () => {
       const address = server.address();
       server.close(() => {
         if (address && typeof address === 'object') resolve(address.port);
         else reject(new Error('no port'));
       });
     });
+  });
+}
+
+/** A TCP port nobody listens on right now. */
+export function freePort(host = '127.0.0.1'): Promise<number> {
+  return bindBriefly(host, 0);
+}
+
+/**
+ * The edge listens with `reuseport`, so nginx binds beside another nginx
+ * edge left on the same port (the kernel would share the players between
+ * them) and the port answers at once: check first that nothing listens there.
+ * (A socket without SO_REUSEPORT, like this one, cannot bind beside it.)
+ */
+async function chosenPort(host: string, port: number): Promise<number> {
+  return bindBriefly(host, port).catch((error: unknown) => {
+    throw new Error(`port ${port} on ${host} is taken (${(error as NodeJS.ErrnoException).code ?? String(error)}): another edge still running?`);
   });
 }
 
@@ -79,7 +99,7 @@ export class NginxEdge {
   static async start(options: NginxEdgeOptions): Promise<NginxEdge> {
     if (!fs.existsSync(NGINX_PATH)) throw new Error(`nginx not found at ${NGINX_PATH}; run "bash scripts/setup --test" (Debian package nginx)`);
     const host = options.host ?? '127.0.0.1';
-    const port = options.port ?? (await freePort(host));
+    const port = options.port === undefined ? await freePort(host) : await chosenPort(host, options.port);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'floodlight-edge-'));
     try {
       // Started as root, nginx's workers run as `nobody`: they must be able to

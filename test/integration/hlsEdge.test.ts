@@ -67,6 +67,15 @@ test(`${CLIENTS} LL-HLS clients through the edge: about one origin request per o
   assertCollapsing(edge.accessLog());
 });
 
+test('an edge asked for a port that another edge holds refuses to start, and leaves nothing behind', async () => {
+  const first = await startEdge([origin!.url]);
+  const port = Number(new URL(first.url).port);
+  const tempDirs = fs.readdirSync(os.tmpdir()).filter((f) => f.startsWith('floodlight-edge-')).length;
+  await assert.rejects(NginxEdge.start({ origins: [origin!.url], port }), new RegExp(`port ${port} on 127\\.0\\.0\\.1 is taken`));
+  assert.equal(fs.readdirSync(os.tmpdir()).filter((f) => f.startsWith('floodlight-edge-')).length, tempDirs, 'no temp directory left');
+  assert.equal((await fetch(`${first.url}${room!.masterPath}`)).status, 200, 'the first edge still serves');
+});
+
 test('npm run edge -- --cluster: the origins come from /api/cluster', async () => {
   const token = await origin!.tokens.issue({ room: '*', role: 'admin' }, 60);
   // A single node answers as the only node of its cluster, with the hls role.

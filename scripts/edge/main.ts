@@ -84,7 +84,22 @@ const proxy = values.proxy ?? 'nginx';
 if (proxy !== 'nginx' && proxy !== 'varnish') usage(`--proxy ${proxy}: nginx or varnish`);
 if (proxy === 'varnish' && values.workers !== undefined) usage('--workers is an nginx setting (Varnish sizes its thread pools itself)');
 
-let edge: NginxEdge | VarnishEdge;
+let edge: NginxEdge | VarnishEdge | undefined;
+let stopping = false;
+// Installed before the proxy starts: Ctrl-C while it starts lets start() fail
+// and remove its directory (the proxy got the same SIGINT from the terminal)
+// instead of killing this process with the directory left behind.
+const stop = (signal: string): void => {
+  if (stopping) return;
+  stopping = true;
+  process.stderr.write(`\nedge: ${signal}: stopping ${proxy}\n`);
+  if (edge) void edge.close().finally(() => process.exit(0));
+};
+// `on`, not `once`: a terminal's Ctrl-C reaches this process twice (from the
+// terminal and relayed by tsx), and a second default SIGINT would kill it mid-close.
+process.on('SIGINT', () => stop('interrupted'));
+process.on('SIGTERM', () => stop('terminated'));
+
 try {
   const host = values.host ?? '127.0.0.1';
   edge =
@@ -92,16 +107,14 @@ try {
       ? await VarnishEdge.start({ origins, backupOrigins, port, host })
       : await NginxEdge.start({ origins, backupOrigins, port, host, workerProcesses: workers });
 } catch (error) {
+  if (stopping) process.exit(0);
   process.stderr.write(`edge: ${(error as Error).message}\n`);
   process.exit(1);
 }
-
-const stop = (signal: string): void => {
-  process.stderr.write(`\nedge: ${signal}: stopping ${proxy}\n`);
-  void edge.close().finally(() => process.exit(0));
-};
-process.once('SIGINT', () => stop('interrupted'));
-process.once('SIGTERM', () => stop('terminated'));
+if (stopping) {
+  await edge.close();
+  process.exit(0);
+}
 
 process.stdout.write(`HLS edge at ${edge.url} → ${origins.join(', ')}${backupOrigins.length ? ` (backup ${backupOrigins.join(', ')})` : ''} (${proxy})\n`);
 const logFields = proxy === 'varnish' ? 'varnishncsa: client and origin requests' : 'cache=HIT/MISS, upstream=origin tried';

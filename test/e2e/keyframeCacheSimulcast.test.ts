@@ -98,29 +98,46 @@ test('a viewer joining right after another starts from the cached key frame of a
   await broadcast.goto(`${server.url}/broadcast?room=${ROOM}&token=${token}&autostart=1`);
   console.log('# waiting for the broadcast page to go live');
   await broadcast.waitForSelector('main[data-state="live"]', { timeout: 30_000 });
-  // Let the start-up key frames (one per layer as they come up) age past the cache limit: A has to ask.
-  // Chromium makes no more key frames unasked, so a quiet second after the last one is enough.
-  await waitFor(() => lastKeyframeInAt !== undefined && performance.now() - lastKeyframeInAt >= 2 * KEYFRAME_CACHE_MS, {
-    timeoutMs: 20_000,
-    description: `no key frame from the publisher for ${2 * KEYFRAME_CACHE_MS} ms`,
-    progress: () =>
-      `${keyframesIn.length} key frames in, the latest ${lastKeyframeInAt === undefined ? 'never' : `${Math.round(performance.now() - lastKeyframeInAt)} ms ago`}`,
-  });
+  const nearest = (t: number) => Math.min(...keyframesIn.map((k) => Math.abs(k - t)));
+  // A must make the SFU ask: its first key frame is then the publisher's fresh
+  // one, forwarded at once. On a loaded machine Chromium now and then makes a
+  // key frame unasked (a layer coming back) just before A joins, and A starts
+  // from the cache instead; that pair proves nothing, so a new A tries again.
+  let a: { viewer: HeadlessViewer; consumerId: string } | undefined;
+  for (let attempt = 1; !a; attempt++) {
+    // Let the key frames so far (one per layer as they come up) age past the cache limit: A has to ask.
+    // Chromium makes no more key frames unasked, so a quiet second after the last one is enough.
+    await waitFor(() => lastKeyframeInAt !== undefined && performance.now() - lastKeyframeInAt >= 2 * KEYFRAME_CACHE_MS, {
+      timeoutMs: 20_000,
+      description: `no key frame from the publisher for ${2 * KEYFRAME_CACHE_MS} ms`,
+      progress: () =>
+        `${keyframesIn.length} key frames in, the latest ${lastKeyframeInAt === undefined ? 'never' : `${Math.round(performance.now() - lastKeyframeInAt)} ms ago`}`,
+    });
+    const candidate = await joinViewer(`kfc-a${attempt}`);
+    const fromArriving = nearest(firstKeyframeOut.get(candidate.consumerId)!);
+    if (fromArriving <= 2) a = candidate;
+    else {
+      console.log(
+        `# attempt ${attempt}: A's first key frame went out ${fromArriving} ms from an arriving one (a key frame came unasked while A joined); a new A`,
+      );
+      assert.ok(
+        attempt < 3,
+        `A's first key frame went out ${fromArriving} ms from an arriving one in ${attempt} attempts: the publisher's fresh key frame should be forwarded at once`,
+      );
+    }
+  }
 
-  const a = await joinViewer('kfc-a');
   const requestsBeforeB = requestsOut.length;
   const b = await joinViewer('kfc-b');
 
   const sentA = firstKeyframeOut.get(a.consumerId)!;
   const sentB = firstKeyframeOut.get(b.consumerId)!;
-  const nearest = (t: number) => Math.min(...keyframesIn.map((k) => Math.abs(k - t)));
   const requestsDuringB = requestsOut.slice(requestsBeforeB).filter((t) => t <= sentB).length;
   console.log(
     `# A's first key frame went out ${nearest(sentA)} ms from a key frame arriving; B's ${nearest(sentB)} ms ` +
       `(${Math.round(sentB - sentA)} ms after A's); requests to the publisher while B joined: ${requestsDuringB}`,
   );
   assert.equal(consumerTypes.get(b.consumerId), 'simulcast', 'B has a SimulcastConsumer');
-  assert.ok(nearest(sentA) <= 2, `A's first key frame went out ${nearest(sentA)} ms from an arriving one: the publisher's fresh key frame, forwarded at once`);
   assert.equal(requestsDuringB, 0, 'no keyframe request reached the publisher while B joined');
   assert.ok(nearest(sentB) >= 20, `B's first key frame went out ${nearest(sentB)} ms from any arriving key frame: it came from the cache`);
 

@@ -36,6 +36,7 @@ import {
 } from '../contracts/pipeProtocol.js';
 import { openRemotePipeTransport } from '../media/pipes/remotePipeTransport.js';
 import type { MediaSource, MediaSourceEvents, SourceEndReason, SourceTrack } from './mediaSource.js';
+import { SourceTrackSet } from './sourceTrackSet.js';
 import { SourceHealthTracker, type SourceHealth } from './sourceHealth.js';
 
 export interface CascadeSourceOptions {
@@ -58,8 +59,8 @@ export class CascadeSource extends SafeEmitter<MediaSourceEvents> implements Med
   readonly #log: Logger;
   readonly #transport: ms.PipeTransport;
   readonly #pipeId: string;
-  readonly #tracks = new Map<string, SourceTrack>();
   readonly #health = new SourceHealthTracker();
+  readonly #tracks = new SourceTrackSet(this.#health, (track) => this.safeEmit('trackRemoved', track));
   #syncTimer: NodeJS.Timeout | undefined;
   #syncing: Promise<void> | undefined;
   #ended = false;
@@ -126,7 +127,7 @@ export class CascadeSource extends SafeEmitter<MediaSourceEvents> implements Med
   }
 
   tracks(): readonly SourceTrack[] {
-    return [...this.#tracks.values()];
+    return this.#tracks.list();
   }
 
   health(): SourceHealth {
@@ -146,7 +147,7 @@ export class CascadeSource extends SafeEmitter<MediaSourceEvents> implements Med
     clearTimeout(this.#syncTimer);
     // Our pipe producers first, then the origin's pipe consumers (mediasoup#435).
     this.#transport.close();
-    for (const id of [...this.#tracks.keys()]) this.#forget(id);
+    this.#tracks.removeAll();
     this.#health.close();
     const { bus, origin } = this.#options;
     const request: PipeSyncRequest = { room: origin.room, epoch: origin.epoch, pipeId: this.#pipeId };
@@ -200,7 +201,7 @@ export class CascadeSource extends SafeEmitter<MediaSourceEvents> implements Med
 
   /** Makes this side match the origin's tracks: producers created, closed, paused or resumed. */
   async #apply(tracks: PipedTrackDescription[]): Promise<void> {
-    for (const id of [...this.#tracks.keys()]) if (!tracks.some((t) => t.id === id)) this.#forget(id);
+    for (const { producer } of this.#tracks.list()) if (!tracks.some((t) => t.id === producer.id)) this.#tracks.remove(producer.id);
     for (const description of tracks) {
       if (this.#ended) return;
       const existing = this.#tracks.get(description.id);
@@ -223,20 +224,9 @@ export class CascadeSource extends SafeEmitter<MediaSourceEvents> implements Med
         return;
       }
       const track: SourceTrack = { kind: description.kind, producer, label: description.label ?? undefined };
-      this.#tracks.set(producer.id, track);
-      this.#health.watch(track);
-      producer.observer.once('close', () => this.#forget(producer.id));
+      this.#tracks.add(track);
       this.#log.info({ producer: producer.id, kind: description.kind }, 'piped track');
       this.safeEmit('trackAdded', track);
     }
-  }
-
-  #forget(producerId: string): void {
-    const track = this.#tracks.get(producerId);
-    if (!track) return;
-    this.#tracks.delete(producerId);
-    this.#health.unwatch(producerId);
-    if (!track.producer.closed) track.producer.close();
-    this.safeEmit('trackRemoved', track);
   }
 }

@@ -24,6 +24,7 @@ import { SafeEmitter } from '../lib/safeEmitter.js';
 import { MAX_GOOD_KEY_FRAME_INTERVAL_MS, type IngestHealth } from '../contracts/ingestHealth.js';
 import { planAudio, type IngestProbe, type IngestVideoPlan } from '../ingest/ingestProbe.js';
 import type { MediaSource, MediaSourceEvents, SourceEndReason, SourceSlot, SourceTrack } from './mediaSource.js';
+import { SourceTrackSet } from './sourceTrackSet.js';
 import { SourceHealthTracker, type SourceHealth } from './sourceHealth.js';
 
 const VIDEO_PT = 102;
@@ -73,9 +74,9 @@ export class FfmpegIngestSource extends SafeEmitter<MediaSourceEvents> implement
   readonly #options: FfmpegIngestSourceOptions;
   readonly #log: Logger;
   readonly #since = new Date();
-  readonly #tracks = new Map<string, SourceTrack>();
   readonly #transports: ms.PlainTransport[] = [];
   readonly #health = new SourceHealthTracker({ traceKeyFrames: true });
+  readonly #tracks = new SourceTrackSet(this.#health, (track) => this.safeEmit('trackRemoved', track));
   readonly #input = new PassThrough({ highWaterMark: 1024 * 1024 });
   readonly #timer: NodeJS.Timeout;
   #command: ffmpeg.FfmpegCommand | undefined;
@@ -118,7 +119,7 @@ export class FfmpegIngestSource extends SafeEmitter<MediaSourceEvents> implement
   }
 
   tracks(): readonly SourceTrack[] {
-    return [...this.#tracks.values()];
+    return this.#tracks.list();
   }
 
   health(): SourceHealth {
@@ -193,10 +194,7 @@ export class FfmpegIngestSource extends SafeEmitter<MediaSourceEvents> implement
     }
     this.#input.destroy();
     for (const transport of this.#transports) transport.close();
-    for (const track of [...this.#tracks.values()]) {
-      if (!track.producer.closed) track.producer.close();
-      this.#forget(track.producer.id);
-    }
+    this.#tracks.removeAll();
     this.#health.close();
     this.#log.info({ reason }, 'source ended');
     this.safeEmit('ended', reason);
@@ -213,13 +211,11 @@ export class FfmpegIngestSource extends SafeEmitter<MediaSourceEvents> implement
         throw new Error(`the ${this.protocol} ingest ended while producing`);
       }
       const track: SourceTrack = { kind: output.kind, producer, label: `${this.protocol}-${output.kind}` };
-      this.#tracks.set(producer.id, track);
-      this.#health.watch(track);
-      producer.observer.once('close', () => this.#forget(producer.id));
+      this.#tracks.add(track);
     }
     this.#start(outputs);
     this.write(head);
-    for (const track of this.#tracks.values()) this.safeEmit('trackAdded', track);
+    for (const track of this.#tracks.list()) this.safeEmit('trackAdded', track);
     this.#log.info(
       {
         video: `${this.#options.probe.video.codec} ${this.#options.probe.video.profile ?? ''}`.trim(),
@@ -419,13 +415,5 @@ export class FfmpegIngestSource extends SafeEmitter<MediaSourceEvents> implement
       this.#cpu.percent = Math.round(((ticks - this.#cpu.ticks) / 100 / ((now - this.#cpu.at) / 1000)) * 1000) / 10;
     }
     this.#cpu = { ...this.#cpu, ticks, at: now };
-  }
-
-  #forget(producerId: string): void {
-    const track = this.#tracks.get(producerId);
-    if (!track) return;
-    this.#tracks.delete(producerId);
-    this.#health.unwatch(producerId);
-    this.safeEmit('trackRemoved', track);
   }
 }

@@ -10,6 +10,7 @@ import { SafeEmitter } from '../lib/safeEmitter.js';
 import { RoomError } from '../rooms/roomError.js';
 import type { MediaSource, MediaSourceEvents, SourceEndReason, SourceSlot, SourceTrack } from './mediaSource.js';
 import { SourceHealthTracker, type SourceHealth } from './sourceHealth.js';
+import { SourceTrackSet } from './sourceTrackSet.js';
 import { BrowserTransport, type WebRtcTransportDescription } from '../media/browserTransport.js';
 
 export const publisherLimits = { producersPerKind: 2, maxIncomingBitrate: 8_000_000 } as const;
@@ -36,8 +37,8 @@ export class WebRtcPublisherSource extends SafeEmitter<MediaSourceEvents> implem
   readonly router: ms.Router;
   readonly #options: WebRtcPublisherSourceOptions;
   readonly #log: Logger;
-  readonly #tracks = new Map<string, SourceTrack>();
   readonly #health = new SourceHealthTracker();
+  readonly #tracks = new SourceTrackSet(this.#health, (track) => this.safeEmit('trackRemoved', track));
   readonly #transport: BrowserTransport;
   #ended = false;
 
@@ -57,7 +58,7 @@ export class WebRtcPublisherSource extends SafeEmitter<MediaSourceEvents> implem
   }
 
   tracks(): readonly SourceTrack[] {
-    return [...this.#tracks.values()];
+    return this.#tracks.list();
   }
 
   health(): SourceHealth {
@@ -87,7 +88,7 @@ export class WebRtcPublisherSource extends SafeEmitter<MediaSourceEvents> implem
     this.#assertLive();
     const transport = this.#transport.current;
     if (!transport) throw new RoomError('not-found', 'create a send transport before producing');
-    const sameKind = [...this.#tracks.values()].filter((t) => t.kind === request.kind).length;
+    const sameKind = this.#tracks.list().filter((t) => t.kind === request.kind).length;
     if (sameKind >= publisherLimits.producersPerKind) {
       throw new RoomError('limit-reached', `at most ${publisherLimits.producersPerKind} ${request.kind} producers per publisher`);
     }
@@ -109,9 +110,7 @@ export class WebRtcPublisherSource extends SafeEmitter<MediaSourceEvents> implem
       throw new RoomError('not-joined', 'the publisher left while producing');
     }
     const track: SourceTrack = { kind: request.kind, producer, label: request.label };
-    this.#tracks.set(producer.id, track);
-    this.#health.watch(track);
-    producer.observer.once('close', () => this.#forget(producer.id));
+    this.#tracks.add(track);
     this.#log.info({ producer: producer.id, kind: request.kind, label: request.label, encodings: request.rtpParameters.encodings?.length }, 'producing');
     this.safeEmit('trackAdded', track);
     return producer.id;
@@ -132,20 +131,11 @@ export class WebRtcPublisherSource extends SafeEmitter<MediaSourceEvents> implem
     if (this.#ended) return;
     this.#ended = true;
     this.#transport.close();
-    for (const id of [...this.#tracks.keys()]) this.#forget(id);
+    this.#tracks.removeAll();
     this.#health.close();
     this.#log.info({ reason }, 'source ended');
     this.safeEmit('ended', reason);
     this.removeAllListeners();
-  }
-
-  #forget(producerId: string): void {
-    const track = this.#tracks.get(producerId);
-    if (!track) return;
-    this.#tracks.delete(producerId);
-    this.#health.unwatch(producerId);
-    if (!track.producer.closed) track.producer.close();
-    this.safeEmit('trackRemoved', track);
   }
 
   #assertLive(): void {

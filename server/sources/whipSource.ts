@@ -16,6 +16,7 @@ import { BrowserTransport } from '../media/browserTransport.js';
 import type { WhipOfferPlan } from '../ingest/whip/whipOffer.js';
 import type { TransportDescription } from '../ingest/whip/whipAnswer.js';
 import type { MediaSource, MediaSourceEvents, SourceEndReason, SourceSlot, SourceTrack } from './mediaSource.js';
+import { SourceTrackSet } from './sourceTrackSet.js';
 import { SourceHealthTracker, type SourceHealth } from './sourceHealth.js';
 
 /** Same cap as a browser publisher: an encoder sending more is throttled by REMB. */
@@ -40,8 +41,8 @@ export class WhipSource extends SafeEmitter<MediaSourceEvents> implements MediaS
   readonly router: ms.Router;
   readonly #log: Logger;
   readonly #transport: BrowserTransport;
-  readonly #tracks = new Map<string, SourceTrack>();
   readonly #health = new SourceHealthTracker({ traceKeyFrames: true });
+  readonly #tracks = new SourceTrackSet(this.#health, (track) => this.safeEmit('trackRemoved', track));
   #description: TransportDescription | undefined;
   #connected = false;
   #ended = false;
@@ -83,7 +84,7 @@ export class WhipSource extends SafeEmitter<MediaSourceEvents> implements MediaS
   }
 
   tracks(): readonly SourceTrack[] {
-    return [...this.#tracks.values()];
+    return this.#tracks.list();
   }
 
   health(): SourceHealth {
@@ -104,10 +105,7 @@ export class WhipSource extends SafeEmitter<MediaSourceEvents> implements MediaS
     this.#ended = true;
     // Closing the transport closes its producers (each is forgotten through its 'close').
     this.#transport.close();
-    for (const track of [...this.#tracks.values()]) {
-      if (!track.producer.closed) track.producer.close();
-      this.#forget(track.producer.id);
-    }
+    this.#tracks.removeAll();
     this.#health.close();
     this.#log.info({ reason }, 'source ended');
     this.safeEmit('ended', reason);
@@ -137,9 +135,7 @@ export class WhipSource extends SafeEmitter<MediaSourceEvents> implements MediaS
         throw new Error('the WHIP session ended while producing');
       }
       const track: SourceTrack = { kind: media.kind, producer, label: `whip-${media.kind}` };
-      this.#tracks.set(producer.id, track);
-      this.#health.watch(track);
-      producer.observer.once('close', () => this.#forget(producer.id));
+      this.#tracks.add(track);
       this.safeEmit('trackAdded', track);
     }
     this.#log.info(
@@ -164,13 +160,5 @@ export class WhipSource extends SafeEmitter<MediaSourceEvents> implements MediaS
     transport.on('icestatechange', (state) => {
       if (state === 'disconnected' || state === 'closed') this.end('left');
     });
-  }
-
-  #forget(producerId: string): void {
-    const track = this.#tracks.get(producerId);
-    if (!track) return;
-    this.#tracks.delete(producerId);
-    this.#health.unwatch(producerId);
-    this.safeEmit('trackRemoved', track);
   }
 }

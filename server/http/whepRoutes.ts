@@ -18,18 +18,18 @@ import express, { type Router } from 'express';
 import { TokenError, type TokenService } from '../auth/tokens.js';
 import { bearerToken } from '../auth/adminAuth.js';
 import type { WhepSessions } from '../egress/whep/whepSessions.js';
-import { iceServerLinks, type IceServer } from '../ingest/whip/iceServerLinks.js';
+import type { IceServer } from '../ingest/whip/iceServerLinks.js';
 import type { PlacementService } from '../cluster/placement/placementService.js';
 import type { Logger } from '../observability/logger.js';
 import { problems } from '../webrtc/httpProblem.js';
-import { endpointRateLimits, type RequestRateLimit } from '../webrtc/addressRateLimit.js';
+import type { RequestRateLimit } from '../webrtc/addressRateLimit.js';
 import {
   addPreflightAndDelete,
-  cors,
   finishResourceRoutes,
   redirected,
   requireText,
   requireType,
+  resourceRouter,
   roomOf,
   sendPatchResult,
   sendSdpResource,
@@ -68,11 +68,7 @@ async function authorizeViewer(token: string | undefined, room: string, options:
 
 export function createWhepRouter(options: WhepRoutesOptions): Router {
   const { sessions } = options;
-  const router = express.Router({ caseSensitive: true, strict: true });
-  const links = iceServerLinks(options.iceServers);
-  const endpointCors = cors('POST, OPTIONS');
-  const sessionCors = cors('PATCH, DELETE, OPTIONS');
-  const limits = endpointRateLimits('WHEP', options.rateLimit);
+  const { router, links, endpointCors, sessionCors, limits } = resourceRouter('WHEP', options);
   const offerBody = express.text({ type: SDP, limit: WHEP_MAX_OFFER_BYTES });
   const patchBody = express.text({ type: [SDP, SDPFRAG], limit: WHEP_MAX_OFFER_BYTES });
   const acceptPatch = `${SDP}, ${SDPFRAG}`;

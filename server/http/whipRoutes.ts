@@ -19,18 +19,18 @@ import { bearerToken } from '../auth/adminAuth.js';
 import type { StreamKeyStore } from '../ingest/keys/streamKeyStore.js';
 import { authorizeIngest } from '../ingest/ingestAuth.js';
 import type { WhipSessions } from '../ingest/whip/whipSessions.js';
-import { iceServerLinks, type IceServer } from '../ingest/whip/iceServerLinks.js';
+import type { IceServer } from '../ingest/whip/iceServerLinks.js';
 import type { PlacementService } from '../cluster/placement/placementService.js';
 import type { Logger } from '../observability/logger.js';
 import { problems } from '../webrtc/httpProblem.js';
-import { endpointRateLimits, type RequestRateLimit } from '../webrtc/addressRateLimit.js';
+import type { RequestRateLimit } from '../webrtc/addressRateLimit.js';
 import {
   addPreflightAndDelete,
-  cors,
   finishResourceRoutes,
   redirected,
   requireText,
   requireType,
+  resourceRouter,
   roomOf,
   sendPatchResult,
   sendSdpResource,
@@ -56,11 +56,7 @@ export interface WhipRoutesOptions {
 
 export function createWhipRouter(options: WhipRoutesOptions): Router {
   const { sessions } = options;
-  const router = express.Router({ caseSensitive: true, strict: true });
-  const links = iceServerLinks(options.iceServers);
-  const endpointCors = cors('POST, OPTIONS');
-  const sessionCors = cors('PATCH, DELETE, OPTIONS');
-  const limits = endpointRateLimits('WHIP', options.rateLimit);
+  const { router, links, endpointCors, sessionCors, limits } = resourceRouter('WHIP', options);
   const offerBody = express.text({ type: SDP, limit: WHIP_MAX_OFFER_BYTES });
   const fragmentBody = express.text({ type: SDPFRAG, limit: MAX_FRAGMENT_BYTES });
 

@@ -5,11 +5,13 @@
  * (credentials travel in a header, never cookies); problem+json errors; and
  * the 307 that sends a POST to the node placement picks in a cluster.
  */
-import type { NextFunction, Request, Response, Router } from 'express';
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { isValidRoomId, ROOM_ID_RULE } from '../contracts/roomId.js';
 import type { PlacementService } from '../cluster/placement/placementService.js';
 import type { Logger } from '../observability/logger.js';
 import { PROBLEM_CONTENT_TYPE, HttpProblem, problems } from './httpProblem.js';
+import { endpointRateLimits, type RequestRateLimit } from './addressRateLimit.js';
+import { iceServerLinks, type IceServer } from '../ingest/whip/iceServerLinks.js';
 
 export const SDP = 'application/sdp';
 export const SDPFRAG = 'application/trickle-ice-sdpfrag';
@@ -17,6 +19,21 @@ export const SDPFRAG = 'application/trickle-ice-sdpfrag';
 export function sendProblem(res: Response, problem: HttpProblem): void {
   if (res.headersSent) return;
   res.status(problem.status).set(problem.headers).set('Cache-Control', 'no-store').type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem.body));
+}
+
+/**
+ * What a WHIP or WHEP router starts from: the router (case-sensitive, strict
+ * paths), the ICE servers' Link headers, CORS for the endpoint and for its
+ * sessions, and the per-address limits of POSTs and PATCHes.
+ */
+export function resourceRouter(kind: 'WHIP' | 'WHEP', options: { iceServers: readonly IceServer[]; rateLimit?: RequestRateLimit | undefined }) {
+  return {
+    router: express.Router({ caseSensitive: true, strict: true }),
+    links: iceServerLinks(options.iceServers),
+    endpointCors: cors('POST, OPTIONS'),
+    sessionCors: cors('PATCH, DELETE, OPTIONS'),
+    limits: endpointRateLimits(kind, options.rateLimit),
+  };
 }
 
 /** CORS headers for a browser client on another origin. */

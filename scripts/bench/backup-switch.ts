@@ -38,6 +38,7 @@ import { waitFor } from '../../test/helpers/wait.js';
 import { BenchRun, sleep } from './lib/lifecycle.js';
 import { describeMachine, machineInfo } from './lib/machine.js';
 import { fmt, formatTable, numberArg, parseArgs, progress, summarize, writeResult } from './lib/results.js';
+import { exitAfter } from './lib/benchMain.js';
 
 const NAME = 'backup-switch';
 
@@ -189,10 +190,4 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
-    process.exit(1);
-  },
-);
+await exitAfter(NAME, main);

@@ -26,6 +26,7 @@ import { ClusterRig } from '../drill/clusterRig.js';
 import { BenchRun } from './lib/lifecycle.js';
 import { describeMachine, machineInfo } from './lib/machine.js';
 import { fmt, formatTable, numberArg, parseArgs, progress, summarize, writeResult } from './lib/results.js';
+import { exitAfter } from './lib/benchMain.js';
 
 const NAME = 'cluster-join';
 const TARGET_EDGE_EXTRA_MS = 100;
@@ -103,10 +104,4 @@ async function main(): Promise<void> {
   }
 }
 
-try {
-  await main();
-  process.exit(0);
-} catch (error) {
-  console.error(`[${NAME}] failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-  process.exit(1);
-}
+await exitAfter(NAME, main);

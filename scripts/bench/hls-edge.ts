@@ -36,6 +36,7 @@ import { startTestServer } from '../../test/helpers/testServer.js';
 import { BenchRun, sleep } from './lib/lifecycle.js';
 import { describeMachine, machineInfo } from './lib/machine.js';
 import { fmt, formatTable, numberArg, parseArgs, progress, summarize, writeResult, type Summary } from './lib/results.js';
+import { exitAfter } from './lib/benchMain.js';
 
 const NAME = 'hls-edge';
 const args = parseArgs(process.argv.slice(2), ['clients', 'proxy', 'seconds', 'ramp', 'direct']);
@@ -226,11 +227,4 @@ async function main(): Promise<void> {
   }
 }
 
-// Exits by itself: clients' keep-alive sockets must not keep the benchmark up.
-try {
-  await main();
-  process.exit(0);
-} catch (error) {
-  console.error(`[${NAME}] failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-  process.exit(1);
-}
+await exitAfter(NAME, main);

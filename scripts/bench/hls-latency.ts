@@ -51,6 +51,7 @@ import { BenchRun, sleep } from './lib/lifecycle.js';
 import { reniceBrowser } from './lib/system.js';
 import { describeMachine, machineInfo } from './lib/machine.js';
 import { choicesArg, fmt, formatTable, numberArg, parseArgs, progress, summarize, writeResult, type Summary } from './lib/results.js';
+import { exitAfter } from './lib/benchMain.js';
 
 const NAME = 'hls-latency';
 const TARGET_LL_P50_MS = 2_000;
@@ -965,10 +966,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    console.error(`[${NAME}] failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-    process.exit(1);
-  },
-);
+await exitAfter(NAME, main);

@@ -35,6 +35,7 @@ import { BenchRun, sleep } from './lib/lifecycle.js';
 import { describeMachine, machineInfo } from './lib/machine.js';
 import { fmt, formatTable, numberArg, parseArgs, progress, summarize, writeResult } from './lib/results.js';
 import { allowNodeFunctions, instrumentPlayerPage, readStartupMarks, type StartupMarks } from './lib/startupMarks.js';
+import { exitAfter } from './lib/benchMain.js';
 
 const NAME = 'hls-startup';
 const TARGET_GO_LIVE_P95_MS = 3_000;
@@ -332,10 +333,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    console.error(`[${NAME}] failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-    process.exit(1);
-  },
-);
+await exitAfter(NAME, main);

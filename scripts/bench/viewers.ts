@@ -63,6 +63,7 @@ import { renice, reniceBrowser, udpDropsBetween, udpSocketDrops } from './lib/sy
 import { describeMachine, machineInfo } from './lib/machine.js';
 import { fmt, formatTable, numberArg, parseArgs, progress, REPO_ROOT, summarize, writeResult, type Summary } from './lib/results.js';
 import type { AgentStats, AgentViewerStats } from './lib/viewerAgent.js';
+import { exitAfter } from './lib/benchMain.js';
 
 const NAME = 'viewers';
 const TARGET_VIEWERS_PER_CORE = 400;
@@ -1311,10 +1312,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    console.error(`[${NAME}] failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-    process.exit(1);
-  },
-);
+await exitAfter(NAME, main);

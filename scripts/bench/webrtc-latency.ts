@@ -39,6 +39,7 @@ import { cpuSnapshot, cpuUsage, type CpuUsage } from './lib/cpu.js';
 import { BenchRun, sleep } from './lib/lifecycle.js';
 import { describeMachine, machineInfo } from './lib/machine.js';
 import { choicesArg, fmt, formatTable, numberArg, parseArgs, progress, summarize, writeResult, type Summary } from './lib/results.js';
+import { exitAfter } from './lib/benchMain.js';
 
 const NAME = 'webrtc-latency';
 const WIDTH = 1280;
@@ -724,10 +725,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    console.error(`[${NAME}] failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-    process.exit(1);
-  },
-);
+await exitAfter(NAME, main);

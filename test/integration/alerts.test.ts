@@ -16,6 +16,7 @@ import type { Alert, Overview, RoomStats } from '../../server/contracts/adminApi
 import { verifyWebhookSignature } from '../../server/alerts/webhookSignature.js';
 import { startTestServer } from '../helpers/testServer.js';
 import { HeadlessPublisher, HeadlessViewer } from '../helpers/headlessPeer.js';
+import { publishLight } from '../helpers/roomPeers.js';
 import { waitFor } from '../helpers/wait.js';
 
 const SECRET = 'webhook-secret-for-tests-0123456789';
@@ -93,16 +94,8 @@ after(async () => {
 });
 
 async function publish(room: string): Promise<HeadlessPublisher> {
-  const token = await server.tokens.issue({ room, role: 'publisher' }, 600);
-  const publisher = new HeadlessPublisher({
-    url: server.url,
-    room,
-    token,
-    name: 'publisher',
-    video: { width: 640, height: 360, bitrateKbps: 600, keyframeIntervalSec: 1 },
-  });
+  const publisher = await publishLight(server, room);
   peers.push(publisher);
-  await publisher.publish();
   return publisher;
 }
 

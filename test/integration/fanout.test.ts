@@ -8,7 +8,8 @@ import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { FloodlightServer } from '../../server/app.js';
 import { startTestServer } from '../helpers/testServer.js';
-import { HeadlessPublisher, HeadlessViewer } from '../helpers/headlessPeer.js';
+import type { HeadlessPublisher, HeadlessViewer } from '../helpers/headlessPeer.js';
+import { joinViewers, publishLight } from '../helpers/roomPeers.js';
 import { waitFor } from '../helpers/wait.js';
 
 let server: FloodlightServer;
@@ -30,26 +31,15 @@ after(async () => {
 });
 
 async function publish(room: string): Promise<HeadlessPublisher> {
-  const token = await server.tokens.issue({ room, role: 'publisher' }, 600);
-  // Small and light: 30 viewers and the encoder share two cores with the SFU.
-  const publisher = new HeadlessPublisher({
-    url: server.url,
-    room,
-    token,
-    name: 'publisher',
-    video: { width: 640, height: 360, bitrateKbps: 600, keyframeIntervalSec: 1 },
-  });
+  const publisher = await publishLight(server, room);
   peers.push(publisher);
-  await publisher.publish();
   return publisher;
 }
 
 async function viewers(room: string, count: number): Promise<HeadlessViewer[]> {
-  const created = Array.from({ length: count }, (_, i) => new HeadlessViewer({ url: server.url, room, name: `viewer-${i}` }));
-  peers.push(...created);
-  // Join in small batches, as an audience arrives, not all in one tick.
-  for (let i = 0; i < created.length; i += 5) await Promise.all(created.slice(i, i + 5).map((v) => v.join()));
-  return created;
+  const joined = await joinViewers(server.url, room, count);
+  peers.push(...joined);
+  return joined;
 }
 
 /** Frames and audio packets received from now on, per viewer. */

@@ -22,7 +22,8 @@ import { HOP_HEADER, HlsClusterProxy } from '../../server/hls/hlsClusterProxy.js
 import { createLogger } from '../../server/observability/logger.js';
 import { RedisServer } from '../helpers/redisServer.js';
 import { spawnClusterNode, startClusterNode, type ChildNode } from '../helpers/clusterNodes.js';
-import { HeadlessPublisher, HeadlessViewer } from '../helpers/headlessPeer.js';
+import { HeadlessViewer, type HeadlessPublisher } from '../helpers/headlessPeer.js';
+import { publishLight } from '../helpers/roomPeers.js';
 import { waitFor } from '../helpers/wait.js';
 
 const ROOM = 'show';
@@ -85,10 +86,9 @@ test(
     const b = await startClusterNode(redis.url, 'node-b', '127.0.0.3', HLS_ENV);
     servers.push(b);
 
-    const token = await b.tokens.issue({ room: ROOM, role: 'publisher' }, 600);
-    const publisher = new HeadlessPublisher({ url: a.url, room: ROOM, token, video: { width: 640, height: 360, bitrateKbps: 600, keyframeIntervalSec: 1 } });
+    // Published at node-a (a child process); node-b issues the token (the nodes share the secret).
+    const publisher = await publishLight(b, ROOM, { url: a.url });
     peers.push(publisher);
-    await publisher.publish();
     await waitFor(async () => (await b.directory.originOf(ROOM))?.node === 'node-a', { description: 'node-a holding the origin' });
     const viewer = new HeadlessViewer({ url: b.url, room: ROOM, name: 'edge-viewer' });
     peers.push(viewer);

@@ -16,7 +16,8 @@ import path from 'node:path';
 import type { FloodlightServer } from '../../server/app.js';
 import { RedisServer } from '../helpers/redisServer.js';
 import { spawnClusterNode, startClusterNode, type ChildNode } from '../helpers/clusterNodes.js';
-import { HeadlessPublisher } from '../helpers/headlessPeer.js';
+import type { HeadlessPublisher } from '../helpers/headlessPeer.js';
+import { publishLight } from '../helpers/roomPeers.js';
 import { waitFor } from '../helpers/wait.js';
 import { LlHlsClient } from '../../scripts/loadtest/llHlsClient.js';
 import { filesNamed, parseMediaPlaylist, playlistEdge } from '../../server/hls/mirror/playlistText.js';
@@ -70,9 +71,7 @@ test('a follower serves the leader’s objects byte for byte, and continues the 
   const a = await startClusterNode(redis.url, 'node-a', '127.0.0.2', { HLS_ENABLED: 'true', HLS_RENDITIONS: '240', NODE_ROLES: 'webrtc' });
   servers.push(a);
 
-  const token = await a.tokens.issue({ room: ROOM, role: 'publisher' }, 600);
-  publisher = new HeadlessPublisher({ url: a.url, room: ROOM, token, video: { width: 640, height: 360, bitrateKbps: 600, keyframeIntervalSec: 1 } });
-  await publisher.publish();
+  publisher = await publishLight(a, ROOM);
   await waitFor(async () => (await text(`${b.url}${MEDIA}`))?.includes('#EXTINF:') ?? false, { description: 'node-b recording', timeoutMs: 30_000 }).catch(
     (error: unknown) => {
       throw new Error(`${(error as Error).message}\nnode-b:\n${b.process.output()}`);

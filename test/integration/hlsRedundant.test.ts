@@ -14,7 +14,8 @@ import assert from 'node:assert/strict';
 import type { FloodlightServer } from '../../server/app.js';
 import { RedisServer } from '../helpers/redisServer.js';
 import { startClusterNode } from '../helpers/clusterNodes.js';
-import { HeadlessPublisher } from '../helpers/headlessPeer.js';
+import type { HeadlessPublisher } from '../helpers/headlessPeer.js';
+import { publishLight } from '../helpers/roomPeers.js';
 import { waitFor } from '../helpers/wait.js';
 
 const ROOM = 'final';
@@ -41,9 +42,7 @@ test('a room gets a second recorder on another hls node when set redundant; the 
   const a = await startClusterNode(redis.url, 'node-a', '127.0.0.2', { ...HLS_ENV, NODE_ROLES: 'webrtc' });
   servers.push(h1, h2, a);
 
-  const token = await a.tokens.issue({ room: ROOM, role: 'publisher' }, 600);
-  publisher = new HeadlessPublisher({ url: url(a), room: ROOM, token, video: { width: 640, height: 360, bitrateKbps: 600, keyframeIntervalSec: 1 } });
-  await publisher.publish();
+  publisher = await publishLight(a, ROOM, { url: url(a) });
 
   // One recorder by default (an audience far below HLS_REDUNDANT_AUDIENCE).
   await waitFor(() => recording(h1) || recording(h2), { description: 'a recorder on an hls node', timeoutMs: 30_000 });

@@ -12,7 +12,8 @@ import assert from 'node:assert/strict';
 import type { FloodlightServer } from '../../server/app.js';
 import { RedisServer } from '../helpers/redisServer.js';
 import { startClusterNode } from '../helpers/clusterNodes.js';
-import { HeadlessPublisher } from '../helpers/headlessPeer.js';
+import type { HeadlessPublisher } from '../helpers/headlessPeer.js';
+import { publishLight } from '../helpers/roomPeers.js';
 import { waitFor } from '../helpers/wait.js';
 
 const ROOM = 'show';
@@ -42,10 +43,8 @@ test('a room is recorded on the hls node, served by every node, switched off and
   servers.push(a);
   assert.deepEqual((await a.cluster.nodes.get('node-h'))?.roles, ['hls'], 'node-h announces the hls role only');
 
-  const token = await a.tokens.issue({ room: ROOM, role: 'publisher' }, 600);
   const url = (server: FloodlightServer): string => `http://${server.config.announcedIp}:${server.port}`;
-  publisher = new HeadlessPublisher({ url: url(a), room: ROOM, token, video: { width: 640, height: 360, bitrateKbps: 600, keyframeIntervalSec: 1 } });
-  await publisher.publish();
+  publisher = await publishLight(a, ROOM, { url: url(a) });
   await waitFor(async () => (await a.directory.originOf(ROOM))?.node === 'node-a', { description: 'node-a holding the origin' });
   // B after the publisher: placement would otherwise be free to send it to the lighter B.
   const b = await startClusterNode(redis.url, 'node-b', '127.0.0.3', { ...HLS_ENV, NODE_ROLES: 'webrtc' });

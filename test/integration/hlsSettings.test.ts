@@ -8,7 +8,8 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { FloodlightServer } from '../../server/app.js';
 import { startTestServer } from '../helpers/testServer.js';
-import { HeadlessPublisher } from '../helpers/headlessPeer.js';
+import type { HeadlessPublisher } from '../helpers/headlessPeer.js';
+import { publishLight } from '../helpers/roomPeers.js';
 import { waitFor } from '../helpers/wait.js';
 import { chooseHlsRecorders } from '../../server/cluster/placement/hlsRecorderSelector.js';
 import type { NodeRecord } from '../../server/cluster/nodeRegistry.js';
@@ -53,9 +54,7 @@ test('recorder placement: dedicated hls nodes first (least loaded), else the ori
 test('hlsLadder off stops the room’s recorder within 2 s, the WebRTC room stays live; on records again', { timeout: 120_000 }, async () => {
   server = await startTestServer({ HLS_RENDITIONS: '240' });
   const running = (): number => server?.hls?.ffmpegStats.running ?? 0;
-  const token = await server.tokens.issue({ room: ROOM, role: 'publisher' }, 600);
-  publisher = new HeadlessPublisher({ url: server.url, room: ROOM, token, video: { width: 640, height: 360, bitrateKbps: 600, keyframeIntervalSec: 1 } });
-  await publisher.publish();
+  publisher = await publishLight(server, ROOM);
   await waitFor(() => server?.hls?.status(ROOM)?.available, { description: 'a playable HLS stream', timeoutMs: 30_000 });
 
   await assert.rejects(server.cluster.settings.set({ setting: 'hlsLadder', room: '../x', value: false }), /room/);

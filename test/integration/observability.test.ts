@@ -12,7 +12,8 @@ import type { Socket } from 'socket.io-client';
 import type { FloodlightServer } from '../../server/app.js';
 import type { Overview, RoomStats } from '../../server/contracts/adminApi.js';
 import { startTestServer, TEST_AUTH_SECRET } from '../helpers/testServer.js';
-import { HeadlessPublisher, HeadlessViewer } from '../helpers/headlessPeer.js';
+import type { HeadlessPublisher, HeadlessViewer } from '../helpers/headlessPeer.js';
+import { joinViewers, publishLight } from '../helpers/roomPeers.js';
 import { connectRaw, errorCode, rawRequest } from '../helpers/rawSignaling.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -64,24 +65,15 @@ async function scrape(
 }
 
 async function publish(room: string): Promise<HeadlessPublisher> {
-  const token = await server.tokens.issue({ room, role: 'publisher' }, 600);
-  const publisher = new HeadlessPublisher({
-    url: server.url,
-    room,
-    token,
-    name: 'publisher',
-    video: { width: 640, height: 360, bitrateKbps: 600, keyframeIntervalSec: 1 },
-  });
+  const publisher = await publishLight(server, room);
   peers.push(publisher);
-  await publisher.publish();
   return publisher;
 }
 
 async function viewers(room: string, count: number): Promise<HeadlessViewer[]> {
-  const list = Array.from({ length: count }, (_, i) => new HeadlessViewer({ url: server.url, room, name: `viewer-${i}` }));
-  peers.push(...list);
-  await Promise.all(list.map((v) => v.join()));
-  return list;
+  const joined = await joinViewers(server.url, room, count);
+  peers.push(...joined);
+  return joined;
 }
 
 async function waitForFrames(list: HeadlessViewer[], frames: number, description: string): Promise<void> {

@@ -15,11 +15,11 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { FloodlightServer } from '../../server/app.js';
-import type { IngestHealth, RoomIngestStats } from '../../server/contracts/ingestHealth.js';
+import type { IngestHealth } from '../../server/contracts/ingestHealth.js';
 import { startTestServer } from '../helpers/testServer.js';
 import { HeadlessViewer } from '../helpers/headlessViewer.js';
 import { freeTcpPort, ingestFfmpegPids, startObsLikeEncoder } from '../helpers/obsLikeEncoder.js';
-import type { TrackedProcess } from '../helpers/processes.js';
+import { encoderToViewer, expectRefused, ingestOf } from '../helpers/encoderIngestChecks.js';
 import { waitFor } from '../helpers/wait.js';
 
 const keysDir = fs.mkdtempSync(path.join(os.tmpdir(), 'floodlight-rtmp-keys-'));
@@ -28,22 +28,10 @@ let rtmpPort: number;
 
 const rtmpUrl = (app: string, key: string): string => `rtmp://127.0.0.1:${rtmpPort}/${app}/${key}`;
 
-async function ingestOf(room: string): Promise<IngestHealth[]> {
-  const response = await fetch(`${server.url}/api/rooms/${room}/stats`);
-  if (response.status !== 200) return [];
-  return ((await response.json()) as RoomIngestStats).ingest;
-}
-
 /** What a refused connection must not have left behind. */
 function footprint(): string {
   const { transports, producers } = server.pool.counts();
   return JSON.stringify({ transports, producers, claims: server.encoderIngests.size, ffmpegs: ingestFfmpegPids().length });
-}
-
-async function expectRefused(encoder: TrackedProcess, what: string): Promise<void> {
-  const exit = await Promise.race([encoder.exited, new Promise<'running'>((resolve) => setTimeout(() => resolve('running'), 20_000))]);
-  assert.notEqual(exit, 'running', `${what}: the encoder's connection should have been closed`);
-  assert.ok(exit === 'running' || exit.code !== 0, `${what}: ffmpeg should fail`);
 }
 
 /** A TCP connection to the RTMP port that reads (and drops) what comes back, so that it sees the server close it. */
@@ -58,42 +46,23 @@ function rawConnection(): { socket: net.Socket; closed: () => boolean } {
 
 /** Publishes, waits for a viewer to get frames, checks the health; returns it. */
 async function publishAndWatch(room: string, encoder: { profile: 'high' | 'main'; bFrames: number }): Promise<IngestHealth> {
-  const { key } = await server.streamKeys.create(room, 'primary');
-  const publisher = startObsLikeEncoder(rtmpUrl('live', key), encoder);
-  const viewer = new HeadlessViewer({ url: server.url, room, name: `${room}-viewer` });
-  try {
-    await waitFor(() => server.rooms.get(room)?.sources().length === 1, {
-      description: `the RTMP source of ${room} to go on air`,
-      timeoutMs: 30_000,
-      progress: () => publisher.output(),
-    });
-    await viewer.join();
-    await waitFor(() => viewer.stats().video.frames >= 60 && viewer.stats().audio.packets >= 50, {
-      description: `a viewer of ${room} to receive 60 video frames and 50 Opus packets`,
-      timeoutMs: 30_000,
-      progress: () => `video ${JSON.stringify(viewer.stats().video)}, audio ${viewer.stats().audio.packets}`,
-    });
-    assert.ok(viewer.stats().video.keyframes >= 1, 'a key frame (with SPS/PPS) reached the viewer');
-    const health = await waitFor(async () => (await ingestOf(room)).find((i) => i.keyFrameIntervalMs !== null && i.bitrateBps > 0), {
-      description: `the ingest health of ${room}`,
-      timeoutMs: 15_000,
-    });
-    assert.equal(health.protocol, 'rtmp');
-    assert.equal(health.slot, 'primary');
-    assert.equal(health.video?.codec, 'H.264');
-    assert.equal(health.video?.width, 640);
-    assert.equal(health.video?.height, 360);
-    assert.equal(health.audio?.codec, 'AAC');
-    assert.equal(health.audio?.handling, 'transcode');
-    return health;
-  } finally {
-    await viewer.close();
-    await publisher.stop({ signal: 'SIGKILL' });
-    await waitFor(() => server.encoderIngests.size === 0 && ingestFfmpegPids().length === 0, {
-      description: `the ingest of ${room} to end with its encoder`,
-      progress: footprint,
-    });
-  }
+  const health = await encoderToViewer(server, {
+    room,
+    protocol: 'RTMP',
+    url: (key) => rtmpUrl('live', key),
+    encoder,
+    healthReady: (i) => i.keyFrameIntervalMs !== null && i.bitrateBps > 0,
+    ended: () => server.encoderIngests.size === 0 && ingestFfmpegPids().length === 0,
+    footprint,
+  });
+  assert.equal(health.protocol, 'rtmp');
+  assert.equal(health.slot, 'primary');
+  assert.equal(health.video?.codec, 'H.264');
+  assert.equal(health.video?.width, 640);
+  assert.equal(health.video?.height, 360);
+  assert.equal(health.audio?.codec, 'AAC');
+  assert.equal(health.audio?.handling, 'transcode');
+  return health;
 }
 
 before(async () => {
@@ -124,7 +93,7 @@ test('H.264 Main without B-frames is copied; HLS gets segments', async () => {
   const { key } = await server.streamKeys.create(room, 'primary');
   const publisher = startObsLikeEncoder(rtmpUrl('live', key), { profile: 'main', bFrames: 0 });
   try {
-    const health = await waitFor(async () => (await ingestOf(room)).find((i) => i.keyFrameIntervalMs !== null), {
+    const health = await waitFor(async () => (await ingestOf(server, room)).find((i) => i.keyFrameIntervalMs !== null), {
       description: 'the copied ingest to report key frames',
       timeoutMs: 30_000,
       progress: () => publisher.output(),
@@ -134,7 +103,7 @@ test('H.264 Main without B-frames is copied; HLS gets segments', async () => {
     assert.equal(health.video?.handling, 'copy');
     assert.ok(!health.warnings.some((w) => /re-encoded/.test(w)), health.warnings.join('; '));
     // The encoder's own GOP (2 s) reaches viewers as it is.
-    await waitFor(async () => ((await ingestOf(room))[0]?.keyFrameIntervalMs ?? 0) > 1500, { description: "the encoder's 2 s GOP in the health" });
+    await waitFor(async () => ((await ingestOf(server, room))[0]?.keyFrameIntervalMs ?? 0) > 1500, { description: "the encoder's 2 s GOP in the health" });
     const master = await waitFor(
       async () => {
         const response = await fetch(`${server.url}/hls/${room}/index.m3u8`);

@@ -17,12 +17,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { FloodlightServer } from '../../server/app.js';
-import type { IngestHealth, RoomIngestStats } from '../../server/contracts/ingestHealth.js';
+import type { IngestHealth } from '../../server/contracts/ingestHealth.js';
 import { streamKeyFromStreamId } from '../../server/ingest/srt/srtServer.js';
 import { startTestServer } from '../helpers/testServer.js';
-import { HeadlessViewer } from '../helpers/headlessViewer.js';
 import { freeUdpPort, ingestFfmpegPids, startObsLikeEncoder } from '../helpers/obsLikeEncoder.js';
-import type { TrackedProcess } from '../helpers/processes.js';
+import { encoderToViewer, expectRefused } from '../helpers/encoderIngestChecks.js';
 import { waitFor } from '../helpers/wait.js';
 
 const PASSPHRASE = 'floodlight-srt-test';
@@ -33,59 +32,27 @@ let srtPort: number;
 const srtUrl = (streamId: string, passphrase: string | null = PASSPHRASE): string =>
   `srt://127.0.0.1:${srtPort}?streamid=${streamId}&latency=120000${passphrase ? `&passphrase=${passphrase}` : ''}`;
 
-async function ingestOf(room: string): Promise<IngestHealth[]> {
-  const response = await fetch(`${server.url}/api/rooms/${room}/stats`);
-  if (response.status !== 200) return [];
-  return ((await response.json()) as RoomIngestStats).ingest;
-}
-
 function footprint(): string {
   const { transports, producers } = server.pool.counts();
   return JSON.stringify({ transports, producers, claims: server.encoderIngests.size, callers: server.srt?.connections, ffmpegs: ingestFfmpegPids().length });
 }
 
-async function expectRefused(encoder: TrackedProcess, what: string): Promise<void> {
-  const exit = await Promise.race([encoder.exited, new Promise<'running'>((resolve) => setTimeout(() => resolve('running'), 20_000))]);
-  await encoder.stop({ signal: 'SIGKILL' });
-  assert.notEqual(exit, 'running', `${what}: the caller should have been refused or closed`);
-}
-
 async function publishAndWatch(room: string, streamId: (key: string) => string, encoder: { profile: 'high' | 'main'; bFrames: number }): Promise<IngestHealth> {
-  const { key } = await server.streamKeys.create(room, 'primary');
-  const publisher = startObsLikeEncoder(srtUrl(streamId(key)), encoder);
-  const viewer = new HeadlessViewer({ url: server.url, room, name: `${room}-viewer` });
-  try {
-    await waitFor(() => server.rooms.get(room)?.sources().length === 1, {
-      description: `the SRT source of ${room} to go on air`,
-      timeoutMs: 30_000,
-      progress: () => publisher.output(),
-    });
-    await viewer.join();
-    await waitFor(() => viewer.stats().video.frames >= 60 && viewer.stats().audio.packets >= 50, {
-      description: `a viewer of ${room} to receive 60 video frames and 50 Opus packets`,
-      timeoutMs: 30_000,
-      progress: () => `video ${JSON.stringify(viewer.stats().video)}, audio ${viewer.stats().audio.packets}`,
-    });
-    assert.ok(viewer.stats().video.keyframes >= 1, 'a key frame reached the viewer');
-    const health = await waitFor(async () => (await ingestOf(room)).find((i) => i.keyFrameIntervalMs !== null && i.packetLossPercent !== null), {
-      description: `the ingest health of ${room}`,
-      timeoutMs: 15_000,
-    });
-    assert.equal(health.protocol, 'srt');
-    assert.equal(health.remoteAddress, '127.0.0.1');
-    assert.equal(health.video?.width, 640);
-    assert.equal(health.audio?.codec, 'AAC');
-    assert.ok(health.packetLossPercent! < 1, 'no loss on loopback');
-    return health;
-  } finally {
-    await viewer.close();
-    await publisher.stop({ signal: 'SIGKILL' });
-    await waitFor(() => server.encoderIngests.size === 0 && ingestFfmpegPids().length === 0 && server.srt?.connections === 0, {
-      description: `the ingest of ${room} to end with its caller`,
-      timeoutMs: 20_000,
-      progress: footprint,
-    });
-  }
+  const health = await encoderToViewer(server, {
+    room,
+    protocol: 'SRT',
+    url: (key) => srtUrl(streamId(key)),
+    encoder,
+    healthReady: (i) => i.keyFrameIntervalMs !== null && i.packetLossPercent !== null,
+    ended: () => server.encoderIngests.size === 0 && ingestFfmpegPids().length === 0 && server.srt?.connections === 0,
+    footprint,
+  });
+  assert.equal(health.protocol, 'srt');
+  assert.equal(health.remoteAddress, '127.0.0.1');
+  assert.equal(health.video?.width, 640);
+  assert.equal(health.audio?.codec, 'AAC');
+  assert.ok(health.packetLossPercent! < 1, 'no loss on loopback');
+  return health;
 }
 
 before(async () => {

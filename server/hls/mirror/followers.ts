@@ -63,6 +63,7 @@ export class Followers {
         leaderUrl: leaderUrl ?? 'http://127.0.0.1:9',
         leaderNode: rank.leader,
         nodeId: this.#options.nodeId,
+        own: stream.packager.renditions,
         onLeaderLost: (error) => void this.takeover(stream, error.message),
         logger: log,
       });

@@ -332,8 +332,9 @@ export class RenditionPlaylist {
    * copied segment can run 2 s with its key frames bunched at its start.
    * Listing it would raise EXT-X-TARGETDURATION (and HOLD-BACK) for the whole
    * stream, so a first segment that is too long (over the target duration and
-   * 1.5 segment targets) and holds more than one key frame is left out. An encoder whose GOP really is
-   * longer has one key frame per segment and raises the target as before.
+   * 1.5 segment targets) and holds more than one key frame is left out. An
+   * encoder whose GOP really is longer has one key frame per segment and
+   * raises the target as before.
    */
   #isStartupHiccup(segment: PublishedSegment): boolean {
     // No player has seen it: playlist requests are held until the first complete segment (hlsRoutes.ts).

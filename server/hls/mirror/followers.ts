@@ -32,6 +32,7 @@ export interface FollowersOptions {
 export class Followers {
   readonly #options: FollowersOptions;
   #takeovers = 0;
+  #lastTakeover: { room: string; reason: string } | undefined;
   #closed = false;
 
   constructor(options: FollowersOptions) {
@@ -41,6 +42,11 @@ export class Followers {
   /** Followers that continued a room's stream with their own recorder since start. */
   get takeoversTotal(): number {
     return this.#takeovers;
+  }
+
+  /** The latest takeover and why it happened (for operators' logs and the tests). */
+  get lastTakeover(): { room: string; reason: string } | undefined {
+    return this.#lastTakeover;
   }
 
   /**
@@ -84,6 +90,7 @@ export class Followers {
     const mirror = stream.mirror;
     if (!mirror || mirror.takenOver || this.#closed) return;
     this.#takeovers += 1;
+    this.#lastTakeover = { room: stream.roomId, reason };
     const started = Date.now();
     await mirror.takeover(stream.packager.renditions, reason);
     this.#options.logger.warn({ room: stream.roomId, reason, ms: Date.now() - started, takeovers: this.#takeovers }, 'HLS takeover done');

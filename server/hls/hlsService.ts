@@ -198,11 +198,6 @@ export class HlsService {
     return this.#followers.takeoversTotal;
   }
 
-  /** The latest takeover on this node and why it happened. */
-  get lastTakeover(): { room: string; reason: string } | undefined {
-    return this.#followers.lastTakeover;
-  }
-
   status(roomId: string): RoomHlsStatus | undefined {
     const stream = this.#streams.get(roomId);
     if (!stream) return undefined;

@@ -6,10 +6,7 @@
  * playlist text and byte-identical init, parts and segments from B and C;
  * then B is SIGKILLed and an LL-HLS client reading from C keeps getting
  * parts: the media sequence goes on (no reset) after a discontinuity, at most
- * one stall of at most 2 s; old files go behind the window. Then, on a new
- * cluster, B hangs (SIGSTOP: its sockets stay open) and C takes over once B
- * has been silent for 3 target durations while C's own recorder went on
- * (leaderWatch.ts), well before the pulls' timeouts would.
+ * one stall of at most 2 s; old files go behind the window.
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -30,23 +27,19 @@ const HLS_ENV = { HLS_ENABLED: 'true', HLS_RENDITIONS: '240', NODE_ROLES: 'hls' 
 const MASTER = `/hls/${ROOM}/index.m3u8`;
 const MEDIA = `/hls/${ROOM}/240p/index.m3u8`;
 
-const redises: RedisServer[] = [];
+let redis: RedisServer | undefined;
 const servers: FloodlightServer[] = [];
 const children: ChildNode[] = [];
 const dirs: string[] = [];
-const publishers: HeadlessPublisher[] = [];
+let publisher: HeadlessPublisher | undefined;
 let client: LlHlsClient | undefined;
 
 after(async () => {
   await client?.close();
-  await Promise.all(publishers.map((publisher) => publisher.close()));
+  await publisher?.close();
   await Promise.all(servers.map((server) => server.close()));
-  for (const child of children) {
-    // A SIGSTOPped node must run again to end.
-    child.process.kill('SIGCONT');
-    await child.process.stop();
-  }
-  await Promise.all(redises.map((redis) => redis.stop()));
+  await Promise.all(children.map((child) => child.process.stop()));
+  await redis?.stop();
   for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -69,24 +62,16 @@ function processesUsing(text: string): number[] {
   return pids;
 }
 
-/**
- * Node A (webrtc) with the publisher, node B (hls, its own process, so it can
- * be killed or stopped) recording first, then node C (hls) as the second
- * recorder: B leads, C serves a mirror of B and runs its own recorder as a
- * hot standby. Each test has its own Redis and addresses (`net` is the third
- * byte of 127.0.N.x).
- */
-async function mirroredRoom(net: number): Promise<{ a: FloodlightServer; b: ChildNode; c: FloodlightServer; bDir: string }> {
-  const redis = await RedisServer.start();
-  redises.push(redis);
+test('a follower serves the leader’s objects byte for byte, and continues the stream when the leader is SIGKILLed', { timeout: 240_000 }, async () => {
+  redis = await RedisServer.start();
   const bDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fl-hls-b-'));
   dirs.push(bDir);
-  const b = await spawnClusterNode(redis.url, 'node-b', `127.0.${net}.5`, { ...HLS_ENV, HLS_DIR: bDir });
+  const b = await spawnClusterNode(redis.url, 'node-b', '127.0.0.5', { ...HLS_ENV, HLS_DIR: bDir });
   children.push(b);
-  const a = await startClusterNode(redis.url, 'node-a', `127.0.${net}.2`, { HLS_ENABLED: 'true', HLS_RENDITIONS: '240', NODE_ROLES: 'webrtc' });
+  const a = await startClusterNode(redis.url, 'node-a', '127.0.0.2', { HLS_ENABLED: 'true', HLS_RENDITIONS: '240', NODE_ROLES: 'webrtc' });
   servers.push(a);
 
-  publishers.push(await publishLight(a, ROOM));
+  publisher = await publishLight(a, ROOM);
   await waitFor(async () => (await text(`${b.url}${MEDIA}`))?.includes('#EXTINF:') ?? false, { description: 'node-b recording', timeoutMs: 30_000 }).catch(
     (error: unknown) => {
       throw new Error(`${(error as Error).message}\nnode-b:\n${b.process.output()}`);
@@ -94,17 +79,12 @@ async function mirroredRoom(net: number): Promise<{ a: FloodlightServer; b: Chil
   );
 
   // C joins as the second recorder: B (placed first) leads, C follows.
-  const c = await startClusterNode(redis.url, 'node-c', `127.0.${net}.6`, HLS_ENV);
+  const c = await startClusterNode(redis.url, 'node-c', '127.0.0.6', HLS_ENV);
   servers.push(c);
   await a.cluster.settings.set({ setting: 'hlsRedundant', room: ROOM, value: true });
   await waitFor(() => c.hls?.status(ROOM)?.available === true, { description: 'node-c serving the mirror', timeoutMs: 30_000 });
   await waitFor(() => (c.hls?.ffmpegStats.running ?? 0) >= 1, { description: 'node-c’s own recorder running (hot standby)', timeoutMs: 30_000 });
   assert.equal(await text(`${c.url}${MASTER}`).then((m) => m?.includes('240p/index.m3u8')), true, 'node-c lists the rendition');
-  return { a, b, c, bDir };
-}
-
-test('a follower serves the leader’s objects byte for byte, and continues the stream when the leader is SIGKILLed', { timeout: 240_000 }, async () => {
-  const { b, c, bDir } = await mirroredRoom(0);
 
   // The same playlist text once both have the same part; the same bytes for every object it names.
   const shared = await waitFor(
@@ -186,43 +166,3 @@ test('a follower serves the leader’s objects byte for byte, and continues the 
   await c.close();
   assert.equal(c.hls?.ffmpegStats.running ?? 0, 0, 'no ffmpeg left on node-c');
 });
-
-test(
-  'a leader that hangs (SIGSTOP) is taken over once it has been silent 3 target durations while the follower’s own recorder goes on',
-  { timeout: 240_000 },
-  async () => {
-    const { b, c } = await mirroredRoom(1);
-    client = new LlHlsClient({ masterUrl: `${c.url}${MASTER}`, id: 'hung-leader-player' });
-    client.start();
-    await waitFor(() => client!.stats().state === 'playing' && client!.stats().parts >= 8, {
-      description: 'the player playing from node-c',
-      timeoutMs: 30_000,
-    });
-    const beforeStop = client.stats();
-
-    // Its sockets stay open: the pulls alone would wait out two 10 s timeouts, and the
-    // registry drops node-b only when its heartbeat lapses (5.5 s measured without the
-    // silence rule, with 4 stalls at this player).
-    b.process.kill('SIGSTOP');
-    const stoppedAt = Date.now();
-    await waitFor(() => c.hls?.takeoversTotal === 1, { description: 'node-c taking over from the hung node-b', timeoutMs: 15_000 });
-    const tookMs = Date.now() - stoppedAt;
-    console.error(`# node-c took over ${tookMs} ms after node-b was stopped`);
-    assert.ok(tookMs < 5_000, `taken over in ${tookMs} ms: by the silence rule (3 s here), before the registry would drop node-b`);
-    // The silence rule decided, not the registry's expiry of node-b (~5.5 s here).
-    assert.match(c.hls?.lastTakeover?.reason ?? '', /no new part for \d+ ms while this node's own recorder goes on/);
-
-    await waitFor(() => client!.stats().parts >= beforeStop.parts + 16, { description: 'the player getting parts after the takeover', timeoutMs: 20_000 });
-    const afterStop = client.stats();
-    const stalls = afterStop.stallDurationsMs.slice(beforeStop.stallDurationsMs.length);
-    // Reported, not judged: a hang costs this player about the silence window minus its buffer
-    // (one stall of 2.2–2.6 s, sometimes a short second one as it refills).
-    console.error(
-      `# player across the takeover: ${stalls.length} stall(s) of ${stalls.map((ms) => Math.round(ms)).join(', ')} ms; errors ${JSON.stringify(afterStop.errors)}`,
-    );
-    assert.notEqual(afterStop.state, 'closed');
-    b.process.kill('SIGKILL');
-    await client.close();
-    client = undefined;
-  },
-);

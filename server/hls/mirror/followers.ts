@@ -32,7 +32,6 @@ export interface FollowersOptions {
 export class Followers {
   readonly #options: FollowersOptions;
   #takeovers = 0;
-  #lastTakeover: { room: string; reason: string } | undefined;
   #closed = false;
 
   constructor(options: FollowersOptions) {
@@ -42,11 +41,6 @@ export class Followers {
   /** Followers that continued a room's stream with their own recorder since start. */
   get takeoversTotal(): number {
     return this.#takeovers;
-  }
-
-  /** The latest takeover and why it happened (for operators' logs and the tests). */
-  get lastTakeover(): { room: string; reason: string } | undefined {
-    return this.#lastTakeover;
   }
 
   /**
@@ -69,7 +63,6 @@ export class Followers {
         leaderUrl: leaderUrl ?? 'http://127.0.0.1:9',
         leaderNode: rank.leader,
         nodeId: this.#options.nodeId,
-        own: stream.packager.renditions,
         onLeaderLost: (error) => void this.takeover(stream, error.message),
         logger: log,
       });
@@ -90,7 +83,6 @@ export class Followers {
     const mirror = stream.mirror;
     if (!mirror || mirror.takenOver || this.#closed) return;
     this.#takeovers += 1;
-    this.#lastTakeover = { room: stream.roomId, reason };
     const started = Date.now();
     await mirror.takeover(stream.packager.renditions, reason);
     this.#options.logger.warn({ room: stream.roomId, reason, ms: Date.now() - started, takeovers: this.#takeovers }, 'HLS takeover done');

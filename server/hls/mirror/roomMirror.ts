@@ -6,15 +6,12 @@
  * bandwidth), so this node's master lists the same. When a rendition loses
  * the leader, `onLeaderLost` is called once; `takeover(own)` then continues
  * every rendition with this node's own packagers (see mirroredRendition.ts).
- * A leader that stays connected but stops delivering while the own packagers
- * go on is lost too (leaderWatch.ts).
  */
 import path from 'node:path';
 import type { Logger } from '../../observability/logger.js';
 import { MASTER_PLAYLIST_FILE } from '../roomPackager.js';
 import type { RenditionReport } from '../llHlsPlaylist.js';
-import { LeaderClient, LeaderUnreachableError } from './leaderClient.js';
-import { LeaderWatch } from './leaderWatch.js';
+import { LeaderClient, type LeaderUnreachableError } from './leaderClient.js';
 import { MirroredRendition, type OwnRendition } from './mirroredRendition.js';
 import { parseMasterPlaylist } from './playlistText.js';
 
@@ -27,8 +24,6 @@ export interface RoomMirrorOptions {
   leaderNode: string;
   /** This node (sent to the leader with every pull). */
   nodeId: string;
-  /** This node's own packagers (the hot standby), watched beside the mirror. */
-  own: Readonly<Record<string, OwnRendition>>;
   onLeaderLost: (error: LeaderUnreachableError) => void;
   logger: Logger;
 }
@@ -45,7 +40,6 @@ export class RoomMirror {
   readonly #abort = new AbortController();
   readonly #options: RoomMirrorOptions;
   #masterTimer: NodeJS.Timeout | undefined;
-  #watch: LeaderWatch | undefined;
   #lost = false;
   #closed = false;
 
@@ -72,12 +66,6 @@ export class RoomMirror {
 
   start(): void {
     for (const rendition of Object.values(this.renditions)) rendition.start();
-    this.#watch = new LeaderWatch({
-      mirrored: Object.values(this.renditions),
-      own: Object.values(this.#options.own),
-      onSilent: (silentMs) =>
-        this.#leaderLost(new LeaderUnreachableError(`/hls/${this.room}/`, `no new part for ${silentMs} ms while this node's own recorder goes on`)),
-    });
     void this.#refreshMaster();
   }
 
@@ -89,7 +77,6 @@ export class RoomMirror {
   async takeover(own: Readonly<Record<string, OwnRendition>>, reason: string): Promise<void> {
     if (this.#closed || this.takenOver) return;
     this.#log.warn({ reason }, 'HLS takeover: this follower continues the stream with its own recorder');
-    this.#watch?.close();
     clearTimeout(this.#masterTimer);
     await Promise.all(
       Object.entries(this.renditions).map(async ([name, rendition]) => {
@@ -101,7 +88,6 @@ export class RoomMirror {
   }
 
   async end(options: { waitForLeaderMs?: number } = {}): Promise<void> {
-    this.#watch?.close();
     clearTimeout(this.#masterTimer);
     await Promise.all(Object.values(this.renditions).map((r) => r.end(options)));
   }
@@ -109,7 +95,6 @@ export class RoomMirror {
   async close(options: { removeFiles?: boolean } = {}): Promise<void> {
     this.#closed = true;
     this.#abort.abort();
-    this.#watch?.close();
     clearTimeout(this.#masterTimer);
     await Promise.all(Object.values(this.renditions).map((r) => r.close(options)));
   }

@@ -272,12 +272,13 @@ test('a stopped HLS recorder fires hls_stale, and resolves when playlists update
     });
     assert.ok(Date.now() - stoppedAt >= 3000);
     assert.equal(fired.severity, 'warning');
-    assert.ok(fired.value !== null && fired.value > 3);
+    // The rule fires once the age reaches 3 s; its value is rounded to 0.1 s, so 3.0 is a valid firing.
+    assert.ok(fired.value !== null && fired.value >= 3, `value ${fired.value}`);
     const stats = (await (await fetch(`${server.url}/api/rooms/hlsroom/stats`)).json()) as RoomStats;
-    assert.ok(stats.hls.playlistAgeSeconds !== null && stats.hls.playlistAgeSeconds > 3, `age ${stats.hls.playlistAgeSeconds}`);
+    assert.ok(stats.hls.playlistAgeSeconds !== null && stats.hls.playlistAgeSeconds >= 3, `age ${stats.hls.playlistAgeSeconds}`);
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
     const age = Number(/^floodlight_hls_playlist_age_seconds (\S+)$/m.exec(metrics)?.[1]);
-    assert.ok(age > 3, `metric age ${age}`);
+    assert.ok(age >= 3, `metric age ${age}`);
   } finally {
     process.kill(pid, 'SIGCONT');
   }

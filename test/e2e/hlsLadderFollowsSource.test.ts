@@ -407,6 +407,15 @@ async function ladderFollowsSingleLayerSize(server: FloodlightServer): Promise<v
   await resizeAndFollow(640, 360);
   assert.ok(status()!.ladderReplans >= 1, 'the ladder was re-planned, not restarted by a failure');
   await resizeAndFollow(1280, 720);
+  // The top is measured back at 1280x720 first; a lower rendition's newest complete
+  // segment can still be the old plan's (CI saw 480p measured 640x360 at that moment).
+  await waitFor(
+    async () => {
+      ladder = await measuredLadder();
+      return ladder?.map((v) => v.measured).join(',') === '1280x720,854x480,426x240';
+    },
+    { description: 'the whole ladder back, measured', timeoutMs: 15_000, progress: () => describe(ladder) },
+  ).catch(() => undefined);
   assert.deepEqual(
     ladder!.map((v) => v.measured),
     ['1280x720', '854x480', '426x240'],
